@@ -1,0 +1,15 @@
+//! suanli-core: the rules of the compute-voucher (算力券) ledger as pure code.
+//!
+//! Everything here is deterministic: no async, no I/O, no clock, no randomness. Time and
+//! ids come in as data, so the same code runs in the server, in replay after a restart, in
+//! the offline verifier and in simulation tests.
+#![deny(clippy::float_arithmetic)]
+
+pub mod ids;
+pub mod money;
+pub mod time;
+pub mod program;
+pub mod sig;
+pub mod merkle;
+pub mod note;
+pub mod checkpoint;
