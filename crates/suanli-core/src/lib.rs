@@ -5,19 +5,20 @@
 //! the offline verifier and in simulation tests.
 #![deny(clippy::float_arithmetic)]
 
-pub mod ids;
-pub mod money;
-pub mod time;
-pub mod program;
-pub mod sig;
-pub mod merkle;
-pub mod note;
 pub mod checkpoint;
-pub mod wire;
 pub mod codec;
 pub mod codes;
 pub mod entry;
+pub mod ids;
 pub mod index;
 pub mod ledger;
+pub mod merkle;
 pub mod model;
+pub mod money;
+pub mod note;
+pub mod program;
+pub mod sig;
+pub mod testkit;
+pub mod time;
 pub mod validate;
+pub mod wire;

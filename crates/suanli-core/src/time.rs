@@ -62,7 +62,10 @@ fn num(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(s.iter().fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0')))
+    Some(
+        s.iter()
+            .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0')),
+    )
 }
 
 /// Parses an RFC 3339 date-time with an explicit offset (`Z` or `±hh:mm`) into Unix
@@ -71,7 +74,12 @@ fn num(s: &[u8]) -> Option<u32> {
 pub fn parse_rfc3339(s: &str) -> Result<i64, TimeError> {
     let syntax = || TimeError::Syntax(s.to_string());
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':'
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return Err(syntax());
     }
@@ -115,8 +123,8 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, TimeError> {
     {
         return Err(TimeError::Range(s.to_string()));
     }
-    let local = days_from_civil(year, month, day) * 86_400
-        + i64::from(hour * 3600 + minute * 60 + second);
+    let local =
+        days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
     let unix = local - offset_seconds;
     if !(UNIX_SECONDS_MIN..UNIX_SECONDS_MAX).contains(&unix) {
         return Err(TimeError::Year(s.to_string()));
@@ -172,7 +180,10 @@ mod tests {
         assert_eq!(a, 1_769_788_800);
         assert_eq!(format_rfc3339(a, CST), "2026-01-31T00:00:00+08:00");
         assert_eq!(format_rfc3339(a, 0), "2026-01-30T16:00:00Z");
-        assert_eq!(format_rfc3339(a, -5 * 3600 - 1800), "2026-01-30T10:30:00-05:30");
+        assert_eq!(
+            format_rfc3339(a, -5 * 3600 - 1800),
+            "2026-01-30T10:30:00-05:30"
+        );
     }
 
     #[test]
@@ -186,13 +197,30 @@ mod tests {
             "2026-01-31T00:00:00+08:00 ",
             "2026-01-31T00:00:00.Z",
         ] {
-            assert!(matches!(parse_rfc3339(bad), Err(TimeError::Syntax(_))), "{bad}");
+            assert!(
+                matches!(parse_rfc3339(bad), Err(TimeError::Syntax(_))),
+                "{bad}"
+            );
         }
-        for bad in ["2026-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z", "2026-12-31T23:59:60Z"] {
-            assert!(matches!(parse_rfc3339(bad), Err(TimeError::Range(_))), "{bad}");
+        for bad in [
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-12-31T23:59:60Z",
+        ] {
+            assert!(
+                matches!(parse_rfc3339(bad), Err(TimeError::Range(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(parse_rfc3339("2026-01-01T00:00:00.5Z"), Err(TimeError::Fraction(_))));
-        assert!(matches!(parse_rfc3339("1999-12-31T23:59:59Z"), Err(TimeError::Year(_))));
+        assert!(matches!(
+            parse_rfc3339("2026-01-01T00:00:00.5Z"),
+            Err(TimeError::Fraction(_))
+        ));
+        assert!(matches!(
+            parse_rfc3339("1999-12-31T23:59:59Z"),
+            Err(TimeError::Year(_))
+        ));
         assert!(parse_rfc3339("2028-02-29T00:00:00Z").is_ok());
     }
 
@@ -203,7 +231,10 @@ mod tests {
         assert_eq!(year_at(new_year - 1, CST), 2026);
         assert_eq!(year_at(new_year - 1, 0), 2026);
         // 2026-12-31T20:00:00Z is already 2027 in Shanghai.
-        assert_eq!(year_at(parse_rfc3339("2026-12-31T20:00:00Z").unwrap(), CST), 2027);
+        assert_eq!(
+            year_at(parse_rfc3339("2026-12-31T20:00:00Z").unwrap(), CST),
+            2027
+        );
         assert_eq!(year_start(2027, CST), new_year);
     }
 
