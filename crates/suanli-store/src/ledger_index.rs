@@ -1,0 +1,115 @@
+//! The bridge between the policy core's [`Index`] and a [`Store`]: reads fall through a
+//! write overlay (the batch being built, not yet committed) to the store, and writes are
+//! collected into the next [`CommitBatch`].
+//!
+//! For restart recovery it can also hide the future: a snapshot covers entries `0..s`,
+//! but the store's index already holds records of later entries. Replaying entry `n`
+//! must see the index as it was before `n`, so with [`LedgerIndex::set_as_of`] every
+//! record or request accepted at or after `n` reads as absent, and a reversal made at or
+//! after `n` reads as not yet made.
+
+use std::collections::HashMap;
+
+use suanli_core::index::{Index, RecordKey, RecordSummary, RequestKey, RequestSummary};
+
+use crate::Store;
+
+pub struct LedgerIndex<'s> {
+    store: &'s dyn Store,
+    records: HashMap<RecordKey, RecordSummary>,
+    requests: HashMap<RequestKey, RequestSummary>,
+    record_order: Vec<RecordKey>,
+    request_order: Vec<RequestKey>,
+    as_of: Option<u64>,
+}
+
+impl<'s> LedgerIndex<'s> {
+    pub fn new(store: &'s dyn Store) -> Self {
+        LedgerIndex {
+            store,
+            records: HashMap::new(),
+            requests: HashMap::new(),
+            record_order: Vec::new(),
+            request_order: Vec::new(),
+            as_of: None,
+        }
+    }
+
+    /// Replay mode: read the index as it was before entry `seq`. `None` turns it off.
+    pub fn set_as_of(&mut self, seq: Option<u64>) {
+        self.as_of = seq;
+    }
+
+    /// The writes collected since the last take, in order, for the commit batch.
+    pub fn take_writes(&mut self) -> (Vec<(RecordKey, RecordSummary)>, Vec<(RequestKey, RequestSummary)>) {
+        let mut records = Vec::with_capacity(self.record_order.len());
+        for k in self.record_order.drain(..) {
+            if let Some(v) = self.records.remove(&k) {
+                records.push((k, v));
+            }
+        }
+        let mut requests = Vec::with_capacity(self.request_order.len());
+        for k in self.request_order.drain(..) {
+            if let Some(v) = self.requests.remove(&k) {
+                requests.push((k, v));
+            }
+        }
+        (records, requests)
+    }
+
+    /// Forgets uncommitted writes (the batch was abandoned).
+    pub fn discard_writes(&mut self) {
+        self.records.clear();
+        self.requests.clear();
+        self.record_order.clear();
+        self.request_order.clear();
+    }
+
+    fn visible_record(&self, mut s: RecordSummary) -> Option<RecordSummary> {
+        if let Some(n) = self.as_of {
+            if s.facts.seq >= n {
+                return None;
+            }
+            if s.reversed_by.is_some_and(|r| r >= n) {
+                s.reversed_by = None;
+            }
+        }
+        Some(s)
+    }
+}
+
+impl Index for LedgerIndex<'_> {
+    fn record(&self, key: &RecordKey) -> Option<RecordSummary> {
+        if let Some(s) = self.records.get(key) {
+            return self.visible_record(s.clone());
+        }
+        let stored = self
+            .store
+            .record(key)
+            .unwrap_or_else(|e| panic!("cannot read the record index ({e}); stopping rather than risk counting a record twice"));
+        stored.and_then(|s| self.visible_record(s))
+    }
+
+    fn put_record(&mut self, key: &RecordKey, summary: &RecordSummary) {
+        if self.records.insert(key.clone(), summary.clone()).is_none() {
+            self.record_order.push(key.clone());
+        }
+    }
+
+    fn request(&self, key: &RequestKey) -> Option<RequestSummary> {
+        let s = match self.requests.get(key) {
+            Some(s) => Some(*s),
+            None => self
+                .store
+                .request(key)
+                .unwrap_or_else(|e| panic!("cannot read the request index ({e}); stopping rather than risk applying a request twice")),
+        };
+        s.filter(|s| self.as_of.is_none_or(|n| s.seq < n))
+    }
+
+    fn put_request(&mut self, key: &RequestKey, summary: &RequestSummary) {
+        if self.requests.insert(key.clone(), *summary).is_none() {
+            self.request_order.push(key.clone());
+        }
+    }
+}

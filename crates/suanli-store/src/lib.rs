@@ -1,0 +1,97 @@
+//! suanli-store: the storage boundary of the ledger.
+//!
+//! Everything the ledger knows can be rebuilt from the log alone; the store keeps the log
+//! plus what makes the ledger fast to run and restart: the record/request index (dedupe
+//! forever without holding every record in memory), Merkle subtree hashes (proofs without
+//! rehashing the past), periodic state snapshots (restart without replaying from entry 0)
+//! and signed checkpoints.
+//!
+//! One trait, [`Store`], with two implementations that pass one conformance suite:
+//! [`sled_store::SledStore`] (the embedded default, durable) and [`mem::MemStore`] (the
+//! in-memory twin for simulation). A commit is atomic and, for durable stores, on disk
+//! when `commit` returns: acknowledgements are sent only after that.
+
+pub mod ledger_index;
+pub mod mem;
+pub mod sled_store;
+
+use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
+
+/// A Merkle tree node id: the perfect subtree of 2^level leaves starting at leaf
+/// `index << level`.
+pub type NodeKey = (u8, u64);
+pub type Hash = [u8; 32];
+
+/// Version of the key layout and value encodings; a store written by another version is
+/// refused at open, never misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+    #[error("the store was written with schema version {found}, this build reads version {expected}")]
+    Schema { found: u32, expected: u32 },
+    #[error("commit out of order: the store holds {have} entries, the batch starts at entry {first}")]
+    OutOfOrder { have: u64, first: u64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Everything one group commit writes, applied atomically.
+#[derive(Debug, Default, Clone)]
+pub struct CommitBatch {
+    /// New log entries: consecutive sequence numbers starting at the store's `entry_count`.
+    pub entries: Vec<(u64, Vec<u8>)>,
+    /// Index writes in order; a later write of the same key replaces an earlier one.
+    pub records: Vec<(RecordKey, RecordSummary)>,
+    pub requests: Vec<(RequestKey, RequestSummary)>,
+    /// Newly completed perfect Merkle subtrees worth keeping.
+    pub nodes: Vec<(NodeKey, Hash)>,
+    /// The Merkle frontier (compact range) after these entries, encoded.
+    pub frontier: Vec<u8>,
+    /// A state snapshot taken right after the last entry of this batch, with the entry
+    /// count it covers.
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    /// Signed checkpoints (tree size, signed note text).
+    pub checkpoints: Vec<(u64, String)>,
+}
+
+impl CommitBatch {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+            && self.records.is_empty()
+            && self.requests.is_empty()
+            && self.nodes.is_empty()
+            && self.snapshot.is_none()
+            && self.checkpoints.is_empty()
+    }
+}
+
+/// The storage of one ledger. Reads see every committed batch. Implementations are shared
+/// between the one writer (the sequencer) and many readers (queries, proofs, exports).
+pub trait Store: Send + Sync + 'static {
+    /// Writes the batch atomically; for a durable store, returns only once it is on disk.
+    fn commit(&self, batch: &CommitBatch) -> Result<()>;
+    /// Number of entries in the log (the next sequence number).
+    fn entry_count(&self) -> Result<u64>;
+    fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>>;
+    /// Entries `from..to` in order (ending early if the log is shorter).
+    fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
+    fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>>;
+    fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>>;
+    fn node(&self, key: NodeKey) -> Result<Option<Hash>>;
+    fn frontier(&self) -> Result<Option<Vec<u8>>>;
+    /// The latest snapshot: (entry count it covers, bytes).
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>>;
+    /// The checkpoint with the largest tree size.
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>>;
+    /// The latest checkpoint whose tree size is at most `size`.
+    fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>>;
+    /// Bytes the store occupies on disk (0 for memory).
+    fn size_on_disk(&self) -> Result<u64>;
+    /// Flushes and closes cleanly (also done on drop, best effort).
+    fn close(&self) -> Result<()>;
+}
