@@ -256,8 +256,7 @@ pub fn related(a: &Entity, b: &Entity) -> bool {
 
 /// Whether a public key may be registered: a canonical, valid point of large order.
 fn key_is_acceptable(key: &PublicKey) -> bool {
-    // TEMPORARY until the sig module lands.
-    ed25519_dalek::VerifyingKey::from_bytes(key).is_ok_and(|k| !k.is_weak())
+    crate::sig::check_public_key(key).is_ok()
 }
 
 fn add(

@@ -41,7 +41,12 @@ impl<'s> LedgerIndex<'s> {
     }
 
     /// The writes collected since the last take, in order, for the commit batch.
-    pub fn take_writes(&mut self) -> (Vec<(RecordKey, RecordSummary)>, Vec<(RequestKey, RequestSummary)>) {
+    pub fn take_writes(
+        &mut self,
+    ) -> (
+        Vec<(RecordKey, RecordSummary)>,
+        Vec<(RequestKey, RequestSummary)>,
+    ) {
         let mut records = Vec::with_capacity(self.record_order.len());
         for k in self.record_order.drain(..) {
             if let Some(v) = self.records.remove(&k) {
