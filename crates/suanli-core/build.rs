@@ -7,7 +7,5 @@ fn main() {
     let file = "../../proto/suanli/v1/signed.proto";
     println!("cargo:rerun-if-changed={file}");
     let fds = protox::compile([file], [proto_dir]).expect("signed.proto compiles");
-    prost_build::Config::new()
-        .compile_fds(fds)
-        .expect("prost code generation for signed.proto");
+    prost_build::Config::new().compile_fds(fds).expect("prost code generation for signed.proto");
 }

@@ -40,16 +40,10 @@ fn main() {
         .expect("ledger.proto compiles")
         .file_descriptor_set();
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(out.join("suanli_descriptor.bin"), fds.encode_to_vec())
-        .expect("write descriptor");
-    let mut builder = tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true);
+    std::fs::write(out.join("suanli_descriptor.bin"), fds.encode_to_vec()).expect("write descriptor");
+    let mut builder = tonic_prost_build::configure().build_server(true).build_client(true);
     for m in SIGNED_MESSAGES {
-        builder = builder.extern_path(
-            format!(".suanli.v1.{m}"),
-            format!("::suanli_core::wire::{m}"),
-        );
+        builder = builder.extern_path(format!(".suanli.v1.{m}"), format!("::suanli_core::wire::{m}"));
     }
     builder.compile_fds(fds).expect("tonic code generation");
 }

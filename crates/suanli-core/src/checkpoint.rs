@@ -54,8 +54,7 @@ fn is_clean_line(s: &str) -> bool {
 }
 
 fn parse_size(s: &str) -> Result<u64, CheckpointError> {
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     match canonical.then(|| s.parse::<u64>()) {
         Some(Ok(size)) => Ok(size),
         _ => Err(CheckpointError::Size(s.to_string())),
@@ -73,12 +72,7 @@ fn parse_root(s: &str) -> Result<Hash, CheckpointError> {
 impl Checkpoint {
     /// A checkpoint without extension lines, the only kind the ledger signs.
     pub fn new(origin: impl Into<String>, size: u64, root: Hash) -> Checkpoint {
-        Checkpoint {
-            origin: origin.into(),
-            size,
-            root,
-            extensions: Vec::new(),
-        }
+        Checkpoint { origin: origin.into(), size, root, extensions: Vec::new() }
     }
 
     /// Checks the fields that the type alone cannot: the origin and every extension line
@@ -97,12 +91,7 @@ impl Checkpoint {
     /// ending in a newline. Only meaningful for a checkpoint that passes
     /// [`Checkpoint::validate`]; [`sign_checkpoint`] checks that first.
     pub fn to_note_text(&self) -> String {
-        let mut text = format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            STRICT_BASE64.encode(self.root)
-        );
+        let mut text = format!("{}\n{}\n{}\n", self.origin, self.size, STRICT_BASE64.encode(self.root));
         for e in &self.extensions {
             text.push_str(e);
             text.push('\n');
@@ -133,10 +122,7 @@ impl Checkpoint {
 
 /// Signs a checkpoint as a note. Refuses a checkpoint that fails
 /// [`Checkpoint::validate`], since its text would not parse back to the same value.
-pub fn sign_checkpoint(
-    checkpoint: &Checkpoint,
-    signer: &Signer,
-) -> Result<String, CheckpointError> {
+pub fn sign_checkpoint(checkpoint: &Checkpoint, signer: &Signer) -> Result<String, CheckpointError> {
     checkpoint.validate()?;
     Ok(sign_note(&checkpoint.to_note_text(), &[signer])?)
 }
@@ -183,11 +169,7 @@ mod tests {
         assert_eq!(Checkpoint::parse(&ext.to_note_text()).unwrap(), ext);
 
         let empty = Checkpoint::new(ORIGIN, 0, crate::merkle::empty_root());
-        assert!(
-            empty
-                .to_note_text()
-                .contains("\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n")
-        );
+        assert!(empty.to_note_text().contains("\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"));
         assert_eq!(Checkpoint::parse(&empty.to_note_text()).unwrap(), empty);
         let max = Checkpoint::new(ORIGIN, u64::MAX, [0xff; 32]);
         assert_eq!(Checkpoint::parse(&max.to_note_text()).unwrap(), max);
@@ -207,10 +189,7 @@ mod tests {
         assert_eq!(open_checkpoint(&cosigned, &s.verifier()).unwrap(), cp);
         // But the witness alone is not the log.
         assert!(matches!(
-            open_checkpoint(
-                &sign_note(&cp.to_note_text(), &[&witness]).unwrap(),
-                &s.verifier()
-            ),
+            open_checkpoint(&sign_note(&cp.to_note_text(), &[&witness]).unwrap(), &s.verifier()),
             Err(CheckpointError::Note(NoteError::NoKnownSignature))
         ));
     }
@@ -224,25 +203,16 @@ mod tests {
         let root_b64 = STRICT_BASE64.encode(cp.root);
 
         let bigger = signed.replacen("\n11\n", "\n12\n", 1);
-        assert!(matches!(
-            open_checkpoint(&bigger, &v),
-            Err(CheckpointError::Note(NoteError::BadSignature { .. }))
-        ));
+        assert!(matches!(open_checkpoint(&bigger, &v), Err(CheckpointError::Note(NoteError::BadSignature { .. }))));
         let mut other_root = cp.root;
         other_root[0] ^= 1;
         let rerooted = signed.replacen(&root_b64, &STRICT_BASE64.encode(other_root), 1);
-        assert!(matches!(
-            open_checkpoint(&rerooted, &v),
-            Err(CheckpointError::Note(NoteError::BadSignature { .. }))
-        ));
+        assert!(matches!(open_checkpoint(&rerooted, &v), Err(CheckpointError::Note(NoteError::BadSignature { .. }))));
         let sig_b64 = signed.rsplit_once(' ').unwrap().1.trim_end();
         let mut sig = STRICT_BASE64.decode(sig_b64).unwrap();
         sig[10] ^= 0x40;
         let resigned = signed.replacen(sig_b64, &STRICT_BASE64.encode(sig), 1);
-        assert!(matches!(
-            open_checkpoint(&resigned, &v),
-            Err(CheckpointError::Note(NoteError::BadSignature { .. }))
-        ));
+        assert!(matches!(open_checkpoint(&resigned, &v), Err(CheckpointError::Note(NoteError::BadSignature { .. }))));
         let other_key = Signer::new(ORIGIN, SigningKey::from_bytes(&[23; 32])).unwrap();
         assert!(matches!(
             open_checkpoint(&signed, &other_key.verifier()),
@@ -250,10 +220,7 @@ mod tests {
         ));
         // A validly signed note that is not a checkpoint is still refused.
         let not_cp = sign_note("hello\nworld\n", &[&s]).unwrap();
-        assert!(matches!(
-            open_checkpoint(&not_cp, &v),
-            Err(CheckpointError::TooFewLines(2))
-        ));
+        assert!(matches!(open_checkpoint(&not_cp, &v), Err(CheckpointError::TooFewLines(2))));
     }
 
     #[test]
@@ -262,75 +229,30 @@ mod tests {
         let ok = |size: &str| format!("{ORIGIN}\n{size}\n{root}\n");
         assert!(Checkpoint::parse(&ok("0")).is_ok());
         assert!(Checkpoint::parse(&ok("18446744073709551615")).is_ok());
-        for bad in [
-            "00",
-            "01",
-            "+1",
-            "-1",
-            " 1",
-            "1 ",
-            "1e3",
-            "0x10",
-            "18446744073709551616",
-            "١",
-        ] {
-            assert_eq!(
-                Checkpoint::parse(&ok(bad)),
-                Err(CheckpointError::Size(bad.to_string())),
-                "size {bad:?}"
-            );
+        for bad in ["00", "01", "+1", "-1", " 1", "1 ", "1e3", "0x10", "18446744073709551616", "١"] {
+            assert_eq!(Checkpoint::parse(&ok(bad)), Err(CheckpointError::Size(bad.to_string())), "size {bad:?}");
         }
         let with_root = |r: &str| format!("{ORIGIN}\n5\n{r}\n");
         let short = STRICT_BASE64.encode([7u8; 31]);
         let long = STRICT_BASE64.encode([7u8; 33]);
         let unpadded = root.trim_end_matches('=').to_string();
-        let urlsafe = STRICT_BASE64
-            .encode([0xfb; 32])
-            .replace('+', "-")
-            .replace('/', "_");
+        let urlsafe = STRICT_BASE64.encode([0xfb; 32]).replace('+', "-").replace('/', "_");
         // Last character with non-zero trailing bits: decodes loosely, refused strictly.
         let mut trailing = root.clone();
         assert_eq!(&root[42..], "c=");
         trailing.replace_range(42..43, "d");
         assert_ne!(trailing, root);
         for bad in [short, long, unpadded, urlsafe, trailing, format!("{root} ")] {
-            assert!(
-                matches!(
-                    Checkpoint::parse(&with_root(&bad)),
-                    Err(CheckpointError::Root(_))
-                ),
-                "root {bad:?}"
-            );
+            assert!(matches!(Checkpoint::parse(&with_root(&bad)), Err(CheckpointError::Root(_))), "root {bad:?}");
         }
-        assert_eq!(
-            Checkpoint::parse(&format!("{ORIGIN}\n5\n{root}")),
-            Err(CheckpointError::TextEnd)
-        );
+        assert_eq!(Checkpoint::parse(&format!("{ORIGIN}\n5\n{root}")), Err(CheckpointError::TextEnd));
         assert_eq!(Checkpoint::parse(""), Err(CheckpointError::TextEnd));
-        assert_eq!(
-            Checkpoint::parse(&format!("{ORIGIN}\n5\n")),
-            Err(CheckpointError::TooFewLines(2))
-        );
-        assert_eq!(
-            Checkpoint::parse(&format!("\n5\n{root}\n")),
-            Err(CheckpointError::EmptyLine(1))
-        );
-        assert_eq!(
-            Checkpoint::parse(&format!("{ORIGIN}\n5\n\n")),
-            Err(CheckpointError::EmptyLine(3))
-        );
-        assert_eq!(
-            Checkpoint::parse(&format!("{ORIGIN}\n5\n{root}\n\n")),
-            Err(CheckpointError::EmptyLine(4))
-        );
-        assert_eq!(
-            Checkpoint::parse(&format!("{ORIGIN}\r\n5\n{root}\n")),
-            Err(CheckpointError::Origin)
-        );
-        assert_eq!(
-            Checkpoint::parse(&format!("{ORIGIN}\n5\n{root}\next\tline\n")),
-            Err(CheckpointError::Extension(4))
-        );
+        assert_eq!(Checkpoint::parse(&format!("{ORIGIN}\n5\n")), Err(CheckpointError::TooFewLines(2)));
+        assert_eq!(Checkpoint::parse(&format!("\n5\n{root}\n")), Err(CheckpointError::EmptyLine(1)));
+        assert_eq!(Checkpoint::parse(&format!("{ORIGIN}\n5\n\n")), Err(CheckpointError::EmptyLine(3)));
+        assert_eq!(Checkpoint::parse(&format!("{ORIGIN}\n5\n{root}\n\n")), Err(CheckpointError::EmptyLine(4)));
+        assert_eq!(Checkpoint::parse(&format!("{ORIGIN}\r\n5\n{root}\n")), Err(CheckpointError::Origin));
+        assert_eq!(Checkpoint::parse(&format!("{ORIGIN}\n5\n{root}\next\tline\n")), Err(CheckpointError::Extension(4)));
     }
 
     #[test]

@@ -35,9 +35,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn new() -> Self {
-        Writer {
-            buf: Vec::with_capacity(256),
-        }
+        Writer { buf: Vec::with_capacity(256) }
     }
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
@@ -150,24 +148,16 @@ impl<'a> Reader<'a> {
         }
     }
     pub fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_be_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
     }
     pub fn i32(&mut self, what: &'static str) -> Result<i32, DecodeError> {
-        Ok(i32::from_be_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
+        Ok(i32::from_be_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
     }
     pub fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_be_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
     }
     pub fn i64(&mut self, what: &'static str) -> Result<i64, DecodeError> {
-        Ok(i64::from_be_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
+        Ok(i64::from_be_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
     }
     pub fn fixed<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         Ok(self.take(N, what)?.try_into().expect("N bytes"))
@@ -184,11 +174,7 @@ impl<'a> Reader<'a> {
         String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Invalid(what))
     }
     pub fn opt_string(&mut self, what: &'static str) -> Result<Option<String>, DecodeError> {
-        Ok(if self.bool(what)? {
-            Some(self.string(what)?)
-        } else {
-            None
-        })
+        Ok(if self.bool(what)? { Some(self.string(what)?) } else { None })
     }
     pub fn uscc(&mut self, what: &'static str) -> Result<Uscc, DecodeError> {
         let b: [u8; 18] = self.fixed(what)?;
@@ -199,11 +185,7 @@ impl<'a> Reader<'a> {
         Ok(from_fen(self.i64(what)?))
     }
     pub fn opt_money(&mut self, what: &'static str) -> Result<Option<Decimal>, DecodeError> {
-        Ok(if self.bool(what)? {
-            Some(self.money(what)?)
-        } else {
-            None
-        })
+        Ok(if self.bool(what)? { Some(self.money(what)?) } else { None })
     }
     pub fn micros(&mut self, what: &'static str) -> Result<Decimal, DecodeError> {
         Ok(Decimal::new(self.i64(what)?, 6))
@@ -247,10 +229,7 @@ mod tests {
         assert_eq!(r.string("f").unwrap(), "算力");
         assert_eq!(r.opt_string("g").unwrap(), None);
         assert_eq!(r.money("h").unwrap().to_string(), "-196250.00");
-        assert_eq!(
-            r.micros("i").unwrap(),
-            Decimal::from_str("0.000001").unwrap()
-        );
+        assert_eq!(r.micros("i").unwrap(), Decimal::from_str("0.000001").unwrap());
         r.finish().unwrap();
 
         let mut r = Reader::new(&[2]);

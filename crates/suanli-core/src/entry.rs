@@ -48,8 +48,7 @@ pub struct Genesis {
 
 impl Genesis {
     pub fn program(&self) -> Program {
-        Program::from_toml(&self.program_toml)
-            .expect("genesis program was validated when the ledger was created")
+        Program::from_toml(&self.program_toml).expect("genesis program was validated when the ledger was created")
     }
 }
 
@@ -70,10 +69,7 @@ pub struct Lines {
 impl Lines {
     /// `V_REASON|R_REASON|S_REASON`, as the CLI prints it.
     pub fn reasons(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.voucher_reason, self.renter_reason, self.supplier_reason
-        )
+        format!("{}|{}|{}", self.voucher_reason, self.renter_reason, self.supplier_reason)
     }
 }
 
@@ -235,8 +231,7 @@ pub fn put_facts(w: &mut Writer, f: &RecordFacts) {
 pub fn get_facts(r: &mut Reader<'_>) -> Result<RecordFacts, DecodeError> {
     Ok(RecordFacts {
         seq: r.u64("facts.seq")?,
-        kind: RecordKind::from_byte(r.u8("facts.kind")?)
-            .ok_or(DecodeError::Invalid("facts.kind"))?,
+        kind: RecordKind::from_byte(r.u8("facts.kind")?).ok_or(DecodeError::Invalid("facts.kind"))?,
         provider: r.uscc("facts.provider")?,
         renter: r.uscc("facts.renter")?,
         voucher_id: r.opt_string("facts.voucher_id")?,
@@ -247,17 +242,13 @@ pub fn get_facts(r: &mut Reader<'_>) -> Result<RecordFacts, DecodeError> {
 }
 
 pub fn put_statement_line(w: &mut Writer, l: &StatementLine) {
-    w.uscc(&l.payee)
-        .u8(l.kind.to_byte())
-        .i32(l.year)
-        .money(l.amount);
+    w.uscc(&l.payee).u8(l.kind.to_byte()).i32(l.year).money(l.amount);
 }
 
 pub fn get_statement_line(r: &mut Reader<'_>) -> Result<StatementLine, DecodeError> {
     Ok(StatementLine {
         payee: r.uscc("line.payee")?,
-        kind: PayableKind::from_byte(r.u8("line.kind")?)
-            .ok_or(DecodeError::Invalid("line.kind"))?,
+        kind: PayableKind::from_byte(r.u8("line.kind")?).ok_or(DecodeError::Invalid("line.kind"))?,
         year: r.i32("line.year")?,
         amount: r.money("line.amount")?,
     })
@@ -267,27 +258,16 @@ impl Entry {
     /// The entry's bytes: what the Merkle leaf hashes and what the store keeps.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(ENTRY_VERSION)
-            .u64(self.seq)
-            .i64(self.time_ms)
-            .u8(self.body.tag());
+        w.u8(ENTRY_VERSION).u64(self.seq).i64(self.time_ms).u8(self.body.tag());
         match &self.body {
             Body::Genesis(g) => {
-                w.str(&g.program_toml)
-                    .fixed(&g.admin_key)
-                    .fixed(&g.finance_key)
-                    .fixed(&g.ledger_key)
-                    .str(&g.origin);
+                w.str(&g.program_toml).fixed(&g.admin_key).fixed(&g.finance_key).fixed(&g.ledger_key).str(&g.origin);
             }
             Body::Usage { input, lines } | Body::Corpus { input, lines } => {
                 put_signed(&mut w, input);
                 put_lines(&mut w, lines);
             }
-            Body::Reversal {
-                input,
-                reversed,
-                returned_to_voucher,
-            } => {
+            Body::Reversal { input, reversed, returned_to_voucher } => {
                 put_signed(&mut w, input);
                 put_facts(&mut w, reversed);
                 w.bool(*returned_to_voucher);
@@ -321,25 +301,15 @@ impl Entry {
                 ledger_key: r.fixed("ledger_key")?,
                 origin: r.string("origin")?,
             }),
-            2 => Body::Usage {
-                input: get_signed(&mut r)?,
-                lines: get_lines(&mut r)?,
-            },
-            3 => Body::Corpus {
-                input: get_signed(&mut r)?,
-                lines: get_lines(&mut r)?,
-            },
+            2 => Body::Usage { input: get_signed(&mut r)?, lines: get_lines(&mut r)? },
+            3 => Body::Corpus { input: get_signed(&mut r)?, lines: get_lines(&mut r)? },
             4 => Body::Reversal {
                 input: get_signed(&mut r)?,
                 reversed: get_facts(&mut r)?,
                 returned_to_voucher: r.bool("returned_to_voucher")?,
             },
-            5 => Body::Admin {
-                input: get_signed(&mut r)?,
-            },
-            6 => Body::Holder {
-                input: get_signed(&mut r)?,
-            },
+            5 => Body::Admin { input: get_signed(&mut r)? },
+            6 => Body::Holder { input: get_signed(&mut r)? },
             7 => {
                 let input = get_signed(&mut r)?;
                 let n = r.u32("statement length")? as usize;

@@ -7,9 +7,7 @@ use std::str::FromStr;
 /// The 31-character alphabet of GB 32100-2015 (no I, O, S, V, Z).
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// Weights of positions 1–17 (3^(i-1) mod 31).
-const USCC_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 /// A unified social credit code whose check character has been verified.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,9 +18,7 @@ pub struct Uscc([u8; 18]);
 pub enum UsccError {
     #[error("a unified social credit code has 18 characters, this has {0}")]
     Length(usize),
-    #[error(
-        "character {position} ({ch:?}) is not in the GB 32100-2015 alphabet 0-9 A-H J-N P-R T U W X Y"
-    )]
+    #[error("character {position} ({ch:?}) is not in the GB 32100-2015 alphabet 0-9 A-H J-N P-R T U W X Y")]
     Character { position: usize, ch: char },
     #[error("check character is {found:?} but should be {expected:?}")]
     Check { found: char, expected: char },
@@ -34,11 +30,7 @@ fn alphabet_value(b: u8) -> Option<u32> {
 
 /// The check character for the first 17 characters, which must already be in the alphabet.
 fn check_char(first17: &[u8]) -> u8 {
-    let sum: u32 = first17
-        .iter()
-        .zip(USCC_WEIGHTS)
-        .map(|(&b, w)| alphabet_value(b).expect("validated") * w)
-        .sum();
+    let sum: u32 = first17.iter().zip(USCC_WEIGHTS).map(|(&b, w)| alphabet_value(b).expect("validated") * w).sum();
     // A check value of 31 is written as 0.
     let check = (31 - sum % 31) % 31;
     USCC_ALPHABET[check as usize]
@@ -56,18 +48,12 @@ impl Uscc {
         }
         for (i, &b) in bytes.iter().enumerate() {
             if alphabet_value(b).is_none() {
-                return Err(UsccError::Character {
-                    position: i + 1,
-                    ch: b as char,
-                });
+                return Err(UsccError::Character { position: i + 1, ch: b as char });
             }
         }
         let expected = check_char(&bytes[..17]);
         if bytes[17] != expected {
-            return Err(UsccError::Check {
-                found: bytes[17] as char,
-                expected: expected as char,
-            });
+            return Err(UsccError::Check { found: bytes[17] as char, expected: expected as char });
         }
         let mut out = [0u8; 18];
         out.copy_from_slice(bytes);
@@ -83,10 +69,7 @@ impl Uscc {
         }
         for (i, &c) in b.iter().enumerate() {
             if alphabet_value(c).is_none() {
-                return Err(UsccError::Character {
-                    position: i + 1,
-                    ch: c as char,
-                });
+                return Err(UsccError::Character { position: i + 1, ch: c as char });
             }
         }
         let mut out = [0u8; 18];
@@ -143,10 +126,7 @@ pub fn check_id(s: &str) -> Result<(), TextError> {
         return Err(TextError::Empty);
     }
     if s.len() > 64 {
-        return Err(TextError::TooLong {
-            len: s.chars().count(),
-            max: 64,
-        });
+        return Err(TextError::TooLong { len: s.chars().count(), max: 64 });
     }
     for ch in s.chars() {
         if !(ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.' | ':')) {
@@ -185,29 +165,14 @@ mod tests {
 
     #[test]
     fn wrong_check_character_is_refused() {
-        assert_eq!(
-            Uscc::parse("91350100M000100Y44"),
-            Err(UsccError::Check {
-                found: '4',
-                expected: '3'
-            })
-        );
+        assert_eq!(Uscc::parse("91350100M000100Y44"), Err(UsccError::Check { found: '4', expected: '3' }));
     }
 
     #[test]
     fn bad_length_and_alphabet_are_refused() {
         assert_eq!(Uscc::parse("9135"), Err(UsccError::Length(4)));
-        assert!(matches!(
-            Uscc::parse("91350100I000100Y43"),
-            Err(UsccError::Character {
-                position: 9,
-                ch: 'I'
-            })
-        ));
-        assert!(matches!(
-            Uscc::parse("91350100m000100Y43"),
-            Err(UsccError::Character { .. })
-        ));
+        assert!(matches!(Uscc::parse("91350100I000100Y43"), Err(UsccError::Character { position: 9, ch: 'I' })));
+        assert!(matches!(Uscc::parse("91350100m000100Y43"), Err(UsccError::Character { .. })));
         // 18 bytes but not 18 characters.
         assert!(Uscc::parse("9135010000010ä43").is_err());
     }
@@ -217,11 +182,7 @@ mod tests {
         let u = Uscc::with_check("91350100M000100Y4").unwrap();
         assert_eq!(u.as_str(), "91350100M000100Y43");
         // Every 17-character prefix gets exactly one valid check character.
-        for prefix in [
-            "00000000000000000",
-            "YYYYYYYYYYYYYYYYY",
-            "12345678901234567",
-        ] {
+        for prefix in ["00000000000000000", "YYYYYYYYYYYYYYYYY", "12345678901234567"] {
             let u = Uscc::with_check(prefix).unwrap();
             let valid = USCC_ALPHABET
                 .iter()
@@ -240,10 +201,7 @@ mod tests {
         assert!(check_id("u1").is_ok());
         assert!(check_id("A-z_0.9:x").is_ok());
         assert_eq!(check_id(""), Err(TextError::Empty));
-        assert!(matches!(
-            check_id(&"a".repeat(65)),
-            Err(TextError::TooLong { .. })
-        ));
+        assert!(matches!(check_id(&"a".repeat(65)), Err(TextError::TooLong { .. })));
         assert!(check_id(&"a".repeat(64)).is_ok());
         assert_eq!(check_id("a b"), Err(TextError::IdCharacter { ch: ' ' }));
         assert!(check_text("苏州智算中心", 100).is_ok());

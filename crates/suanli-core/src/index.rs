@@ -60,17 +60,9 @@ impl RecordSummary {
         let mut r = Reader::new(b);
         let facts = get_facts(&mut r)?;
         let payload_hash = r.fixed("payload_hash")?;
-        let reversed_by = if r.bool("reversed")? {
-            Some(r.u64("reversed_by")?)
-        } else {
-            None
-        };
+        let reversed_by = if r.bool("reversed")? { Some(r.u64("reversed_by")?) } else { None };
         r.finish()?;
-        Ok(RecordSummary {
-            facts,
-            payload_hash,
-            reversed_by,
-        })
+        Ok(RecordSummary { facts, payload_hash, reversed_by })
     }
 }
 

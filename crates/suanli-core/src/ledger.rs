@@ -19,13 +19,8 @@ use sha2::{Digest, Sha256};
 use crate::codes::{LineReason, RejectCode};
 use crate::entry::{Body, Entry, Genesis, Lines, RecordFacts, Signed, StatementLine};
 use crate::ids::Uscc;
-use crate::index::{
-    Index, PayloadHash, RecordKey, RecordSummary, RequestKey, RequestNamespace, RequestSummary,
-};
-use crate::model::{
-    Authorization, Entity, Flags, KeyState, PayableKind, PublicKey, RecordKind, Voucher,
-    VoucherKind,
-};
+use crate::index::{Index, PayloadHash, RecordKey, RecordSummary, RequestKey, RequestNamespace, RequestSummary};
+use crate::model::{Authorization, Entity, Flags, KeyState, PayableKind, PublicKey, RecordKind, Voucher, VoucherKind};
 use crate::money::{self, round_fen};
 use crate::program::Program;
 use crate::validate::{self, Malformed};
@@ -77,19 +72,13 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(code: RejectCode, detail: impl Into<String>) -> Self {
-        Rejection {
-            code,
-            detail: detail.into(),
-        }
+        Rejection { code, detail: detail.into() }
     }
 }
 
 impl From<Malformed> for Rejection {
     fn from(m: Malformed) -> Self {
-        Rejection {
-            code: RejectCode::Malformed,
-            detail: m.to_string(),
-        }
+        Rejection { code: RejectCode::Malformed, detail: m.to_string() }
     }
 }
 
@@ -101,7 +90,9 @@ pub struct Duplicate {
     pub lines: Option<Lines>,
 }
 
-/// The answer to one submission.
+/// The answer to one submission. Not boxed: one is made per record on the hot path, and
+/// the accepted entry moves on into the commit batch.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Accepted(Entry),
@@ -172,38 +163,18 @@ pub struct Ledger {
 /// What an accepted submission will do to the state.
 #[derive(Debug, Clone)]
 enum Effect {
-    Record {
-        key: RecordKey,
-        summary: RecordSummary,
-    },
-    Reversal {
-        key: RecordKey,
-        summary: RecordSummary,
-        returned_to_voucher: bool,
-    },
+    Record { key: RecordKey, summary: RecordSummary },
+    Reversal { key: RecordKey, summary: RecordSummary, returned_to_voucher: bool },
     Register(Entity),
     AddKey(Uscc, PublicKey),
     RevokeKey(PublicKey),
     Update(Uscc, EntityUpdate),
     IssueVoucher(Voucher),
     RevokeVoucher(String),
-    Authorize {
-        voucher: String,
-        provider: Uscc,
-        limit: Option<Decimal>,
-    },
-    Withdraw {
-        voucher: String,
-        provider: Uscc,
-    },
-    ClosePeriod {
-        name: String,
-        lines: Vec<StatementLine>,
-    },
-    Payout {
-        bank_ref: String,
-        record: PayoutRecord,
-    },
+    Authorize { voucher: String, provider: Uscc, limit: Option<Decimal> },
+    Withdraw { voucher: String, provider: Uscc },
+    ClosePeriod { name: String, lines: Vec<StatementLine> },
+    Payout { bank_ref: String, record: PayoutRecord },
     CloseYear(i32),
 }
 
@@ -259,11 +230,7 @@ fn key_is_acceptable(key: &PublicKey) -> bool {
     crate::sig::check_public_key(key).is_ok()
 }
 
-fn add(
-    map: &mut BTreeMap<(Uscc, PayableKind, i32), Decimal>,
-    key: (Uscc, PayableKind, i32),
-    amount: Decimal,
-) {
+fn add(map: &mut BTreeMap<(Uscc, PayableKind, i32), Decimal>, key: (Uscc, PayableKind, i32), amount: Decimal) {
     if amount.is_zero() {
         return;
     }
@@ -276,34 +243,23 @@ fn add(
 
 impl Ledger {
     /// Starts a new ledger: the program is validated and recorded in entry 0.
-    pub fn create(
-        genesis: Genesis,
-        time_ms: i64,
-    ) -> Result<(Ledger, Entry), crate::program::ProgramError> {
+    pub fn create(genesis: Genesis, time_ms: i64) -> Result<(Ledger, Entry), crate::program::ProgramError> {
         Program::from_toml(&genesis.program_toml)?;
-        let entry = Entry {
-            seq: 0,
-            time_ms,
-            body: Body::Genesis(genesis),
-        };
+        let entry = Entry { seq: 0, time_ms, body: Body::Genesis(genesis) };
         let ledger = Ledger::from_genesis(&entry).expect("a freshly built genesis entry is valid");
         Ok((ledger, entry))
     }
 
     /// The state right after entry 0.
     pub fn from_genesis(entry: &Entry) -> Result<Ledger, Divergence> {
-        let diverge = |what: String| Divergence {
-            seq: entry.seq,
-            what,
-        };
+        let diverge = |what: String| Divergence { seq: entry.seq, what };
         let Body::Genesis(genesis) = &entry.body else {
             return Err(diverge("the first entry is not a genesis entry".into()));
         };
         if entry.seq != 0 {
             return Err(diverge("the genesis entry must be entry 0".into()));
         }
-        let program = Program::from_toml(&genesis.program_toml)
-            .map_err(|e| diverge(format!("program: {e}")))?;
+        let program = Program::from_toml(&genesis.program_toml).map_err(|e| diverge(format!("program: {e}")))?;
         if program.to_toml() != genesis.program_toml {
             return Err(diverge("the program is not in canonical form".into()));
         }
@@ -358,16 +314,10 @@ impl Ledger {
         self.vouchers.values()
     }
     pub fn renter_used(&self, renter: &Uscc, year: i32) -> Decimal {
-        self.renter_used
-            .get(&(*renter, year))
-            .copied()
-            .unwrap_or_default()
+        self.renter_used.get(&(*renter, year)).copied().unwrap_or_default()
     }
     pub fn supplier_used(&self, supplier: &Uscc, year: i32) -> Decimal {
-        self.supplier_used
-            .get(&(*supplier, year))
-            .copied()
-            .unwrap_or_default()
+        self.supplier_used.get(&(*supplier, year)).copied().unwrap_or_default()
     }
     pub fn budget_used(&self, year: i32) -> Decimal {
         self.budget_used.get(&year).copied().unwrap_or_default()
@@ -394,30 +344,14 @@ impl Ledger {
     /// never goes backwards). `signature_ok` is the verdict of the signature check over the
     /// input's domain tag and payload, made beforehand (in parallel, in batches). When the
     /// submission is accepted its entry has already been applied.
-    pub fn decide(
-        &mut self,
-        index: &mut dyn Index,
-        time_ms: i64,
-        input: &Input,
-        signature_ok: bool,
-    ) -> Decision {
+    pub fn decide(&mut self, index: &mut dyn Index, time_ms: i64, input: &Input, signature_ok: bool) -> Decision {
         let time_ms = time_ms.max(self.last_time_ms);
         match self.evaluate(index, time_ms, input, signature_ok) {
             Err(Refusal::Duplicate(d)) => Decision::Duplicate(d),
             Err(Refusal::Rejected(r)) => Decision::Rejected(r),
             Ok(accepted) => {
-                let entry = Entry {
-                    seq: self.next_seq,
-                    time_ms,
-                    body: accepted.body,
-                };
-                self.mutate(
-                    index,
-                    entry.seq,
-                    time_ms,
-                    &accepted.effect,
-                    accepted.request,
-                );
+                let entry = Entry { seq: self.next_seq, time_ms, body: accepted.body };
+                self.mutate(index, entry.seq, time_ms, &accepted.effect, accepted.request);
                 Decision::Accepted(entry)
             }
         }
@@ -427,10 +361,7 @@ impl Ledger {
     /// exactly the stored outcome. Signatures are not re-checked here (the verifier checks
     /// them separately, in batches).
     pub fn apply(&mut self, index: &mut dyn Index, entry: &Entry) -> Result<(), Divergence> {
-        let diverge = |what: String| Divergence {
-            seq: entry.seq,
-            what,
-        };
+        let diverge = |what: String| Divergence { seq: entry.seq, what };
         if entry.seq != self.next_seq {
             return Err(diverge(format!("expected entry {} here", self.next_seq)));
         }
@@ -449,14 +380,8 @@ impl Ledger {
         let signed = entry.body.signed().expect("not genesis").clone();
         let input = Input { kind, signed };
         match self.evaluate(index, entry.time_ms, &input, true) {
-            Err(Refusal::Duplicate(d)) => Err(diverge(format!(
-                "replays as a duplicate of entry {}",
-                d.seq
-            ))),
-            Err(Refusal::Rejected(r)) => Err(diverge(format!(
-                "replays as rejected: {} {}",
-                r.code, r.detail
-            ))),
+            Err(Refusal::Duplicate(d)) => Err(diverge(format!("replays as a duplicate of entry {}", d.seq))),
+            Err(Refusal::Rejected(r)) => Err(diverge(format!("replays as rejected: {} {}", r.code, r.detail))),
             Ok(accepted) => {
                 if accepted.body != entry.body {
                     return Err(diverge(format!(
@@ -465,13 +390,7 @@ impl Ledger {
                         outcome_of(&accepted.body)
                     )));
                 }
-                self.mutate(
-                    index,
-                    entry.seq,
-                    entry.time_ms,
-                    &accepted.effect,
-                    accepted.request,
-                );
+                self.mutate(index, entry.seq, entry.time_ms, &accepted.effect, accepted.request);
                 Ok(())
             }
         }
@@ -485,10 +404,7 @@ impl Ledger {
         signature_ok: bool,
     ) -> Result<Accepted, Refusal> {
         if !signature_ok {
-            return Err(reject(
-                RejectCode::BadSignature,
-                "the signature does not verify for this message type",
-            ));
+            return Err(reject(RejectCode::BadSignature, "the signature does not verify for this message type"));
         }
         match input.kind {
             InputKind::Usage => self.eval_usage(index, time_ms, &input.signed),
@@ -502,28 +418,17 @@ impl Ledger {
 
     /// The owner of a registered, unrevoked key.
     fn signer(&self, key: &PublicKey) -> Result<&Entity, Refusal> {
-        let state = self
-            .keys
-            .get(key)
-            .ok_or_else(|| reject(RejectCode::UnknownKey, "the signing key is not registered"))?;
+        let state =
+            self.keys.get(key).ok_or_else(|| reject(RejectCode::UnknownKey, "the signing key is not registered"))?;
         if state.revoked {
-            return Err(reject(
-                RejectCode::RevokedKey,
-                format!("the signing key of {} was revoked", state.owner),
-            ));
+            return Err(reject(RejectCode::RevokedKey, format!("the signing key of {} was revoked", state.owner)));
         }
-        Ok(self
-            .entities
-            .get(&state.owner)
-            .expect("every key has an owner"))
+        Ok(self.entities.get(&state.owner).expect("every key has an owner"))
     }
 
     fn year_closed(&self, year: i32) -> Result<(), Refusal> {
         if self.closed_years.contains(&year) {
-            return Err(reject(
-                RejectCode::YearClosed,
-                format!("cap year {year} is closed"),
-            ));
+            return Err(reject(RejectCode::YearClosed, format!("cap year {year} is closed")));
         }
         Ok(())
     }
@@ -548,145 +453,87 @@ impl Ledger {
         t: i64,
     ) -> Result<&Voucher, Refusal> {
         let invalid = |why: String| reject(RejectCode::VoucherInvalid, why);
-        let v = self
-            .vouchers
-            .get(voucher_id)
-            .ok_or_else(|| invalid(format!("no voucher {voucher_id}")))?;
+        let v = self.vouchers.get(voucher_id).ok_or_else(|| invalid(format!("no voucher {voucher_id}")))?;
         if v.holder != *renter {
-            return Err(invalid(format!(
-                "voucher {voucher_id} is held by {}, not by {renter}",
-                v.holder
-            )));
+            return Err(invalid(format!("voucher {voucher_id} is held by {}, not by {renter}", v.holder)));
         }
         if v.kind != kind {
-            return Err(invalid(format!(
-                "voucher {voucher_id} is a {} voucher",
-                v.kind.as_str()
-            )));
+            return Err(invalid(format!("voucher {voucher_id} is a {} voucher", v.kind.as_str())));
         }
         if v.revoked {
             return Err(invalid(format!("voucher {voucher_id} is revoked")));
         }
         if !(v.valid_from <= t && t < v.valid_until) {
-            return Err(invalid(format!(
-                "voucher {voucher_id} is not valid at the record's time"
-            )));
+            return Err(invalid(format!("voucher {voucher_id} is not valid at the record's time")));
         }
         match v.authorizations.get(&provider.id) {
             Some(a) if !a.withdrawn => {}
             _ => {
-                return Err(invalid(format!(
-                    "{} holds no authorization on voucher {voucher_id}",
-                    provider.id
-                )));
+                return Err(invalid(format!("{} holds no authorization on voucher {voucher_id}", provider.id)));
             }
         }
-        let holder = self
-            .entities
-            .get(&v.holder)
-            .expect("voucher holders are registered");
+        let holder = self.entities.get(&v.holder).expect("voucher holders are registered");
         if related(provider, holder) {
-            return Err(invalid(format!(
-                "{} is a related party of the holder",
-                provider.id
-            )));
+            return Err(invalid(format!("{} is a related party of the holder", provider.id)));
         }
         Ok(v)
     }
 
     /// The record-id check (§5 step 2): the same bytes are a duplicate, other bytes a conflict.
-    fn dedupe_record(
-        index: &dyn Index,
-        key: &RecordKey,
-        hash: &PayloadHash,
-    ) -> Result<(), Refusal> {
+    fn dedupe_record(index: &dyn Index, key: &RecordKey, hash: &PayloadHash) -> Result<(), Refusal> {
         if let Some(s) = index.record(key) {
             if s.payload_hash == *hash {
-                return Err(Refusal::Duplicate(Duplicate {
-                    seq: s.facts.seq,
-                    lines: Some(s.facts.lines),
-                }));
+                return Err(Refusal::Duplicate(Duplicate { seq: s.facts.seq, lines: Some(s.facts.lines) }));
             }
             return Err(reject(
                 RejectCode::Conflict,
-                format!(
-                    "record {} was already accepted with different content (entry {})",
-                    key.record_id, s.facts.seq
-                ),
+                format!("record {} was already accepted with different content (entry {})", key.record_id, s.facts.seq),
             ));
         }
         Ok(())
     }
 
-    fn eval_usage(
-        &self,
-        index: &dyn Index,
-        time_ms: i64,
-        signed: &Signed,
-    ) -> Result<Accepted, Refusal> {
+    fn eval_usage(&self, index: &dyn Index, time_ms: i64, signed: &Signed) -> Result<Accepted, Refusal> {
         let owner = self.signer(&signed.public_key)?;
         if !owner.flags.provider {
-            return Err(reject(
-                RejectCode::NotAProvider,
-                format!("{} is not a registered provider", owner.id),
-            ));
+            return Err(reject(RejectCode::NotAProvider, format!("{} is not a registered provider", owner.id)));
         }
         let record: wire::UsageRecord = validate::decode(&signed.payload)?;
         if record.provider_id != owner.id.as_str() {
             return Err(reject(
                 RejectCode::ProviderMismatch,
-                format!(
-                    "provider_id {:?} is not the key's owner {}",
-                    record.provider_id, owner.id
-                ),
+                format!("provider_id {:?} is not the key's owner {}", record.provider_id, owner.id),
             ));
         }
         let hash = payload_hash(&signed.payload);
-        let key = RecordKey {
-            kind: RecordKind::Usage,
-            provider: owner.id,
-            record_id: record.record_id.clone(),
-        };
+        let key = RecordKey { kind: RecordKind::Usage, provider: owner.id, record_id: record.record_id.clone() };
         Self::dedupe_record(index, &key, &hash)?;
         let u = validate::usage(&record)?;
         let year = self.program.cap_year(u.end);
         self.year_closed(year)?;
-        let renter = self.entities.get(&u.renter).ok_or_else(|| {
-            reject(
-                RejectCode::UnknownRenter,
-                format!("renter {} is not registered", u.renter),
-            )
-        })?;
+        let renter = self
+            .entities
+            .get(&u.renter)
+            .ok_or_else(|| reject(RejectCode::UnknownRenter, format!("renter {} is not registered", u.renter)))?;
         Self::not_future(time_ms, u.end, "end")?;
         // gpu_hours × 3600 ≤ gpu_count × span, in exact integers of micro-GPU-hours.
         let span = Decimal::from(u.end - u.start);
         if u.gpu_hours * Decimal::from(3600) > Decimal::from(u.gpu_count) * span {
             return Err(reject(
                 RejectCode::ImpossibleUsage,
-                format!(
-                    "{} GPU-hours exceed {} GPUs over {} seconds",
-                    u.gpu_hours,
-                    u.gpu_count,
-                    u.end - u.start
-                ),
+                format!("{} GPU-hours exceed {} GPUs over {} seconds", u.gpu_hours, u.gpu_count, u.end - u.start),
             ));
         }
         let expected = round_fen(u.gpu_hours * u.unit_price);
         if u.amount != expected {
             return Err(reject(
                 RejectCode::AmountMismatch,
-                format!(
-                    "amount {} is not gpu_hours × unit_price = {}",
-                    u.amount,
-                    money::fmt_money(expected)
-                ),
+                format!("amount {} is not gpu_hours × unit_price = {}", u.amount, money::fmt_money(expected)),
             ));
         }
         let voucher = match &u.voucher_id {
             None => None,
-            Some(id) => {
-                Some(self.voucher_valid(id, VoucherKind::Compute, owner, &u.renter, u.end)?)
-            }
+            Some(id) => Some(self.voucher_valid(id, VoucherKind::Compute, owner, &u.renter, u.end)?),
         };
         let lines = self.settle_usage(&u, owner, renter, voucher);
         let facts = RecordFacts {
@@ -700,18 +547,8 @@ impl Ledger {
             lines,
         };
         Ok(Accepted {
-            body: Body::Usage {
-                input: signed.clone(),
-                lines,
-            },
-            effect: Effect::Record {
-                key,
-                summary: RecordSummary {
-                    facts,
-                    payload_hash: hash,
-                    reversed_by: None,
-                },
-            },
+            body: Body::Usage { input: signed.clone(), lines },
+            effect: Effect::Record { key, summary: RecordSummary { facts, payload_hash: hash, reversed_by: None } },
             request: None,
         })
     }
@@ -729,12 +566,7 @@ impl Ledger {
         let a = u.amount;
         // Step 1: the window.
         if !p.in_window(u.end) {
-            return Lines::zero(
-                year,
-                LineReason::OutsideWindow,
-                LineReason::OutsideWindow,
-                LineReason::OutsideWindow,
-            );
+            return Lines::zero(year, LineReason::OutsideWindow, LineReason::OutsideWindow, LineReason::OutsideWindow);
         }
         // Step 3 (step 2 only affects R and S): the voucher draw.
         let (v, v_reason) = match voucher {
@@ -746,12 +578,7 @@ impl Ledger {
         };
         // Step 2: related parties earn no subsidy.
         if related(provider, renter) {
-            let mut l = Lines::zero(
-                year,
-                v_reason,
-                LineReason::RelatedParty,
-                LineReason::RelatedParty,
-            );
+            let mut l = Lines::zero(year, v_reason, LineReason::RelatedParty, LineReason::RelatedParty);
             l.voucher = v;
             return l;
         }
@@ -794,10 +621,7 @@ impl Ledger {
     /// or the authorization has nothing left.
     fn draw(&self, v: &Voucher, provider: &Uscc, wanted: Decimal) -> (Decimal, LineReason) {
         let balance = v.face_value - v.drawn;
-        let auth = v
-            .authorizations
-            .get(provider)
-            .expect("validated: the provider is authorized");
+        let auth = v.authorizations.get(provider).expect("validated: the provider is authorized");
         let mut left = balance;
         if let Some(a) = auth.left() {
             left = money::min(left, a);
@@ -808,12 +632,7 @@ impl Ledger {
         (money::min(wanted, left), LineReason::Voucher)
     }
 
-    fn eval_corpus(
-        &self,
-        index: &dyn Index,
-        time_ms: i64,
-        signed: &Signed,
-    ) -> Result<Accepted, Refusal> {
+    fn eval_corpus(&self, index: &dyn Index, time_ms: i64, signed: &Signed) -> Result<Accepted, Refusal> {
         let owner = self.signer(&signed.public_key)?;
         if !owner.flags.data_supplier {
             return Err(reject(
@@ -825,36 +644,20 @@ impl Ledger {
         if record.supplier_id != owner.id.as_str() {
             return Err(reject(
                 RejectCode::ProviderMismatch,
-                format!(
-                    "supplier_id {:?} is not the key's owner {}",
-                    record.supplier_id, owner.id
-                ),
+                format!("supplier_id {:?} is not the key's owner {}", record.supplier_id, owner.id),
             ));
         }
         let hash = payload_hash(&signed.payload);
-        let key = RecordKey {
-            kind: RecordKind::Corpus,
-            provider: owner.id,
-            record_id: record.record_id.clone(),
-        };
+        let key = RecordKey { kind: RecordKind::Corpus, provider: owner.id, record_id: record.record_id.clone() };
         Self::dedupe_record(index, &key, &hash)?;
         let c = validate::corpus(&record)?;
         let year = self.program.cap_year(c.purchased_at);
         self.year_closed(year)?;
         if !self.entities.contains_key(&c.buyer) {
-            return Err(reject(
-                RejectCode::UnknownRenter,
-                format!("buyer {} is not registered", c.buyer),
-            ));
+            return Err(reject(RejectCode::UnknownRenter, format!("buyer {} is not registered", c.buyer)));
         }
         Self::not_future(time_ms, c.purchased_at, "purchased_at")?;
-        let voucher = self.voucher_valid(
-            &c.voucher_id,
-            VoucherKind::Corpus,
-            owner,
-            &c.buyer,
-            c.purchased_at,
-        )?;
+        let voucher = self.voucher_valid(&c.voucher_id, VoucherKind::Corpus, owner, &c.buyer, c.purchased_at)?;
         let na = LineReason::NotApplicable;
         let lines = if self.program.in_window(c.purchased_at) {
             let (v, v_reason) = self.draw(voucher, &owner.id, c.amount);
@@ -862,12 +665,7 @@ impl Ledger {
             l.voucher = v;
             l
         } else {
-            Lines::zero(
-                year,
-                LineReason::OutsideWindow,
-                LineReason::OutsideWindow,
-                LineReason::OutsideWindow,
-            )
+            Lines::zero(year, LineReason::OutsideWindow, LineReason::OutsideWindow, LineReason::OutsideWindow)
         };
         let facts = RecordFacts {
             seq: self.next_seq,
@@ -880,37 +678,19 @@ impl Ledger {
             lines,
         };
         Ok(Accepted {
-            body: Body::Corpus {
-                input: signed.clone(),
-                lines,
-            },
-            effect: Effect::Record {
-                key,
-                summary: RecordSummary {
-                    facts,
-                    payload_hash: hash,
-                    reversed_by: None,
-                },
-            },
+            body: Body::Corpus { input: signed.clone(), lines },
+            effect: Effect::Record { key, summary: RecordSummary { facts, payload_hash: hash, reversed_by: None } },
             request: None,
         })
     }
 
-    fn eval_reversal(
-        &self,
-        index: &dyn Index,
-        time_ms: i64,
-        signed: &Signed,
-    ) -> Result<Accepted, Refusal> {
+    fn eval_reversal(&self, index: &dyn Index, time_ms: i64, signed: &Signed) -> Result<Accepted, Refusal> {
         let owner = self.signer(&signed.public_key)?;
         let rev: wire::Reversal = validate::decode(&signed.payload)?;
         if rev.provider_id != owner.id.as_str() {
             return Err(reject(
                 RejectCode::ProviderMismatch,
-                format!(
-                    "provider_id {:?} is not the key's owner {}",
-                    rev.provider_id, owner.id
-                ),
+                format!("provider_id {:?} is not the key's owner {}", rev.provider_id, owner.id),
             ));
         }
         let record_id = validate::id("record_id", &rev.record_id)?;
@@ -919,34 +699,18 @@ impl Ledger {
             Ok(wire::RecordKind::Usage) => RecordKind::Usage,
             Ok(wire::RecordKind::Corpus) => RecordKind::Corpus,
             Err(_) => {
-                return Err(Malformed {
-                    field: "kind",
-                    detail: format!("unknown record kind {}", rev.kind),
-                }
-                .into());
+                return Err(Malformed { field: "kind", detail: format!("unknown record kind {}", rev.kind) }.into());
             }
         };
-        let key = RecordKey {
-            kind,
-            provider: owner.id,
-            record_id,
-        };
+        let key = RecordKey { kind, provider: owner.id, record_id };
         let summary = index.record(&key).ok_or_else(|| {
             reject(
                 RejectCode::UnknownRecord,
-                format!(
-                    "{} has no accepted {} record {}",
-                    owner.id,
-                    kind.as_str(),
-                    key.record_id
-                ),
+                format!("{} has no accepted {} record {}", owner.id, kind.as_str(), key.record_id),
             )
         })?;
         if let Some(first) = summary.reversed_by {
-            return Err(Refusal::Duplicate(Duplicate {
-                seq: first,
-                lines: Some(summary.facts.lines.negated()),
-            }));
+            return Err(Refusal::Duplicate(Duplicate { seq: first, lines: Some(summary.facts.lines.negated()) }));
         }
         let facts = summary.facts.clone();
         let returned_to_voucher = match &facts.voucher_id {
@@ -957,39 +721,21 @@ impl Ledger {
             _ => false,
         };
         Ok(Accepted {
-            body: Body::Reversal {
-                input: signed.clone(),
-                reversed: facts,
-                returned_to_voucher,
-            },
-            effect: Effect::Reversal {
-                key,
-                summary,
-                returned_to_voucher,
-            },
+            body: Body::Reversal { input: signed.clone(), reversed: facts, returned_to_voucher },
+            effect: Effect::Reversal { key, summary, returned_to_voucher },
             request: None,
         })
     }
 
     /// The request-id check shared by admin, holder and finance requests.
-    fn dedupe_request(
-        index: &dyn Index,
-        key: &RequestKey,
-        hash: &PayloadHash,
-    ) -> Result<(), Refusal> {
+    fn dedupe_request(index: &dyn Index, key: &RequestKey, hash: &PayloadHash) -> Result<(), Refusal> {
         if let Some(s) = index.request(key) {
             if s.payload_hash == *hash {
-                return Err(Refusal::Duplicate(Duplicate {
-                    seq: s.seq,
-                    lines: None,
-                }));
+                return Err(Refusal::Duplicate(Duplicate { seq: s.seq, lines: None }));
             }
             return Err(reject(
                 RejectCode::Conflict,
-                format!(
-                    "request id {} was already used for a different request (entry {})",
-                    key.request_id, s.seq
-                ),
+                format!("request id {} was already used for a different request (entry {})", key.request_id, s.seq),
             ));
         }
         Ok(())
@@ -997,44 +743,29 @@ impl Ledger {
 
     fn entity_of(&self, field: &'static str, id: &str) -> Result<&Entity, Refusal> {
         let u = validate::uscc(field, id)?;
-        self.entities
-            .get(&u)
-            .ok_or_else(|| reject(RejectCode::UnknownEntity, format!("{u} is not registered")))
+        self.entities.get(&u).ok_or_else(|| reject(RejectCode::UnknownEntity, format!("{u} is not registered")))
     }
 
     fn eval_admin(&self, index: &dyn Index, signed: &Signed) -> Result<Accepted, Refusal> {
         if signed.public_key != self.genesis.admin_key {
-            return Err(reject(
-                RejectCode::Unauthorized,
-                "registry changes must be signed by the admin key",
-            ));
+            return Err(reject(RejectCode::Unauthorized, "registry changes must be signed by the admin key"));
         }
         let req: wire::AdminRequest = validate::decode(&signed.payload)?;
         let request_id = validate::id("request_id", &req.request_id)?;
         let hash = payload_hash(&signed.payload);
-        let rkey = RequestKey {
-            namespace: RequestNamespace::Admin,
-            request_id,
-        };
+        let rkey = RequestKey { namespace: RequestNamespace::Admin, request_id };
         Self::dedupe_request(index, &rkey, &hash)?;
         use wire::admin_request::Op;
         let effect = match req.op {
             None => {
-                return Err(Malformed {
-                    field: "op",
-                    detail: "no operation given".into(),
-                }
-                .into());
+                return Err(Malformed { field: "op", detail: "no operation given".into() }.into());
             }
             Some(Op::RegisterEntity(r)) => {
                 let id = validate::uscc("id", &r.id)?;
                 let name = validate::text("name", &r.name, validate::NAME_CHARS_MAX)?;
                 let related_group = validate::opt_id("related_group", &r.related_group)?;
                 if self.entities.contains_key(&id) {
-                    return Err(reject(
-                        RejectCode::EntityExists,
-                        format!("{id} is already registered"),
-                    ));
+                    return Err(reject(RejectCode::EntityExists, format!("{id} is already registered")));
                 }
                 let f = r.flags.unwrap_or_default();
                 Effect::Register(Entity {
@@ -1074,17 +805,11 @@ impl Ledger {
                 match self.keys.get(&key) {
                     Some(s) if s.owner == entity.id => {
                         if s.revoked {
-                            return Err(reject(
-                                RejectCode::AlreadyRevoked,
-                                "this key is already revoked",
-                            ));
+                            return Err(reject(RejectCode::AlreadyRevoked, "this key is already revoked"));
                         }
                     }
                     _ => {
-                        return Err(reject(
-                            RejectCode::UnknownKey,
-                            format!("{} has no such key", entity.id),
-                        ));
+                        return Err(reject(RejectCode::UnknownKey, format!("{} has no such key", entity.id)));
                     }
                 }
                 Effect::RevokeKey(key)
@@ -1092,11 +817,7 @@ impl Ledger {
             Some(Op::UpdateEntity(u)) => {
                 let entity = self.entity_of("id", &u.id)?;
                 let mut up = EntityUpdate {
-                    name: u
-                        .name
-                        .as_deref()
-                        .map(|n| validate::text("name", n, validate::NAME_CHARS_MAX))
-                        .transpose()?,
+                    name: u.name.as_deref().map(|n| validate::text("name", n, validate::NAME_CHARS_MAX)).transpose()?,
                     provider: u.provider,
                     renter_eligible: u.renter_eligible,
                     supplier_eligible: u.supplier_eligible,
@@ -1112,9 +833,7 @@ impl Ledger {
                         }
                         .into());
                     }
-                    (Some(g), false) => {
-                        up.related_group = Some(Some(validate::id("related_group", g)?))
-                    }
+                    (Some(g), false) => up.related_group = Some(Some(validate::id("related_group", g)?)),
                     (None, true) => up.related_group = Some(None),
                     (None, false) => {}
                 }
@@ -1126,35 +845,24 @@ impl Ledger {
                     || up.data_supplier.is_some()
                     || up.related_group.is_some();
                 if !changes {
-                    return Err(reject(
-                        RejectCode::NothingToChange,
-                        "the update names no field to change",
-                    ));
+                    return Err(reject(RejectCode::NothingToChange, "the update names no field to change"));
                 }
                 Effect::Update(entity.id, up)
             }
             Some(Op::IssueVoucher(v)) => Effect::IssueVoucher(self.eval_issue(&v)?),
             Some(Op::RevokeVoucher(r)) => {
                 let id = validate::id("voucher_id", &r.voucher_id)?;
-                let v = self.vouchers.get(&id).ok_or_else(|| {
-                    reject(RejectCode::UnknownVoucher, format!("no voucher {id}"))
-                })?;
+                let v = self
+                    .vouchers
+                    .get(&id)
+                    .ok_or_else(|| reject(RejectCode::UnknownVoucher, format!("no voucher {id}")))?;
                 if v.revoked {
-                    return Err(reject(
-                        RejectCode::AlreadyRevoked,
-                        format!("voucher {id} is already revoked"),
-                    ));
+                    return Err(reject(RejectCode::AlreadyRevoked, format!("voucher {id} is already revoked")));
                 }
                 Effect::RevokeVoucher(id)
             }
         };
-        Ok(Accepted {
-            body: Body::Admin {
-                input: signed.clone(),
-            },
-            effect,
-            request: Some((rkey, hash)),
-        })
+        Ok(Accepted { body: Body::Admin { input: signed.clone() }, effect, request: Some((rkey, hash)) })
     }
 
     fn eval_issue(&self, v: &wire::IssueVoucher) -> Result<Voucher, Refusal> {
@@ -1163,53 +871,31 @@ impl Ledger {
             Ok(wire::VoucherKind::Compute) => VoucherKind::Compute,
             Ok(wire::VoucherKind::Corpus) => VoucherKind::Corpus,
             _ => {
-                return Err(Malformed {
-                    field: "kind",
-                    detail: "must be compute or corpus".into(),
-                }
-                .into());
+                return Err(Malformed { field: "kind", detail: "must be compute or corpus".into() }.into());
             }
         };
         let face = validate::amount("face_value", &v.face_value)?;
         if face.is_zero() {
-            return Err(Malformed {
-                field: "face_value",
-                detail: "must be greater than zero".into(),
-            }
-            .into());
+            return Err(Malformed { field: "face_value", detail: "must be greater than zero".into() }.into());
         }
         let valid_from = validate::instant("valid_from", v.valid_from)?;
         let valid_until = validate::instant("valid_until", v.valid_until)?;
         if valid_from >= valid_until {
-            return Err(Malformed {
-                field: "valid_until",
-                detail: "must be after valid_from".into(),
-            }
-            .into());
+            return Err(Malformed { field: "valid_until", detail: "must be after valid_from".into() }.into());
         }
         if self.vouchers.contains_key(&id) {
-            return Err(reject(
-                RejectCode::VoucherExists,
-                format!("voucher {id} already exists"),
-            ));
+            return Err(reject(RejectCode::VoucherExists, format!("voucher {id} already exists")));
         }
         let holder = self.entity_of("holder_id", &v.holder_id)?;
         if !holder.flags.opc {
-            return Err(reject(
-                RejectCode::NotOpc,
-                format!("{} is not a one-person company (opc)", holder.id),
-            ));
+            return Err(reject(RejectCode::NotOpc, format!("{} is not a one-person company (opc)", holder.id)));
         }
         let p = &self.program;
         let (holder_max, budget) = match kind {
             VoucherKind::Compute => (p.compute_voucher_holder_max, p.compute_voucher_budget),
             VoucherKind::Corpus => (p.corpus_voucher_holder_max, p.corpus_voucher_budget),
         };
-        let held = self
-            .holder_issued
-            .get(&(holder.id, kind))
-            .copied()
-            .unwrap_or_default();
+        let held = self.holder_issued.get(&(holder.id, kind)).copied().unwrap_or_default();
         if held + face > holder_max {
             return Err(reject(
                 RejectCode::HolderLimit,
@@ -1228,11 +914,7 @@ impl Ledger {
             if issued + face > b {
                 return Err(reject(
                     RejectCode::BudgetExceeded,
-                    format!(
-                        "the {} voucher budget has {} left",
-                        kind.as_str(),
-                        money::fmt_money(b - issued)
-                    ),
+                    format!("the {} voucher budget has {} left", kind.as_str(), money::fmt_money(b - issued)),
                 ));
             }
         }
@@ -1255,50 +937,31 @@ impl Ledger {
         if req.holder_id != owner.id.as_str() {
             return Err(reject(
                 RejectCode::SignerMismatch,
-                format!(
-                    "holder_id {:?} is not the key's owner {}",
-                    req.holder_id, owner.id
-                ),
+                format!("holder_id {:?} is not the key's owner {}", req.holder_id, owner.id),
             ));
         }
         let request_id = validate::id("request_id", &req.request_id)?;
         let hash = payload_hash(&signed.payload);
-        let rkey = RequestKey {
-            namespace: RequestNamespace::Holder(owner.id),
-            request_id,
-        };
+        let rkey = RequestKey { namespace: RequestNamespace::Holder(owner.id), request_id };
         Self::dedupe_request(index, &rkey, &hash)?;
         let voucher_of = |id: &str| -> Result<&Voucher, Refusal> {
             let id = validate::id("voucher_id", id)?;
-            let v = self
-                .vouchers
-                .get(&id)
-                .ok_or_else(|| reject(RejectCode::UnknownVoucher, format!("no voucher {id}")))?;
+            let v =
+                self.vouchers.get(&id).ok_or_else(|| reject(RejectCode::UnknownVoucher, format!("no voucher {id}")))?;
             if v.holder != owner.id {
-                return Err(reject(
-                    RejectCode::NotHolder,
-                    format!("voucher {id} is held by {}", v.holder),
-                ));
+                return Err(reject(RejectCode::NotHolder, format!("voucher {id} is held by {}", v.holder)));
             }
             Ok(v)
         };
         use wire::holder_request::Op;
         let effect = match req.op {
             None => {
-                return Err(Malformed {
-                    field: "op",
-                    detail: "no operation given".into(),
-                }
-                .into());
+                return Err(Malformed { field: "op", detail: "no operation given".into() }.into());
             }
             Some(Op::Authorize(a)) => {
                 let v = voucher_of(&a.voucher_id)?;
                 let provider = self.entity_of("provider_id", &a.provider_id)?;
-                let limit = if a.limit.is_empty() {
-                    None
-                } else {
-                    Some(validate::amount("limit", &a.limit)?)
-                };
+                let limit = if a.limit.is_empty() { None } else { Some(validate::amount("limit", &a.limit)?) };
                 match v.kind {
                     VoucherKind::Compute if !provider.flags.provider => {
                         return Err(reject(
@@ -1321,16 +984,9 @@ impl Ledger {
                     ));
                 }
                 if v.revoked {
-                    return Err(reject(
-                        RejectCode::VoucherInvalid,
-                        format!("voucher {} is revoked", v.id),
-                    ));
+                    return Err(reject(RejectCode::VoucherInvalid, format!("voucher {} is revoked", v.id)));
                 }
-                Effect::Authorize {
-                    voucher: v.id.clone(),
-                    provider: provider.id,
-                    limit,
-                }
+                Effect::Authorize { voucher: v.id.clone(), provider: provider.id, limit }
             }
             Some(Op::Withdraw(w)) => {
                 let v = voucher_of(&w.voucher_id)?;
@@ -1344,73 +1000,40 @@ impl Ledger {
                         ));
                     }
                 }
-                Effect::Withdraw {
-                    voucher: v.id.clone(),
-                    provider,
-                }
+                Effect::Withdraw { voucher: v.id.clone(), provider }
             }
         };
-        Ok(Accepted {
-            body: Body::Holder {
-                input: signed.clone(),
-            },
-            effect,
-            request: Some((rkey, hash)),
-        })
+        Ok(Accepted { body: Body::Holder { input: signed.clone() }, effect, request: Some((rkey, hash)) })
     }
 
     fn eval_finance(&self, index: &dyn Index, signed: &Signed) -> Result<Accepted, Refusal> {
         if signed.public_key != self.genesis.finance_key {
-            return Err(reject(
-                RejectCode::Unauthorized,
-                "settlement actions must be signed by the finance key",
-            ));
+            return Err(reject(RejectCode::Unauthorized, "settlement actions must be signed by the finance key"));
         }
         let req: wire::FinanceRequest = validate::decode(&signed.payload)?;
         let request_id = validate::id("request_id", &req.request_id)?;
         let hash = payload_hash(&signed.payload);
-        let rkey = RequestKey {
-            namespace: RequestNamespace::Finance,
-            request_id,
-        };
+        let rkey = RequestKey { namespace: RequestNamespace::Finance, request_id };
         Self::dedupe_request(index, &rkey, &hash)?;
         use wire::finance_request::Op;
         let mut statement = Vec::new();
         let effect = match req.op {
             None => {
-                return Err(Malformed {
-                    field: "op",
-                    detail: "no operation given".into(),
-                }
-                .into());
+                return Err(Malformed { field: "op", detail: "no operation given".into() }.into());
             }
             Some(Op::ClosePeriod(c)) => {
                 let name = validate::id("name", &c.name)?;
                 if self.period(&name).is_some() {
-                    return Err(reject(
-                        RejectCode::PeriodExists,
-                        format!("period {name} is already closed"),
-                    ));
+                    return Err(reject(RejectCode::PeriodExists, format!("period {name} is already closed")));
                 }
                 statement = self
                     .unsettled
                     .iter()
-                    .map(|(&(payee, kind, year), &amount)| StatementLine {
-                        payee,
-                        kind,
-                        year,
-                        amount,
-                    })
+                    .map(|(&(payee, kind, year), &amount)| StatementLine { payee, kind, year, amount })
                     .collect();
-                Effect::ClosePeriod {
-                    name,
-                    lines: statement.clone(),
-                }
+                Effect::ClosePeriod { name, lines: statement.clone() }
             }
-            Some(Op::Payout(p)) => Effect::Payout {
-                bank_ref: p.bank_ref.clone(),
-                record: self.eval_payout(&p)?,
-            },
+            Some(Op::Payout(p)) => Effect::Payout { bank_ref: p.bank_ref.clone(), record: self.eval_payout(&p)? },
             Some(Op::CloseYear(c)) => {
                 if !(2000..2200).contains(&c.year) {
                     return Err(Malformed {
@@ -1428,14 +1051,7 @@ impl Ledger {
                 Effect::CloseYear(c.year)
             }
         };
-        Ok(Accepted {
-            body: Body::Finance {
-                input: signed.clone(),
-                statement,
-            },
-            effect,
-            request: Some((rkey, hash)),
-        })
+        Ok(Accepted { body: Body::Finance { input: signed.clone(), statement }, effect, request: Some((rkey, hash)) })
     }
 
     fn eval_payout(&self, p: &wire::Payout) -> Result<PayoutRecord, Refusal> {
@@ -1446,56 +1062,30 @@ impl Ledger {
             Ok(wire::PayableKind::Supplier) => PayableKind::Supplier,
             Ok(wire::PayableKind::Voucher) => PayableKind::Voucher,
             _ => {
-                return Err(Malformed {
-                    field: "kind",
-                    detail: "must be renter, supplier or voucher".into(),
-                }
-                .into());
+                return Err(Malformed { field: "kind", detail: "must be renter, supplier or voucher".into() }.into());
             }
         };
         let amount = validate::signed_amount("amount", &p.amount)?;
         let bank_ref = validate::text("bank_ref", &p.bank_ref, validate::BANK_REF_CHARS_MAX)?;
-        let record = PayoutRecord {
-            seq: self.next_seq,
-            period: period_name.clone(),
-            payee,
-            kind,
-            year: p.year,
-            amount,
-        };
+        let record =
+            PayoutRecord { seq: self.next_seq, period: period_name.clone(), payee, kind, year: p.year, amount };
         if let Some(prior) = self.payouts.get(&bank_ref) {
-            let same = PayoutRecord {
-                seq: prior.seq,
-                ..record.clone()
-            };
+            let same = PayoutRecord { seq: prior.seq, ..record.clone() };
             if *prior == same {
-                return Err(Refusal::Duplicate(Duplicate {
-                    seq: prior.seq,
-                    lines: None,
-                }));
+                return Err(Refusal::Duplicate(Duplicate { seq: prior.seq, lines: None }));
             }
             return Err(reject(
                 RejectCode::Conflict,
-                format!(
-                    "bank reference {bank_ref} was already recorded for another payout (entry {})",
-                    prior.seq
-                ),
+                format!("bank reference {bank_ref} was already recorded for another payout (entry {})", prior.seq),
             ));
         }
-        let period = self.period(&period_name).ok_or_else(|| {
-            reject(
-                RejectCode::UnknownPeriod,
-                format!("no closed period {period_name}"),
-            )
-        })?;
+        let period = self
+            .period(&period_name)
+            .ok_or_else(|| reject(RejectCode::UnknownPeriod, format!("no closed period {period_name}")))?;
         let line = period.lines.get(&(payee, kind, p.year)).ok_or_else(|| {
             reject(
                 RejectCode::UnknownLine,
-                format!(
-                    "period {period_name} has no {} line for {payee} in {}",
-                    kind.as_str(),
-                    p.year
-                ),
+                format!("period {period_name} has no {} line for {payee} in {}", kind.as_str(), p.year),
             )
         })?;
         let owed = line.line.amount;
@@ -1534,41 +1124,18 @@ impl Ledger {
         request: Option<(RequestKey, PayloadHash)>,
     ) {
         assert_eq!(seq, self.next_seq, "entries are numbered without gaps");
-        assert!(
-            time_ms >= self.last_time_ms,
-            "the log's time never goes backwards"
-        );
+        assert!(time_ms >= self.last_time_ms, "the log's time never goes backwards");
         match effect {
             Effect::Record { key, summary } => self.mutate_record(index, key, summary),
-            Effect::Reversal {
-                key,
-                summary,
-                returned_to_voucher,
-            } => self.mutate_reversal(index, seq, key, summary, *returned_to_voucher),
+            Effect::Reversal { key, summary, returned_to_voucher } => {
+                self.mutate_reversal(index, seq, key, summary, *returned_to_voucher)
+            }
             Effect::Register(e) => {
-                assert!(
-                    self.entities.insert(e.id, e.clone()).is_none(),
-                    "entity registered twice"
-                );
+                assert!(self.entities.insert(e.id, e.clone()).is_none(), "entity registered twice");
             }
             Effect::AddKey(id, key) => {
-                assert!(
-                    self.keys
-                        .insert(
-                            *key,
-                            KeyState {
-                                owner: *id,
-                                revoked: false
-                            }
-                        )
-                        .is_none(),
-                    "key added twice"
-                );
-                self.entities
-                    .get_mut(id)
-                    .expect("validated")
-                    .keys
-                    .push(*key);
+                assert!(self.keys.insert(*key, KeyState { owner: *id, revoked: false }).is_none(), "key added twice");
+                self.entities.get_mut(id).expect("validated").keys.push(*key);
             }
             Effect::RevokeKey(key) => {
                 let k = self.keys.get_mut(key).expect("validated");
@@ -1600,35 +1167,21 @@ impl Ledger {
                 *self.holder_issued.entry((v.holder, v.kind)).or_default() += v.face_value;
                 *self.kind_issued.entry(v.kind).or_default() += v.face_value;
                 let (max, budget) = match v.kind {
-                    VoucherKind::Compute => (
-                        self.program.compute_voucher_holder_max,
-                        self.program.compute_voucher_budget,
-                    ),
-                    VoucherKind::Corpus => (
-                        self.program.corpus_voucher_holder_max,
-                        self.program.corpus_voucher_budget,
-                    ),
+                    VoucherKind::Compute => {
+                        (self.program.compute_voucher_holder_max, self.program.compute_voucher_budget)
+                    }
+                    VoucherKind::Corpus => (self.program.corpus_voucher_holder_max, self.program.corpus_voucher_budget),
                 };
-                assert!(
-                    self.holder_issued[&(v.holder, v.kind)] <= max,
-                    "per-holder voucher maximum passed"
-                );
+                assert!(self.holder_issued[&(v.holder, v.kind)] <= max, "per-holder voucher maximum passed");
                 if let Some(b) = budget {
                     assert!(self.kind_issued[&v.kind] <= b, "voucher budget passed");
                 }
-                assert!(
-                    self.vouchers.insert(v.id.clone(), v.clone()).is_none(),
-                    "voucher issued twice"
-                );
+                assert!(self.vouchers.insert(v.id.clone(), v.clone()).is_none(), "voucher issued twice");
             }
             Effect::RevokeVoucher(id) => {
                 self.vouchers.get_mut(id).expect("validated").revoked = true;
             }
-            Effect::Authorize {
-                voucher,
-                provider,
-                limit,
-            } => {
+            Effect::Authorize { voucher, provider, limit } => {
                 let v = self.vouchers.get_mut(voucher).expect("validated");
                 let a = v.authorizations.entry(*provider).or_insert(Authorization {
                     limit: None,
@@ -1640,68 +1193,25 @@ impl Ledger {
             }
             Effect::Withdraw { voucher, provider } => {
                 let v = self.vouchers.get_mut(voucher).expect("validated");
-                v.authorizations
-                    .get_mut(provider)
-                    .expect("validated")
-                    .withdrawn = true;
+                v.authorizations.get_mut(provider).expect("validated").withdrawn = true;
             }
             Effect::ClosePeriod { name, lines } => {
                 let mut map = BTreeMap::new();
                 for l in lines {
                     let k = (l.payee, l.kind, l.year);
-                    assert_eq!(
-                        self.unsettled.remove(&k),
-                        Some(l.amount),
-                        "a period gathers exactly what is unsettled"
-                    );
-                    map.insert(
-                        k,
-                        PeriodLine {
-                            line: l.clone(),
-                            paid: Decimal::ZERO,
-                        },
-                    );
+                    assert_eq!(self.unsettled.remove(&k), Some(l.amount), "a period gathers exactly what is unsettled");
+                    map.insert(k, PeriodLine { line: l.clone(), paid: Decimal::ZERO });
                 }
-                assert!(
-                    self.unsettled.is_empty(),
-                    "a period gathers every unsettled payable"
-                );
-                self.periods.push(Period {
-                    name: name.clone(),
-                    closed_at: seq,
-                    lines: map,
-                });
+                assert!(self.unsettled.is_empty(), "a period gathers every unsettled payable");
+                self.periods.push(Period { name: name.clone(), closed_at: seq, lines: map });
             }
             Effect::Payout { bank_ref, record } => {
-                let period = self
-                    .periods
-                    .iter_mut()
-                    .find(|p| p.name == record.period)
-                    .expect("validated");
-                let line = period
-                    .lines
-                    .get_mut(&(record.payee, record.kind, record.year))
-                    .expect("validated");
+                let period = self.periods.iter_mut().find(|p| p.name == record.period).expect("validated");
+                let line = period.lines.get_mut(&(record.payee, record.kind, record.year)).expect("validated");
                 line.paid += record.amount;
-                assert!(
-                    line.paid.abs() <= line.line.amount.abs(),
-                    "paid never exceeds payable"
-                );
-                assert_eq!(
-                    line.paid.is_sign_negative() && !line.paid.is_zero(),
-                    line.line.amount.is_sign_negative()
-                );
-                assert!(
-                    self.payouts
-                        .insert(
-                            bank_ref.clone(),
-                            PayoutRecord {
-                                seq,
-                                ..record.clone()
-                            }
-                        )
-                        .is_none()
-                );
+                assert!(line.paid.abs() <= line.line.amount.abs(), "paid never exceeds payable");
+                assert_eq!(line.paid.is_sign_negative() && !line.paid.is_zero(), line.line.amount.is_sign_negative());
+                assert!(self.payouts.insert(bank_ref.clone(), PayoutRecord { seq, ..record.clone() }).is_none());
             }
             Effect::CloseYear(y) => {
                 assert!(self.closed_years.insert(*y), "year closed twice");
@@ -1719,26 +1229,10 @@ impl Ledger {
         let l = &f.lines;
         assert_eq!(f.seq, self.next_seq);
         // 0 ≤ V ≤ A, and R ≤ round(rate × (A − V)) (its uncapped value), S likewise.
-        assert!(
-            l.voucher >= Decimal::ZERO && l.voucher <= f.amount,
-            "0 <= V <= A"
-        );
-        assert!(
-            l.renter >= Decimal::ZERO && l.renter <= l.renter_uncapped,
-            "0 <= R <= uncapped R"
-        );
-        assert!(
-            l.supplier >= Decimal::ZERO && l.supplier <= l.supplier_uncapped,
-            "0 <= S <= uncapped S"
-        );
-        self.count_lines(
-            &f.provider,
-            &f.renter,
-            f.voucher_id.as_deref(),
-            l,
-            Decimal::ONE,
-            true,
-        );
+        assert!(l.voucher >= Decimal::ZERO && l.voucher <= f.amount, "0 <= V <= A");
+        assert!(l.renter >= Decimal::ZERO && l.renter <= l.renter_uncapped, "0 <= R <= uncapped R");
+        assert!(l.supplier >= Decimal::ZERO && l.supplier <= l.supplier_uncapped, "0 <= S <= uncapped S");
+        self.count_lines(&f.provider, &f.renter, f.voucher_id.as_deref(), l, Decimal::ONE, true);
         index.put_record(key, summary);
     }
 
@@ -1750,10 +1244,7 @@ impl Ledger {
         summary: &RecordSummary,
         returned_to_voucher: bool,
     ) {
-        assert!(
-            summary.reversed_by.is_none(),
-            "a record is reversed at most once"
-        );
+        assert!(summary.reversed_by.is_none(), "a record is reversed at most once");
         let f = &summary.facts;
         self.count_lines(
             &f.provider,
@@ -1785,18 +1276,12 @@ impl Ledger {
         if !r.is_zero() {
             let used = self.renter_used.entry((*renter, y)).or_default();
             *used += r;
-            assert!(
-                *used >= Decimal::ZERO && *used <= p.renter_cap,
-                "renter cap holds"
-            );
+            assert!(*used >= Decimal::ZERO && *used <= p.renter_cap, "renter cap holds");
         }
         if !s.is_zero() {
             let used = self.supplier_used.entry((*provider, y)).or_default();
             *used += s;
-            assert!(
-                *used >= Decimal::ZERO && *used <= p.supplier_cap,
-                "supplier cap holds"
-            );
+            assert!(*used >= Decimal::ZERO && *used <= p.supplier_cap, "supplier cap holds");
         }
         if !(r + s).is_zero() {
             let used = self.budget_used.entry(y).or_default();
@@ -1810,43 +1295,24 @@ impl Ledger {
             let id = voucher_id.expect("a voucher line names its voucher");
             let vch = self.vouchers.get_mut(id).expect("drawn vouchers exist");
             vch.drawn += v;
-            assert!(
-                vch.drawn >= Decimal::ZERO && vch.drawn <= vch.face_value,
-                "draws stay within face value"
-            );
+            assert!(vch.drawn >= Decimal::ZERO && vch.drawn <= vch.face_value, "draws stay within face value");
             if touch_authorization {
-                let a = vch
-                    .authorizations
-                    .get_mut(provider)
-                    .expect("drawn through an authorization");
+                let a = vch.authorizations.get_mut(provider).expect("drawn through an authorization");
                 a.drawn += v;
-                assert!(
-                    a.drawn >= Decimal::ZERO,
-                    "authorization draws are never negative"
-                );
-                if sign.is_sign_positive() {
-                    if let Some(limit) = a.limit {
-                        assert!(a.drawn <= limit, "authorization limit holds");
-                    }
+                assert!(a.drawn >= Decimal::ZERO, "authorization draws are never negative");
+                if let Some(limit) = a.limit.filter(|_| sign.is_sign_positive()) {
+                    assert!(a.drawn <= limit, "authorization limit holds");
                 }
             }
         }
         add(&mut self.unsettled, (*renter, PayableKind::Renter, y), r);
-        add(
-            &mut self.unsettled,
-            (*provider, PayableKind::Supplier, y),
-            s,
-        );
+        add(&mut self.unsettled, (*provider, PayableKind::Supplier, y), s);
         add(&mut self.unsettled, (*provider, PayableKind::Voucher, y), v);
     }
 }
 
 /// R when capped by what the cap and the budget have left (SPEC §6 step 4/5 reasons).
-fn capped(
-    uncapped: Decimal,
-    cap_left: Decimal,
-    budget_left: Option<Decimal>,
-) -> (Decimal, LineReason) {
+fn capped(uncapped: Decimal, cap_left: Decimal, budget_left: Option<Decimal>) -> (Decimal, LineReason) {
     let cap_left = cap_left.max(Decimal::ZERO);
     let budget_left = budget_left.map(|b| b.max(Decimal::ZERO));
     let mut granted = money::min(uncapped, cap_left);
@@ -1868,11 +1334,7 @@ fn capped(
 fn outcome_of(body: &Body) -> String {
     match body {
         Body::Usage { lines, .. } | Body::Corpus { lines, .. } => format!("{lines:?}"),
-        Body::Reversal {
-            reversed,
-            returned_to_voucher,
-            ..
-        } => format!("{reversed:?} returned={returned_to_voucher}"),
+        Body::Reversal { reversed, returned_to_voucher, .. } => format!("{reversed:?} returned={returned_to_voucher}"),
         Body::Finance { statement, .. } => format!("{statement:?}"),
         other => other.kind_name().to_string(),
     }

@@ -85,14 +85,8 @@ pub enum FrontierDecodeError {
     TooShort(usize),
     #[error("unknown frontier encoding version {0}")]
     Version(u8),
-    #[error(
-        "frontier of size {size} needs {expected} peaks, the encoding has {got} bytes of peaks"
-    )]
-    PeakCount {
-        size: u64,
-        expected: u32,
-        got: usize,
-    },
+    #[error("frontier of size {size} needs {expected} peaks, the encoding has {got} bytes of peaks")]
+    PeakCount { size: u64, expected: u32, got: usize },
 }
 
 /// The compact range `[0, size)`: the roots ("peaks") of the perfect subtrees that the
@@ -138,19 +132,10 @@ impl Frontier {
         // Each set low bit of the old size is a peak of the same height as the subtree
         // being carried: they merge, like a carry in binary addition.
         while (index >> level) & 1 == 1 {
-            let left = self
-                .peaks
-                .pop()
-                .expect("a set bit of size always has a peak");
+            let left = self.peaks.pop().expect("a set bit of size always has a peak");
             hash = node_hash(&left, &hash);
             level += 1;
-            on_node(
-                NodeId {
-                    level,
-                    index: index >> level,
-                },
-                hash,
-            );
+            on_node(NodeId { level, index: index >> level }, hash);
         }
         self.peaks.push(hash);
         self.size = new_size;
@@ -165,9 +150,7 @@ impl Frontier {
     /// Rebuilds the frontier of the tree of `size` from stored nodes (after a restart),
     /// with one read per peak.
     pub fn from_reader<R: NodeReader>(reader: &R, size: u64) -> Result<Frontier, R::Error> {
-        let peaks = peak_ids(0, size)
-            .map(|id| reader.node(id))
-            .collect::<Result<Vec<_>, _>>()?;
+        let peaks = peak_ids(0, size).map(|id| reader.node(id)).collect::<Result<Vec<_>, _>>()?;
         Ok(Frontier { size, peaks })
     }
 
@@ -196,16 +179,9 @@ impl Frontier {
         let rest = &bytes[FRONTIER_HEADER_LEN..];
         let expected = size.count_ones();
         if rest.len() != 32 * expected as usize {
-            return Err(FrontierDecodeError::PeakCount {
-                size,
-                expected,
-                got: rest.len(),
-            });
+            return Err(FrontierDecodeError::PeakCount { size, expected, got: rest.len() });
         }
-        let peaks = rest
-            .chunks_exact(32)
-            .map(|c| c.try_into().expect("32-byte chunk"))
-            .collect();
+        let peaks = rest.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunk")).collect();
         Ok(Frontier { size, peaks })
     }
 }
@@ -222,30 +198,19 @@ fn fold_peaks(peaks: &[Hash]) -> Option<Hash> {
 /// first. Callers only pass ranges that arise in the RFC recursion, where `start` is a
 /// multiple of the smallest power of two ≥ `len`; then the pieces are aligned nodes.
 fn peak_ids(start: u64, len: u64) -> impl Iterator<Item = NodeId> {
-    debug_assert!(
-        len.checked_next_power_of_two()
-            .map_or(start == 0, |p| start.is_multiple_of(p))
-    );
+    debug_assert!(len.checked_next_power_of_two().map_or(start == 0, |p| start.is_multiple_of(p)));
     let mut offset = start;
-    (0..64u8)
-        .rev()
-        .filter(move |l| (len >> l) & 1 == 1)
-        .map(move |level| {
-            let id = NodeId {
-                level,
-                index: offset >> level,
-            };
-            offset += 1u64 << level;
-            id
-        })
+    (0..64u8).rev().filter(move |l| (len >> l) & 1 == 1).map(move |level| {
+        let id = NodeId { level, index: offset >> level };
+        offset += 1u64 << level;
+        id
+    })
 }
 
 /// MTH of the leaf range `[start, end)` (non-empty, aligned as in [`peak_ids`]).
 fn range_hash<R: NodeReader>(reader: &R, start: u64, end: u64) -> Result<Hash, R::Error> {
     debug_assert!(start < end);
-    let peaks = peak_ids(start, end - start)
-        .map(|id| reader.node(id))
-        .collect::<Result<Vec<_>, _>>()?;
+    let peaks = peak_ids(start, end - start).map(|id| reader.node(id)).collect::<Result<Vec<_>, _>>()?;
     Ok(fold_peaks(&peaks).expect("non-empty range has a peak"))
 }
 
@@ -280,11 +245,7 @@ pub fn root_at<R: NodeReader>(reader: &R, size: u64) -> Result<Hash, ProofError<
 }
 
 /// The audit path PATH(index, D[size]) of RFC 9162 §2.1.3.1, leaf side first.
-pub fn inclusion_proof<R: NodeReader>(
-    reader: &R,
-    index: u64,
-    size: u64,
-) -> Result<Vec<Hash>, ProofError<R::Error>> {
+pub fn inclusion_proof<R: NodeReader>(reader: &R, index: u64, size: u64) -> Result<Vec<Hash>, ProofError<R::Error>> {
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
@@ -309,11 +270,7 @@ pub fn inclusion_proof<R: NodeReader>(
 
 /// The consistency proof PROOF(m, D[n]) of RFC 9162 §2.1.4.1, smallest subtree first.
 /// `m == n` gives the empty proof; `m == 0` and `m > n` are errors.
-pub fn consistency_proof<R: NodeReader>(
-    reader: &R,
-    m: u64,
-    n: u64,
-) -> Result<Vec<Hash>, ProofError<R::Error>> {
+pub fn consistency_proof<R: NodeReader>(reader: &R, m: u64, n: u64) -> Result<Vec<Hash>, ProofError<R::Error>> {
     if m == 0 {
         return Err(ProofError::EmptyOldTree);
     }
@@ -418,13 +375,7 @@ pub fn verify_inclusion(
 /// them: `m == 0` is always an error (there is nothing to prove, and accepting it would
 /// let any root pass), and `m == n` is accepted with an empty proof when the roots are
 /// equal.
-pub fn verify_consistency(
-    m: u64,
-    n: u64,
-    root_m: &Hash,
-    root_n: &Hash,
-    proof: &[Hash],
-) -> Result<(), VerifyError> {
+pub fn verify_consistency(m: u64, n: u64, root_m: &Hash, root_n: &Hash, proof: &[Hash]) -> Result<(), VerifyError> {
     if m == 0 {
         return Err(VerifyError::EmptyOldTree);
     }
@@ -446,11 +397,7 @@ pub fn verify_consistency(
     };
     // Step 2: when m is a power of two the old root is itself a node of the new tree and
     // the proof leaves it out; put it back in front.
-    let (start, rest): (Hash, &[Hash]) = if m.is_power_of_two() {
-        (*root_m, proof)
-    } else {
-        (first, rest)
-    };
+    let (start, rest): (Hash, &[Hash]) = if m.is_power_of_two() { (*root_m, proof) } else { (first, rest) };
     // Steps 3 and 4.
     let (mut fn_, mut sn) = (m - 1, n - 1);
     while fn_ & 1 == 1 {
@@ -519,11 +466,7 @@ impl MemNodes {
             }
             // Nodes of a level complete strictly left to right, so the next one is
             // always the next index; anything else is a bug in the frontier.
-            assert_eq!(
-                levels[level].len() as u64,
-                id.index,
-                "merkle node out of order"
-            );
+            assert_eq!(levels[level].len() as u64, id.index, "merkle node out of order");
             levels[level].push(hash);
         });
     }
@@ -551,10 +494,7 @@ impl NodeReader for MemNodes {
             .get(usize::from(id.level))
             .and_then(|l| usize::try_from(id.index).ok().and_then(|i| l.get(i)))
             .copied()
-            .ok_or(MemNodesError::Missing {
-                id,
-                size: self.size(),
-            })
+            .ok_or(MemNodesError::Missing { id, size: self.size() })
     }
 }
 
@@ -615,9 +555,7 @@ mod tests {
     }
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n)
-            .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
-            .collect()
+        (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
     }
 
     fn tree(leaves: &[Hash]) -> MemNodes {
@@ -630,10 +568,7 @@ mod tests {
 
     #[test]
     fn hashes_match_rfc_definitions() {
-        assert_eq!(
-            hex::encode(empty_root()),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(hex::encode(empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(leaf_hash(b""), <Hash>::from(Sha256::digest([0u8])));
         let (a, b) = ([1u8; 32], [2u8; 32]);
         let mut buf = vec![1u8];
@@ -684,17 +619,10 @@ mod tests {
             frontier_roots.push(t.root());
         }
         let special = (1..12).flat_map(|b| [(1usize << b) - 1, 1 << b, (1 << b) + 1]);
-        let mut sizes: Vec<usize> = (0..=600)
-            .chain((601..=2100).step_by(13))
-            .chain(special)
-            .collect();
+        let mut sizes: Vec<usize> = (0..=600).chain((601..=2100).step_by(13)).chain(special).collect();
         sizes.push(2100);
         for size in sizes {
-            assert_eq!(
-                frontier_roots[size],
-                mth(&ls[..size]),
-                "frontier root at size {size}"
-            );
+            assert_eq!(frontier_roots[size], mth(&ls[..size]), "frontier root at size {size}");
         }
         for (size, want) in frontier_roots.iter().enumerate() {
             assert_eq!(&root_at(&t, size as u64).unwrap(), want, "root_at {size}");
@@ -712,10 +640,7 @@ mod tests {
             t.append(*l);
             roots.push(t.root());
         }
-        let sizes: Vec<u64> = (1..=2100)
-            .step_by(97)
-            .chain([1023, 1024, 1025, 2047, 2048, 2049, 2100])
-            .collect();
+        let sizes: Vec<u64> = (1..=2100).step_by(97).chain([1023, 1024, 1025, 2047, 2048, 2049, 2100]).collect();
         for &n in &sizes {
             for index in (0..n).step_by(7).chain([n - 1]) {
                 let p = inclusion_proof(&t, index, n).unwrap();
@@ -750,9 +675,7 @@ mod tests {
     fn consistency_proofs_match_reference_and_verify() {
         let ls = leaves(300);
         let t = tree(&ls);
-        let sizes: Vec<usize> = (1..=70)
-            .chain([127, 128, 129, 255, 256, 257, 300])
-            .collect();
+        let sizes: Vec<usize> = (1..=70).chain([127, 128, 129, 255, 256, 257, 300]).collect();
         for &n in &sizes {
             let root_n = mth(&ls[..n]);
             for m in 1..=n {
@@ -767,40 +690,16 @@ mod tests {
     #[test]
     fn generation_errors() {
         let t = tree(&leaves(10));
-        assert!(matches!(
-            inclusion_proof(&t, 10, 10),
-            Err(ProofError::IndexOutOfRange {
-                index: 10,
-                size: 10
-            })
-        ));
-        assert!(matches!(
-            inclusion_proof(&t, 0, 0),
-            Err(ProofError::IndexOutOfRange { .. })
-        ));
-        assert!(matches!(
-            consistency_proof(&t, 0, 5),
-            Err(ProofError::EmptyOldTree)
-        ));
-        assert!(matches!(
-            consistency_proof(&t, 6, 5),
-            Err(ProofError::SizeOrder { m: 6, n: 5 })
-        ));
+        assert!(matches!(inclusion_proof(&t, 10, 10), Err(ProofError::IndexOutOfRange { index: 10, size: 10 })));
+        assert!(matches!(inclusion_proof(&t, 0, 0), Err(ProofError::IndexOutOfRange { .. })));
+        assert!(matches!(consistency_proof(&t, 0, 5), Err(ProofError::EmptyOldTree)));
+        assert!(matches!(consistency_proof(&t, 6, 5), Err(ProofError::SizeOrder { m: 6, n: 5 })));
         assert_eq!(consistency_proof(&t, 7, 7).unwrap(), Vec::<Hash>::new());
         // Beyond what the store holds: the reader refuses, nothing is invented.
         assert!(matches!(root_at(&t, 11), Err(ProofError::Reader(_))));
-        assert!(matches!(
-            inclusion_proof(&t, 3, 11),
-            Err(ProofError::Reader(_))
-        ));
-        assert!(matches!(
-            consistency_proof(&t, 3, 11),
-            Err(ProofError::Reader(_))
-        ));
-        assert!(matches!(
-            Frontier::from_reader(&t, 12),
-            Err(MemNodesError::Missing { .. })
-        ));
+        assert!(matches!(inclusion_proof(&t, 3, 11), Err(ProofError::Reader(_))));
+        assert!(matches!(consistency_proof(&t, 3, 11), Err(ProofError::Reader(_))));
+        assert!(matches!(Frontier::from_reader(&t, 12), Err(MemNodesError::Missing { .. })));
     }
 
     #[test]
@@ -817,10 +716,7 @@ mod tests {
             assert!(verify_consistency(size, size, &h, &h, &[]).is_ok());
         }
         // A proof far longer than any tree allows fails after at most 64 steps.
-        assert_eq!(
-            verify_inclusion(&h, 0, 2, &vec![h; 10_000], &h),
-            Err(VerifyError::ProofLength)
-        );
+        assert_eq!(verify_inclusion(&h, 0, 2, &vec![h; 10_000], &h), Err(VerifyError::ProofLength));
     }
 
     #[test]
@@ -835,30 +731,15 @@ mod tests {
         let enc = f.encode();
         let mut trailing = enc.clone();
         trailing.push(0);
-        assert!(matches!(
-            Frontier::decode(&trailing),
-            Err(FrontierDecodeError::PeakCount { .. })
-        ));
-        assert!(matches!(
-            Frontier::decode(&enc[..enc.len() - 1]),
-            Err(FrontierDecodeError::PeakCount { .. })
-        ));
+        assert!(matches!(Frontier::decode(&trailing), Err(FrontierDecodeError::PeakCount { .. })));
+        assert!(matches!(Frontier::decode(&enc[..enc.len() - 1]), Err(FrontierDecodeError::PeakCount { .. })));
         let mut wrong_size = enc.clone();
         wrong_size[8] ^= 1; // 70 -> 71: one more peak than present
-        assert!(matches!(
-            Frontier::decode(&wrong_size),
-            Err(FrontierDecodeError::PeakCount { .. })
-        ));
+        assert!(matches!(Frontier::decode(&wrong_size), Err(FrontierDecodeError::PeakCount { .. })));
         let mut version = enc.clone();
         version[0] = 2;
-        assert_eq!(
-            Frontier::decode(&version),
-            Err(FrontierDecodeError::Version(2))
-        );
-        assert_eq!(
-            Frontier::decode(&enc[..5]),
-            Err(FrontierDecodeError::TooShort(5))
-        );
+        assert_eq!(Frontier::decode(&version), Err(FrontierDecodeError::Version(2)));
+        assert_eq!(Frontier::decode(&enc[..5]), Err(FrontierDecodeError::TooShort(5)));
         // A decoded frontier keeps appending exactly like the original.
         let mut g = Frontier::decode(&enc).unwrap();
         let extra = leaf_hash(b"more");
@@ -948,9 +829,7 @@ mod tests {
     }
 
     fn b64(v: &Value) -> Vec<u8> {
-        STANDARD
-            .decode(v.as_str().expect("hash is a string"))
-            .expect("base64")
+        STANDARD.decode(v.as_str().expect("hash is a string")).expect("base64")
     }
 
     /// A leaf or proof hash: our API takes `[u8; 32]`, so a value of another length (the
@@ -1005,19 +884,10 @@ mod tests {
                 _ => Err("a hash is not 32 bytes".to_string()),
             };
             let want_err = c["wantErr"].as_bool().unwrap();
-            assert_eq!(
-                got.is_err(),
-                want_err,
-                "{}: {} gave {got:?}",
-                f.display(),
-                c["desc"]
-            );
+            assert_eq!(got.is_err(), want_err, "{}: {} gave {got:?}", f.display(), c["desc"]);
             if want_err { err += 1 } else { ok += 1 }
         }
-        eprintln!(
-            "inclusion vectors: {} files ({ok} valid, {err} invalid)",
-            files.len()
-        );
+        eprintln!("inclusion vectors: {} files ({ok} valid, {err} invalid)", files.len());
         assert!(ok > 0 && err > 0);
     }
 
@@ -1040,31 +910,18 @@ mod tests {
                 None => Err("a proof hash is not 32 bytes".to_string()),
             };
             let want_err = c["wantErr"].as_bool().unwrap();
-            assert_eq!(
-                got.is_err(),
-                want_err,
-                "{}: {} gave {got:?}",
-                f.display(),
-                c["desc"]
-            );
+            assert_eq!(got.is_err(), want_err, "{}: {} gave {got:?}", f.display(), c["desc"]);
             if want_err { err += 1 } else { ok += 1 }
         }
-        eprintln!(
-            "consistency vectors: {} files ({ok} valid, {err} invalid)",
-            files.len()
-        );
+        eprintln!("consistency vectors: {} files ({ok} valid, {err} invalid)", files.len());
         assert!(ok > 0 && err > 0);
     }
 
     #[test]
     fn public_roots_vector() {
         let c = read_case(&vectors_dir().join("roots.json"));
-        let inputs: Vec<Vec<u8>> = c["leaves_hex"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| hex::decode(v.as_str().unwrap()).unwrap())
-            .collect();
+        let inputs: Vec<Vec<u8>> =
+            c["leaves_hex"].as_array().unwrap().iter().map(|v| hex::decode(v.as_str().unwrap()).unwrap()).collect();
         let roots = c["roots_hex"].as_array().unwrap();
         assert_eq!(roots.len(), inputs.len() + 1);
         let mut t = MemNodes::new();
@@ -1074,11 +931,7 @@ mod tests {
             }
             let want = want.as_str().unwrap();
             assert_eq!(hex::encode(t.root()), want, "frontier root at size {size}");
-            assert_eq!(
-                hex::encode(root_at(&t, size as u64).unwrap()),
-                want,
-                "root_at {size}"
-            );
+            assert_eq!(hex::encode(root_at(&t, size as u64).unwrap()), want, "root_at {size}");
         }
         // And the generated proofs of these trees verify against these roots.
         for n in 1..=inputs.len() as u64 {

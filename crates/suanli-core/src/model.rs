@@ -105,19 +105,11 @@ impl Voucher {
     }
     /// What is left to draw at `unix`: nothing once revoked or past `valid_until`.
     pub fn balance_at(&self, unix: i64) -> Decimal {
-        if self.open_at(unix) {
-            self.face_value - self.drawn
-        } else {
-            Decimal::ZERO
-        }
+        if self.open_at(unix) { self.face_value - self.drawn } else { Decimal::ZERO }
     }
     /// What lapsed: everything not drawn, once the voucher is revoked or expired.
     pub fn lapsed_at(&self, unix: i64) -> Decimal {
-        if self.open_at(unix) {
-            Decimal::ZERO
-        } else {
-            self.face_value - self.drawn
-        }
+        if self.open_at(unix) { Decimal::ZERO } else { self.face_value - self.drawn }
     }
 }
 
@@ -133,11 +125,7 @@ pub enum PayableKind {
 }
 
 impl PayableKind {
-    pub const ALL: [PayableKind; 3] = [
-        PayableKind::Renter,
-        PayableKind::Supplier,
-        PayableKind::Voucher,
-    ];
+    pub const ALL: [PayableKind; 3] = [PayableKind::Renter, PayableKind::Supplier, PayableKind::Voucher];
     pub fn as_str(self) -> &'static str {
         match self {
             PayableKind::Renter => "renter",

@@ -24,11 +24,7 @@ pub enum DecimalError {
     #[error("{0:?} is not a plain decimal (digits, at most one '.', no sign, exponent or spaces)")]
     Syntax(String),
     #[error("{value:?} has {places} decimal places, at most {max} are allowed")]
-    Places {
-        value: String,
-        places: u32,
-        max: u32,
-    },
+    Places { value: String, places: u32, max: u32 },
     #[error("{0:?} is too large")]
     TooLarge(String),
 }
@@ -55,11 +51,7 @@ pub fn parse_decimal(s: &str, max_places: u32) -> Result<Decimal, DecimalError> 
     }
     let places = frac_part.map_or(0, str::len) as u32;
     if places > max_places {
-        return Err(DecimalError::Places {
-            value: s.to_string(),
-            places,
-            max: max_places,
-        });
+        return Err(DecimalError::Places { value: s.to_string(), places, max: max_places });
     }
     // 20 integer digits is far beyond any limit and keeps the mantissa in range.
     if int_part.len() > 20 {
@@ -72,8 +64,7 @@ pub fn parse_decimal(s: &str, max_places: u32) -> Result<Decimal, DecimalError> 
     if negative {
         mantissa = -mantissa;
     }
-    let d = Decimal::try_from_i128_with_scale(mantissa, places)
-        .map_err(|_| DecimalError::TooLarge(s.to_string()))?;
+    let d = Decimal::try_from_i128_with_scale(mantissa, places).map_err(|_| DecimalError::TooLarge(s.to_string()))?;
     Ok(d)
 }
 
@@ -139,11 +130,7 @@ mod tests {
     fn refuses_extra_places_instead_of_rounding() {
         assert_eq!(
             parse_decimal("100.000", 2),
-            Err(DecimalError::Places {
-                value: "100.000".into(),
-                places: 3,
-                max: 2
-            })
+            Err(DecimalError::Places { value: "100.000".into(), places: 3, max: 2 })
         );
         assert!(parse_decimal("12.34567", 4).is_err());
         assert!(parse_decimal("1.0000001", 6).is_err());
@@ -151,15 +138,10 @@ mod tests {
 
     #[test]
     fn refuses_anything_but_plain_decimals() {
-        for bad in [
-            "", "+1", "1e3", " 1", "1 ", "1.", ".5", "1,000", "1.2.3", "--1", "0x10", "１",
-        ] {
+        for bad in ["", "+1", "1e3", " 1", "1 ", "1.", ".5", "1,000", "1.2.3", "--1", "0x10", "１"] {
             assert!(parse_decimal(bad, 2).is_err(), "{bad:?} accepted");
         }
-        assert!(matches!(
-            parse_decimal(&"9".repeat(21), 2),
-            Err(DecimalError::TooLarge(_))
-        ));
+        assert!(matches!(parse_decimal(&"9".repeat(21), 2), Err(DecimalError::TooLarge(_))));
     }
 
     #[test]

@@ -153,25 +153,17 @@ impl Verifier {
         if key.is_weak() {
             return Err(NoteError::WeakPublicKey);
         }
-        Ok(Verifier {
-            name: name.to_string(),
-            key_id: ed25519_key_id(name, &public_key),
-            key,
-        })
+        Ok(Verifier { name: name.to_string(), key_id: ed25519_key_id(name, &public_key), key })
     }
 
     /// Parses a verifier key string `<name>+<hex key id>+<base64(0x01 ‖ public key)>`,
     /// checking that the key id matches the name and key.
     pub fn parse(vkey: &str) -> Result<Verifier, NoteError> {
-        let (name, written, encoded) = split_key_string(vkey).ok_or(NoteError::VerifierKey(
-            "expected <name>+<8 hex digits>+<base64 key>",
-        ))?;
+        let (name, written, encoded) =
+            split_key_string(vkey).ok_or(NoteError::VerifierKey("expected <name>+<8 hex digits>+<base64 key>"))?;
         let verifier = Verifier::from_public_key(name, ed25519_key_bytes(&encoded)?)?;
         if verifier.key_id != written {
-            return Err(NoteError::KeyIdMismatch {
-                written,
-                computed: verifier.key_id,
-            });
+            return Err(NoteError::KeyIdMismatch { written, computed: verifier.key_id });
         }
         Ok(verifier)
     }
@@ -207,13 +199,7 @@ impl fmt::Display for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut encoded = vec![ALG_ED25519];
         encoded.extend_from_slice(self.key.as_bytes());
-        write!(
-            f,
-            "{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            STRICT_BASE64.encode(encoded)
-        )
+        write!(f, "{}+{:08x}+{}", self.name, self.key_id, STRICT_BASE64.encode(encoded))
     }
 }
 
@@ -245,31 +231,22 @@ impl Signer {
     pub fn new(name: &str, key: SigningKey) -> Result<Signer, NoteError> {
         check_key_name(name)?;
         let key_id = ed25519_key_id(name, key.verifying_key().as_bytes());
-        Ok(Signer {
-            name: name.to_string(),
-            key_id,
-            key,
-        })
+        Ok(Signer { name: name.to_string(), key_id, key })
     }
 
     /// Parses `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 ‖ 32-byte seed)>`.
     pub fn parse(skey: &str) -> Result<Signer, NoteError> {
-        let rest = skey
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(NoteError::SignerKey("does not start with PRIVATE+KEY+"))?;
-        let (name, written, encoded) = split_key_string(rest).ok_or(NoteError::SignerKey(
-            "expected <name>+<8 hex digits>+<base64 seed>",
-        ))?;
+        let rest =
+            skey.strip_prefix(PRIVATE_KEY_PREFIX).ok_or(NoteError::SignerKey("does not start with PRIVATE+KEY+"))?;
+        let (name, written, encoded) =
+            split_key_string(rest).ok_or(NoteError::SignerKey("expected <name>+<8 hex digits>+<base64 seed>"))?;
         let seed = ed25519_key_bytes(&encoded).map_err(|e| match e {
             NoteError::PublicKey => NoteError::SignerKey("seed is not 32 bytes"),
             other => other,
         })?;
         let signer = Signer::new(name, SigningKey::from_bytes(&seed))?;
         if signer.key_id != written {
-            return Err(NoteError::KeyIdMismatch {
-                written,
-                computed: signer.key_id,
-            });
+            return Err(NoteError::KeyIdMismatch { written, computed: signer.key_id });
         }
         Ok(signer)
     }
@@ -279,12 +256,7 @@ impl Signer {
     pub fn to_private_key_string(&self) -> String {
         let mut encoded = vec![ALG_ED25519];
         encoded.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{PRIVATE_KEY_PREFIX}{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            STRICT_BASE64.encode(encoded)
-        )
+        format!("{PRIVATE_KEY_PREFIX}{}+{:08x}+{}", self.name, self.key_id, STRICT_BASE64.encode(encoded))
     }
 
     pub fn name(&self) -> &str {
@@ -297,21 +269,13 @@ impl Signer {
 
     /// The matching verifier, to hand to whoever checks this signer's notes.
     pub fn verifier(&self) -> Verifier {
-        Verifier {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            key: self.key.verifying_key(),
-        }
+        Verifier { name: self.name.clone(), key_id: self.key_id, key: self.key.verifying_key() }
     }
 
     fn signature_line(&self, text: &str) -> String {
         let mut payload = self.key_id.to_be_bytes().to_vec();
         payload.extend_from_slice(&self.key.sign(text.as_bytes()).to_bytes());
-        format!(
-            "{SIG_LINE_PREFIX}{} {}\n",
-            self.name,
-            STRICT_BASE64.encode(payload)
-        )
+        format!("{SIG_LINE_PREFIX}{} {}\n", self.name, STRICT_BASE64.encode(payload))
     }
 }
 
@@ -334,19 +298,11 @@ pub fn sign_note(text: &str, signers: &[&Signer]) -> Result<String, NoteError> {
         return Err(NoteError::NoSigners);
     }
     if signers.len() > SIGNATURES_MAX {
-        return Err(NoteError::TooManySignatures {
-            count: signers.len(),
-        });
+        return Err(NoteError::TooManySignatures { count: signers.len() });
     }
     for (i, a) in signers.iter().enumerate() {
-        if signers[..i]
-            .iter()
-            .any(|b| b.name == a.name && b.key_id == a.key_id)
-        {
-            return Err(NoteError::DuplicateSignature {
-                name: a.name.clone(),
-                key_id: a.key_id,
-            });
+        if signers[..i].iter().any(|b| b.name == a.name && b.key_id == a.key_id) {
+            return Err(NoteError::DuplicateSignature { name: a.name.clone(), key_id: a.key_id });
         }
     }
     let mut out = String::with_capacity(text.len() + 1 + signers.len() * 128);
@@ -385,29 +341,16 @@ struct SignatureLine<'a> {
 }
 
 fn parse_signature_line(line: &str, number: usize) -> Result<SignatureLine<'_>, NoteError> {
-    let err = |reason| NoteError::SignatureLine {
-        line: number,
-        reason,
-    };
-    let rest = line
-        .strip_prefix(SIG_LINE_PREFIX)
-        .ok_or(err("does not start with an em dash and a space"))?;
-    let (name, b64) = rest
-        .split_once(' ')
-        .ok_or(err("expected a key name, a space and a signature"))?;
+    let err = |reason| NoteError::SignatureLine { line: number, reason };
+    let rest = line.strip_prefix(SIG_LINE_PREFIX).ok_or(err("does not start with an em dash and a space"))?;
+    let (name, b64) = rest.split_once(' ').ok_or(err("expected a key name, a space and a signature"))?;
     check_key_name(name).map_err(|_| err("bad key name"))?;
-    let bytes = STRICT_BASE64
-        .decode(b64)
-        .map_err(|_| err("signature is not canonical base64"))?;
+    let bytes = STRICT_BASE64.decode(b64).map_err(|_| err("signature is not canonical base64"))?;
     if bytes.len() < 5 {
         return Err(err("signature is shorter than a key id and one byte"));
     }
     let key_id = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    Ok(SignatureLine {
-        name,
-        key_id,
-        signature: bytes[4..].to_vec(),
-    })
+    Ok(SignatureLine { name, key_id, signature: bytes[4..].to_vec() })
 }
 
 /// Checks a signed note against the trusted `verifiers` and returns its text.
@@ -437,35 +380,21 @@ pub fn open_note(signed: &str, verifiers: &[Verifier]) -> Result<OpenedNote, Not
     }
     // Parse everything before any cryptography, so a malformed note is always refused
     // as malformed, whatever its signatures.
-    let parsed = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| parse_signature_line(l, i + 1))
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed =
+        lines.iter().enumerate().map(|(i, l)| parse_signature_line(l, i + 1)).collect::<Result<Vec<_>, _>>()?;
 
     let mut seen: Vec<(&str, u32)> = Vec::with_capacity(parsed.len());
     let mut verified_by = Vec::new();
     let mut unverified = Vec::new();
     for line in parsed {
         if seen.contains(&(line.name, line.key_id)) {
-            return Err(NoteError::DuplicateSignature {
-                name: line.name.to_string(),
-                key_id: line.key_id,
-            });
+            return Err(NoteError::DuplicateSignature { name: line.name.to_string(), key_id: line.key_id });
         }
         seen.push((line.name, line.key_id));
-        match verifiers
-            .iter()
-            .find(|v| v.name == line.name && v.key_id == line.key_id)
-        {
-            Some(v) if v.verify(text.as_bytes(), &line.signature) => {
-                verified_by.push(v.name.clone())
-            }
+        match verifiers.iter().find(|v| v.name == line.name && v.key_id == line.key_id) {
+            Some(v) if v.verify(text.as_bytes(), &line.signature) => verified_by.push(v.name.clone()),
             Some(v) => {
-                return Err(NoteError::BadSignature {
-                    name: v.name.clone(),
-                    key_id: v.key_id,
-                });
+                return Err(NoteError::BadSignature { name: v.name.clone(), key_id: v.key_id });
             }
             None => unverified.push(UnverifiedSignature {
                 name: line.name.to_string(),
@@ -477,11 +406,7 @@ pub fn open_note(signed: &str, verifiers: &[Verifier]) -> Result<OpenedNote, Not
     if verified_by.is_empty() {
         return Err(NoteError::NoKnownSignature);
     }
-    Ok(OpenedNote {
-        text: text.to_string(),
-        verified_by,
-        unverified,
-    })
+    Ok(OpenedNote { text: text.to_string(), verified_by, unverified })
 }
 
 #[cfg(test)]
@@ -496,11 +421,9 @@ mod tests {
 
     #[test]
     fn c2sp_example_verifies() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/testdata/signed-note/c2sp-example.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/signed-note/c2sp-example.json");
         let case: Value = serde_json::from_str(
-            &std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
         )
         .unwrap();
         let vkey = case["vkey"].as_str().unwrap();
@@ -515,10 +438,7 @@ mod tests {
         assert!(opened.unverified.is_empty());
         // And the same note with a changed text fails under the same key.
         let tampered = signed.replacen("example message", "example messagE", 1);
-        assert!(matches!(
-            open_note(&tampered, &[v]),
-            Err(NoteError::BadSignature { .. })
-        ));
+        assert!(matches!(open_note(&tampered, &[v]), Err(NoteError::BadSignature { .. })));
     }
 
     #[test]
@@ -528,17 +448,11 @@ mod tests {
         let text = "ledger.example/suanli\n42\nsome text\n";
         let signed = sign_note(text, &[&a, &b]).unwrap();
         assert!(signed.starts_with(text));
-        assert_eq!(
-            signed.lines().filter(|l| l.starts_with('\u{2014}')).count(),
-            2
-        );
+        assert_eq!(signed.lines().filter(|l| l.starts_with('\u{2014}')).count(), 2);
 
         let opened = open_note(&signed, &[a.verifier(), b.verifier()]).unwrap();
         assert_eq!(opened.text, text);
-        assert_eq!(
-            opened.verified_by,
-            vec![a.name().to_string(), b.name().to_string()]
-        );
+        assert_eq!(opened.verified_by, vec![a.name().to_string(), b.name().to_string()]);
 
         // Only one key known: the other signature is reported, not trusted.
         let opened = open_note(&signed, &[b.verifier()]).unwrap();
@@ -576,58 +490,31 @@ mod tests {
         let (name_id, b64) = good.rsplit_once('+').unwrap();
         let id_hex = &name_id["example.com/k+".len()..];
         let wrong_id = format!("example.com/k+{:08x}+{b64}", v.key_id() ^ 1);
-        assert!(matches!(
-            Verifier::parse(&wrong_id),
-            Err(NoteError::KeyIdMismatch { .. })
-        ));
+        assert!(matches!(Verifier::parse(&wrong_id), Err(NoteError::KeyIdMismatch { .. })));
         let renamed = format!("example.com/other+{id_hex}+{b64}");
-        assert!(matches!(
-            Verifier::parse(&renamed),
-            Err(NoteError::KeyIdMismatch { .. })
-        ));
+        assert!(matches!(Verifier::parse(&renamed), Err(NoteError::KeyIdMismatch { .. })));
         assert!(matches!(
             Verifier::parse(&format!("example.com/k+{}+{b64}", &id_hex[1..])),
             Err(NoteError::VerifierKey(_))
         ));
-        assert!(matches!(
-            Verifier::parse("example.com/k"),
-            Err(NoteError::VerifierKey(_))
-        ));
+        assert!(matches!(Verifier::parse("example.com/k"), Err(NoteError::VerifierKey(_))));
         let mut raw = STRICT_BASE64.decode(b64).unwrap();
         raw[0] = 0x02;
         let other_alg = format!("example.com/k+{id_hex}+{}", STRICT_BASE64.encode(&raw));
         assert_eq!(Verifier::parse(&other_alg), Err(NoteError::Algorithm(2)));
-        let short = format!(
-            "example.com/k+{id_hex}+{}",
-            STRICT_BASE64.encode(&raw[..32])
-        );
+        let short = format!("example.com/k+{id_hex}+{}", STRICT_BASE64.encode(&raw[..32]));
         assert!(Verifier::parse(&short).is_err());
         // 33 bytes encode without padding; stray padding or trailing text is refused.
         for bad in [format!("{good}="), format!("{good}AA"), format!("{good} ")] {
-            assert!(
-                matches!(Verifier::parse(&bad), Err(NoteError::VerifierKey(_))),
-                "{bad}"
-            );
+            assert!(matches!(Verifier::parse(&bad), Err(NoteError::VerifierKey(_))), "{bad}");
         }
-        assert!(matches!(
-            Verifier::from_public_key("bad name", [9; 32]),
-            Err(NoteError::KeyName(_))
-        ));
-        assert!(matches!(
-            Verifier::from_public_key("", [9; 32]),
-            Err(NoteError::KeyName(_))
-        ));
-        assert!(matches!(
-            Signer::new("a+b", SigningKey::from_bytes(&[1; 32])),
-            Err(NoteError::KeyName(_))
-        ));
+        assert!(matches!(Verifier::from_public_key("bad name", [9; 32]), Err(NoteError::KeyName(_))));
+        assert!(matches!(Verifier::from_public_key("", [9; 32]), Err(NoteError::KeyName(_))));
+        assert!(matches!(Signer::new("a+b", SigningKey::from_bytes(&[1; 32])), Err(NoteError::KeyName(_))));
         // The identity point has small order: refused.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert_eq!(
-            Verifier::from_public_key("k", identity),
-            Err(NoteError::WeakPublicKey)
-        );
+        assert_eq!(Verifier::from_public_key("k", identity), Err(NoteError::WeakPublicKey));
         assert!(Signer::parse(&good).is_err());
     }
 
@@ -647,10 +534,7 @@ mod tests {
                 _ => 'A',
             };
             let changed: String = changed.into_iter().collect();
-            assert!(
-                open_note(&changed, &v).is_err(),
-                "change at {i} accepted: {changed:?}"
-            );
+            assert!(open_note(&changed, &v).is_err(), "change at {i} accepted: {changed:?}");
         }
     }
 
@@ -663,44 +547,20 @@ mod tests {
 
         assert_eq!(open_note("hello\n", &v), Err(NoteError::NoSeparator));
         assert_eq!(open_note("hello\n\n", &v), Err(NoteError::NoSignatures));
-        assert_eq!(
-            open_note(signed.trim_end_matches('\n'), &v),
-            Err(NoteError::Unterminated)
-        );
-        assert_eq!(
-            open_note(&signed.replace("hello", "he\tllo"), &v),
-            Err(NoteError::ControlCharacter)
-        );
+        assert_eq!(open_note(signed.trim_end_matches('\n'), &v), Err(NoteError::Unterminated));
+        assert_eq!(open_note(&signed.replace("hello", "he\tllo"), &v), Err(NoteError::ControlCharacter));
         let dash = signed.replacen('\u{2014}', "-", 1);
-        assert!(matches!(
-            open_note(&dash, &v),
-            Err(NoteError::SignatureLine { line: 1, .. })
-        ));
+        assert!(matches!(open_note(&dash, &v), Err(NoteError::SignatureLine { line: 1, .. })));
         let bad_b64 = "hello\n\n\u{2014} k.example !!!!\n";
-        assert!(matches!(
-            open_note(bad_b64, &v),
-            Err(NoteError::SignatureLine { .. })
-        ));
+        assert!(matches!(open_note(bad_b64, &v), Err(NoteError::SignatureLine { .. })));
         let no_sig = "hello\n\n\u{2014} k.example\n";
-        assert!(matches!(
-            open_note(no_sig, &v),
-            Err(NoteError::SignatureLine { .. })
-        ));
-        let tiny = format!(
-            "hello\n\n\u{2014} k.example {}\n",
-            STRICT_BASE64.encode([1, 2, 3, 4])
-        );
-        assert!(matches!(
-            open_note(&tiny, &v),
-            Err(NoteError::SignatureLine { .. })
-        ));
+        assert!(matches!(open_note(no_sig, &v), Err(NoteError::SignatureLine { .. })));
+        let tiny = format!("hello\n\n\u{2014} k.example {}\n", STRICT_BASE64.encode([1, 2, 3, 4]));
+        assert!(matches!(open_note(&tiny, &v), Err(NoteError::SignatureLine { .. })));
         let blank_in_sigs = format!("hello\n\n{sig_line}\n{sig_line}");
         assert!(open_note(&blank_in_sigs, &v).is_err());
         let twice = format!("{signed}{sig_line}");
-        assert!(matches!(
-            open_note(&twice, &v),
-            Err(NoteError::DuplicateSignature { .. })
-        ));
+        assert!(matches!(open_note(&twice, &v), Err(NoteError::DuplicateSignature { .. })));
 
         // The cap: 100 lines pass the count check, 101 do not.
         let unknown = |i: usize| {
@@ -712,17 +572,9 @@ mod tests {
         for i in 0..SIGNATURES_MAX - 1 {
             many.push_str(&unknown(i));
         }
-        assert_eq!(
-            open_note(&many, &v).unwrap().unverified.len(),
-            SIGNATURES_MAX - 1
-        );
+        assert_eq!(open_note(&many, &v).unwrap().unverified.len(), SIGNATURES_MAX - 1);
         many.push_str(&unknown(1000));
-        assert_eq!(
-            open_note(&many, &v),
-            Err(NoteError::TooManySignatures {
-                count: SIGNATURES_MAX + 1
-            })
-        );
+        assert_eq!(open_note(&many, &v), Err(NoteError::TooManySignatures { count: SIGNATURES_MAX + 1 }));
     }
 
     #[test]
@@ -730,10 +582,7 @@ mod tests {
         let a = signer("k.example", 5);
         let impostor = signer("k.example", 6); // same name, another key: another key id
         let signed = sign_note("hello\n", &[&impostor]).unwrap();
-        assert_eq!(
-            open_note(&signed, &[a.verifier()]),
-            Err(NoteError::NoKnownSignature)
-        );
+        assert_eq!(open_note(&signed, &[a.verifier()]), Err(NoteError::NoKnownSignature));
         assert_eq!(open_note(&signed, &[]), Err(NoteError::NoKnownSignature));
 
         // Same name and key id as a known key but a wrong signature: the whole note fails,
@@ -747,25 +596,15 @@ mod tests {
         };
         let a_line_start = good.find("\u{2014} k.example ").unwrap();
         let a_line_end = a_line_start + good[a_line_start..].find('\n').unwrap();
-        let forged = format!(
-            "{}\u{2014} k.example {forged_sig}{}",
-            &good[..a_line_start],
-            &good[a_line_end..]
-        );
-        assert!(matches!(
-            open_note(&forged, &[a.verifier(), b.verifier()]),
-            Err(NoteError::BadSignature { .. })
-        ));
+        let forged = format!("{}\u{2014} k.example {forged_sig}{}", &good[..a_line_start], &good[a_line_end..]);
+        assert!(matches!(open_note(&forged, &[a.verifier(), b.verifier()]), Err(NoteError::BadSignature { .. })));
         // A known key with a signature of the wrong length also fails, not skipped.
         let short = format!("hello\n\n\u{2014} k.example {}\n", {
             let mut p = a.key_id().to_be_bytes().to_vec();
             p.extend_from_slice(&[7; 10]);
             STRICT_BASE64.encode(p)
         });
-        assert!(matches!(
-            open_note(&short, &[a.verifier()]),
-            Err(NoteError::BadSignature { .. })
-        ));
+        assert!(matches!(open_note(&short, &[a.verifier()]), Err(NoteError::BadSignature { .. })));
     }
 
     #[test]
@@ -777,10 +616,7 @@ mod tests {
         assert_eq!(sign_note("\na\n", &[&a]), Err(NoteError::TextBlankLine));
         assert_eq!(sign_note("a\r\n", &[&a]), Err(NoteError::ControlCharacter));
         assert_eq!(sign_note("a\n", &[]), Err(NoteError::NoSigners));
-        assert!(matches!(
-            sign_note("a\n", &[&a, &a]),
-            Err(NoteError::DuplicateSignature { .. })
-        ));
+        assert!(matches!(sign_note("a\n", &[&a, &a]), Err(NoteError::DuplicateSignature { .. })));
     }
 
     #[test]

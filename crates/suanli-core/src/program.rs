@@ -19,9 +19,7 @@ use toml::{Table, Value};
 
 use crate::ids::{TextError, check_id, check_text};
 use crate::money::{DecimalError, MONEY_PLACES, parse_decimal};
-use crate::time::{
-    TimeError, UNIX_SECONDS_MAX, UNIX_SECONDS_MIN, format_rfc3339, parse_rfc3339, year_at,
-};
+use crate::time::{TimeError, UNIX_SECONDS_MAX, UNIX_SECONDS_MIN, format_rfc3339, parse_rfc3339, year_at};
 
 /// Decimal places of a subsidy rate or voucher coverage ("0.3125" is fine).
 pub const RATE_PLACES: u32 = 4;
@@ -128,16 +126,9 @@ pub struct Program {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProgramError {
     #[error("the program file is not valid TOML (line {line}, column {column}): {message}")]
-    Syntax {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { line: usize, column: usize, message: String },
     #[error("`{field}` is not a setting of a program file (allowed here: {})", allowed.join(", "))]
-    UnknownKey {
-        field: String,
-        allowed: &'static [&'static str],
-    },
+    UnknownKey { field: String, allowed: &'static [&'static str] },
     #[error("`{field}` is missing; it is required")]
     MissingKey { field: String },
     #[error(
@@ -146,19 +137,11 @@ pub enum ProgramError {
     )]
     Unquoted { field: String, found: &'static str },
     #[error("`{field}` must be {expected}, not a TOML {found}")]
-    WrongType {
-        field: String,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongType { field: String, expected: &'static str, found: &'static str },
     #[error("`{field}`: {source}")]
     Decimal { field: String, source: DecimalError },
     #[error("`{field}` is {value}, but {rule}")]
-    OutOfRange {
-        field: String,
-        value: String,
-        rule: &'static str,
-    },
+    OutOfRange { field: String, value: String, rule: &'static str },
     #[error("`{field}` {source}")]
     Text { field: String, source: TextError },
     #[error("`{field}`: {source}")]
@@ -170,18 +153,12 @@ pub enum ProgramError {
     Timezone { value: String },
     #[error("`window_start` ({start}) must be before `window_end` ({end}); the end is exclusive")]
     Window { start: String, end: String },
-    #[error(
-        "`cap_period` is {value:?}, which is not accepted: use \"calendar-year\" or \"program\""
-    )]
+    #[error("`cap_period` is {value:?}, which is not accepted: use \"calendar-year\" or \"program\"")]
     CapPeriod { value: String },
     #[error("`{field}` is empty; list at least one GPU model")]
     NoGpuModels { field: String },
     #[error("`{field}` is {model:?}, already listed at `{first}`; a model may have only one rate")]
-    DuplicateModel {
-        field: String,
-        model: String,
-        first: String,
-    },
+    DuplicateModel { field: String, model: String, first: String },
     #[error("`{field}` has too many GPU models: at most {max} may be listed in all")]
     TooManyModels { field: String, max: usize },
     #[error("`{field}` sets neither `renter_rate` nor `supplier_rate`; set at least one")]
@@ -244,18 +221,14 @@ impl Program {
         let name = root.required_string("name")?;
         let timezone = root.required_string("timezone")?;
         let utc_offset_seconds =
-            parse_timezone(timezone).ok_or_else(|| ProgramError::Timezone {
-                value: timezone.to_string(),
-            })?;
+            parse_timezone(timezone).ok_or_else(|| ProgramError::Timezone { value: timezone.to_string() })?;
         let window_start = root.time("window_start")?;
         let window_end = root.time("window_end")?;
         let cap_period = match root.required_string("cap_period")? {
             "calendar-year" => CapPeriod::CalendarYear,
             "program" => CapPeriod::Program,
             other => {
-                return Err(ProgramError::CapPeriod {
-                    value: other.to_string(),
-                });
+                return Err(ProgramError::CapPeriod { value: other.to_string() });
             }
         };
 
@@ -311,16 +284,8 @@ impl Program {
         put(o, "id", toml_string(&self.id));
         put(o, "name", toml_string(&self.name));
         put(o, "timezone", toml_string(&format_offset(offset)));
-        put(
-            o,
-            "window_start",
-            toml_string(&format_rfc3339(self.window_start, offset)),
-        );
-        put(
-            o,
-            "window_end",
-            toml_string(&format_rfc3339(self.window_end, offset)),
-        );
+        put(o, "window_start", toml_string(&format_rfc3339(self.window_start, offset)));
+        put(o, "window_end", toml_string(&format_rfc3339(self.window_end, offset)));
         put(o, "cap_period", toml_string(self.cap_period.as_str()));
         o.push_str("\n[renter]\n");
         put_decimal(o, "rate", Some(self.renter_rate));
@@ -371,9 +336,7 @@ impl Program {
         check_id(&self.id).map_err(text_error("id"))?;
         check_text(&self.name, NAME_CHARS_MAX).map_err(text_error("name"))?;
         // to_toml writes the offset as ±hh:mm, so anything else could not round-trip.
-        if self.utc_offset_seconds.abs() > UTC_OFFSET_SECONDS_MAX
-            || self.utc_offset_seconds % 60 != 0
-        {
+        if self.utc_offset_seconds.abs() > UTC_OFFSET_SECONDS_MAX || self.utc_offset_seconds % 60 != 0 {
             return Err(ProgramError::OutOfRange {
                 field: "timezone".to_string(),
                 value: format!("{} seconds from UTC", self.utc_offset_seconds),
@@ -395,19 +358,10 @@ impl Program {
         if let Some(b) = self.subsidy_budget {
             check_money("budget.subsidy_per_cap_year", b)?;
         }
-        check_money(
-            "vouchers.compute.holder_max",
-            self.compute_voucher_holder_max,
-        )?;
-        check_places(
-            "vouchers.compute.coverage",
-            self.compute_voucher_coverage,
-            RATE_PLACES,
-        )?;
+        check_money("vouchers.compute.holder_max", self.compute_voucher_holder_max)?;
+        check_places("vouchers.compute.coverage", self.compute_voucher_coverage, RATE_PLACES)?;
         // A coverage of 0 would make every compute voucher undrawable: surely a mistake.
-        if self.compute_voucher_coverage <= Decimal::ZERO
-            || self.compute_voucher_coverage > Decimal::ONE
-        {
+        if self.compute_voucher_coverage <= Decimal::ZERO || self.compute_voucher_coverage > Decimal::ONE {
             return Err(out_of_range(
                 "vouchers.compute.coverage",
                 self.compute_voucher_coverage,
@@ -431,25 +385,16 @@ impl Program {
         for (i, rate) in self.rates.iter().enumerate() {
             let table = format!("rates[{}]", i + 1);
             if rate.gpu_models.is_empty() {
-                return Err(ProgramError::NoGpuModels {
-                    field: format!("{table}.gpu_models"),
-                });
+                return Err(ProgramError::NoGpuModels { field: format!("{table}.gpu_models") });
             }
             for (j, model) in rate.gpu_models.iter().enumerate() {
                 let field = format!("{table}.gpu_models[{}]", j + 1);
                 check_text(model, GPU_MODEL_CHARS_MAX).map_err(text_error(&field))?;
                 if seen.len() == GPU_MODELS_MAX {
-                    return Err(ProgramError::TooManyModels {
-                        field,
-                        max: GPU_MODELS_MAX,
-                    });
+                    return Err(ProgramError::TooManyModels { field, max: GPU_MODELS_MAX });
                 }
                 if let Some(first) = seen.get(model.as_str()) {
-                    return Err(ProgramError::DuplicateModel {
-                        field,
-                        model: model.clone(),
-                        first: first.clone(),
-                    });
+                    return Err(ProgramError::DuplicateModel { field, model: model.clone(), first: first.clone() });
                 }
                 seen.insert(model, field);
             }
@@ -472,15 +417,9 @@ impl Program {
     /// the rest. A valid program lists each model once, so "first" only matters for a
     /// program that was never validated.
     pub fn rates_for(&self, gpu_model: &str) -> (Decimal, Decimal) {
-        let matched = self
-            .rates
-            .iter()
-            .find(|r| r.gpu_models.iter().any(|m| m == gpu_model));
+        let matched = self.rates.iter().find(|r| r.gpu_models.iter().any(|m| m == gpu_model));
         match matched {
-            Some(r) => (
-                r.renter_rate.unwrap_or(self.renter_rate),
-                r.supplier_rate.unwrap_or(self.supplier_rate),
-            ),
+            Some(r) => (r.renter_rate.unwrap_or(self.renter_rate), r.supplier_rate.unwrap_or(self.supplier_rate)),
             None => (self.renter_rate, self.supplier_rate),
         }
     }
@@ -513,16 +452,9 @@ struct Section<'a> {
 }
 
 impl<'a> Section<'a> {
-    fn open(
-        path: String,
-        table: &'a Table,
-        allowed: &'static [&'static str],
-    ) -> Result<Self, ProgramError> {
+    fn open(path: String, table: &'a Table, allowed: &'static [&'static str]) -> Result<Self, ProgramError> {
         if let Some(key) = table.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ProgramError::UnknownKey {
-                field: join(&path, key),
-                allowed,
-            });
+            return Err(ProgramError::UnknownKey { field: join(&path, key), allowed });
         }
         Ok(Section { path, table })
     }
@@ -532,9 +464,7 @@ impl<'a> Section<'a> {
     }
 
     fn missing(&self, key: &str) -> ProgramError {
-        ProgramError::MissingKey {
-            field: self.field(key),
-        }
+        ProgramError::MissingKey { field: self.field(key) }
     }
 
     fn required<T>(&self, key: &str, value: Option<T>) -> Result<T, ProgramError> {
@@ -542,11 +472,7 @@ impl<'a> Section<'a> {
     }
 
     fn wrong_type(&self, key: &str, expected: &'static str, found: &Value) -> ProgramError {
-        ProgramError::WrongType {
-            field: self.field(key),
-            expected,
-            found: found.type_str(),
-        }
+        ProgramError::WrongType { field: self.field(key), expected, found: found.type_str() }
     }
 
     fn string(&self, key: &str) -> Result<Option<&'a str>, ProgramError> {
@@ -568,35 +494,22 @@ impl<'a> Section<'a> {
         let s = match self.table.get(key) {
             Some(Value::String(s)) => s,
             Some(v) => {
-                return Err(self.wrong_type(
-                    key,
-                    "a quoted RFC 3339 time such as \"2026-01-31T00:00:00+08:00\"",
-                    v,
-                ));
+                return Err(self.wrong_type(key, "a quoted RFC 3339 time such as \"2026-01-31T00:00:00+08:00\"", v));
             }
             None => return Err(self.missing(key)),
         };
-        parse_rfc3339(s).map_err(|source| ProgramError::Time {
-            field: self.field(key),
-            source,
-        })
+        parse_rfc3339(s).map_err(|source| ProgramError::Time { field: self.field(key), source })
     }
 
     fn decimal(&self, key: &str, places: u32) -> Result<Option<Decimal>, ProgramError> {
         match self.table.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => {
-                parse_decimal(s, places)
-                    .map(Some)
-                    .map_err(|source| ProgramError::Decimal {
-                        field: self.field(key),
-                        source,
-                    })
+            Some(Value::String(s)) => parse_decimal(s, places)
+                .map(Some)
+                .map_err(|source| ProgramError::Decimal { field: self.field(key), source }),
+            Some(v @ (Value::Integer(_) | Value::Float(_))) => {
+                Err(ProgramError::Unquoted { field: self.field(key), found: v.type_str() })
             }
-            Some(v @ (Value::Integer(_) | Value::Float(_))) => Err(ProgramError::Unquoted {
-                field: self.field(key),
-                found: v.type_str(),
-            }),
             Some(v) => Err(self.wrong_type(key, "a quoted decimal such as \"0.30\"", v)),
         }
     }
@@ -606,11 +519,7 @@ impl<'a> Section<'a> {
         self.required(key, value)
     }
 
-    fn table(
-        &self,
-        key: &str,
-        allowed: &'static [&'static str],
-    ) -> Result<Option<Section<'a>>, ProgramError> {
+    fn table(&self, key: &str, allowed: &'static [&'static str]) -> Result<Option<Section<'a>>, ProgramError> {
         match self.table.get(key) {
             None => Ok(None),
             Some(Value::Table(t)) => Section::open(self.field(key), t, allowed).map(Some),
@@ -618,21 +527,13 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn required_table(
-        &self,
-        key: &str,
-        allowed: &'static [&'static str],
-    ) -> Result<Section<'a>, ProgramError> {
+    fn required_table(&self, key: &str, allowed: &'static [&'static str]) -> Result<Section<'a>, ProgramError> {
         let value = self.table(key, allowed)?;
         self.required(key, value)
     }
 
     /// `[[key]]` tables, each with the path `key[n]`, n from 1.
-    fn array_of_tables(
-        &self,
-        key: &str,
-        allowed: &'static [&'static str],
-    ) -> Result<Vec<Section<'a>>, ProgramError> {
+    fn array_of_tables(&self, key: &str, allowed: &'static [&'static str]) -> Result<Vec<Section<'a>>, ProgramError> {
         const EXPECTED: &str = "a list of tables, each headed [[rates]]";
         let items = match self.table.get(key) {
             None => return Ok(Vec::new()),
@@ -646,11 +547,7 @@ impl<'a> Section<'a> {
                 let path = format!("{}[{}]", self.field(key), i + 1);
                 match item {
                     Value::Table(t) => Section::open(path, t, allowed),
-                    v => Err(ProgramError::WrongType {
-                        field: path,
-                        expected: EXPECTED,
-                        found: v.type_str(),
-                    }),
+                    v => Err(ProgramError::WrongType { field: path, expected: EXPECTED, found: v.type_str() }),
                 }
             })
             .collect()
@@ -685,29 +582,18 @@ impl<'a> Section<'a> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 /// A TOML parse error with its line and column, so the official can find the spot.
 fn syntax_error(text: &str, e: &toml::de::Error) -> ProgramError {
     let start = e.span().map_or(0, |s| s.start).min(text.len());
     // The span is a byte offset; step back to a character boundary before slicing.
-    let start = (0..=start)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
+    let start = (0..=start).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
     let before = &text[..start];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    ProgramError::Syntax {
-        line,
-        column,
-        message: e.message().trim().to_string(),
-    }
+    ProgramError::Syntax { line, column, message: e.message().trim().to_string() }
 }
 
 /// The time zones a program may name. Only fixed offsets: the calendar rules must give the
@@ -748,11 +634,7 @@ fn format_offset(seconds: i32) -> String {
 /// One spelling per value, so equal programs write equal text: trailing zeros dropped, then
 /// padded to 2 places ("2000000.00", "0.30", "0.125", "1.00"), never `-0`.
 fn canonical_decimal(d: Decimal) -> String {
-    let mut d = if d.is_zero() {
-        Decimal::ZERO
-    } else {
-        d.normalize()
-    };
+    let mut d = if d.is_zero() { Decimal::ZERO } else { d.normalize() };
     if d.scale() < MONEY_PLACES {
         d.rescale(MONEY_PLACES);
     }
@@ -793,18 +675,11 @@ fn toml_string(s: &str) -> String {
 }
 
 fn text_error(field: &str) -> impl Fn(TextError) -> ProgramError + '_ {
-    move |source| ProgramError::Text {
-        field: field.to_string(),
-        source,
-    }
+    move |source| ProgramError::Text { field: field.to_string(), source }
 }
 
 fn out_of_range(field: &str, value: Decimal, rule: &'static str) -> ProgramError {
-    ProgramError::OutOfRange {
-        field: field.to_string(),
-        value: value.to_string(),
-        rule,
-    }
+    ProgramError::OutOfRange { field: field.to_string(), value: value.to_string(), rule }
 }
 
 /// Places as held (a hand-built `Decimal` keeps its scale, like a string keeps its digits).
@@ -812,11 +687,7 @@ fn check_places(field: &str, d: Decimal, max: u32) -> Result<(), ProgramError> {
     if d.scale() > max {
         return Err(ProgramError::Decimal {
             field: field.to_string(),
-            source: DecimalError::Places {
-                value: d.to_string(),
-                places: d.scale(),
-                max,
-            },
+            source: DecimalError::Places { value: d.to_string(), places: d.scale(), max },
         });
     }
     Ok(())
@@ -911,11 +782,7 @@ renter_rate = "0.35"
 
     /// FULL with `from` (which must occur exactly once) replaced by `to`.
     fn edit(from: &str, to: &str) -> String {
-        assert_eq!(
-            FULL.matches(from).count(),
-            1,
-            "{from:?} must occur once in FULL"
-        );
+        assert_eq!(FULL.matches(from).count(), 1, "{from:?} must occur once in FULL");
         FULL.replacen(from, to, 1)
     }
 
@@ -923,10 +790,7 @@ renter_rate = "0.35"
     fn refused(text: &str, field: &str) -> ProgramError {
         let e = Program::from_toml(text).expect_err("the program was accepted");
         let message = e.to_string();
-        assert!(
-            message.contains(&format!("`{field}`")),
-            "{message:?} does not name {field}"
-        );
+        assert!(message.contains(&format!("`{field}`")), "{message:?} does not name {field}");
         assert_eq!(e.field(), Some(field), "{message}");
         e
     }
@@ -935,10 +799,7 @@ renter_rate = "0.35"
     fn preset_has_every_value_of_spec_section_3() {
         let p = Program::suzhou_2026();
         assert_eq!(p.id, "suzhou-2026");
-        assert_eq!(
-            p.name,
-            "苏州市进一步加快建设\"人工智能+\"城市的若干措施(2026年版)"
-        );
+        assert_eq!(p.name, "苏州市进一步加快建设\"人工智能+\"城市的若干措施(2026年版)");
         assert_eq!(p.utc_offset_seconds, 28_800);
         assert_eq!(p.window_start, t("2026-01-31T00:00:00+08:00"));
         assert_eq!(p.window_end, t("2027-01-31T00:00:00+08:00"));
@@ -998,14 +859,7 @@ renter_rate = "0.35"
         // Only renter_rate is named: the default supplier rate stays.
         assert_eq!(p.rates_for("MLU370-X8"), (d("0.35"), d("0.125")));
         // Matching is exact: case, spaces and prefixes matter.
-        for other in [
-            "ascend-910b",
-            "ASCEND-910B",
-            "Ascend-910B ",
-            "Ascend",
-            "H100",
-            "",
-        ] {
+        for other in ["ascend-910b", "ASCEND-910B", "Ascend-910B ", "Ascend", "H100", ""] {
             assert_eq!(p.rates_for(other), (d("0.25"), d("0.125")), "{other:?}");
         }
     }
@@ -1020,10 +874,7 @@ renter_rate = "0.35"
             supplier_rate: Some(d("0.90")),
         });
         assert_eq!(p.rates_for("Ascend-910B"), (d("0.40"), d("0.15")));
-        assert!(matches!(
-            p.validate(),
-            Err(ProgramError::DuplicateModel { .. })
-        ));
+        assert!(matches!(p.validate(), Err(ProgramError::DuplicateModel { .. })));
     }
 
     #[test]
@@ -1055,25 +906,12 @@ renter_rate = "0.35"
         assert_eq!(tz("+00:00").unwrap().utc_offset_seconds, 0);
         assert_eq!(tz("-05:30").unwrap().utc_offset_seconds, -19_800);
         assert_eq!(tz("+23:59").unwrap().utc_offset_seconds, 86_340);
-        for bad in [
-            "Asia/Tokyo",
-            "asia/shanghai",
-            "CST",
-            "Z",
-            "+8:00",
-            "+0800",
-            "08:00",
-            "+24:00",
-            "+08:60",
-            "-00:00",
-            "",
-        ] {
+        for bad in
+            ["Asia/Tokyo", "asia/shanghai", "CST", "Z", "+8:00", "+0800", "08:00", "+24:00", "+08:60", "-00:00", ""]
+        {
             let e = refused(&edit("\"UTC\"", &format!("{bad:?}")), "timezone");
             let message = e.to_string();
-            assert!(
-                message.contains("Asia/Shanghai") && message.contains("+08:00"),
-                "{message}"
-            );
+            assert!(message.contains("Asia/Shanghai") && message.contains("+08:00"), "{message}");
         }
     }
 
@@ -1116,21 +954,12 @@ holder_max = "100000.00"
         }
         let text = Program::from_toml(FULL).unwrap().to_toml();
         assert!(text.contains("timezone = \"+00:00\"\n"), "{text}");
-        assert!(
-            text.contains("window_start = \"2026-01-01T00:00:00Z\"\n"),
-            "{text}"
-        );
+        assert!(text.contains("window_start = \"2026-01-01T00:00:00Z\"\n"), "{text}");
         assert!(text.contains("cap = \"1500000.50\"\n"), "{text}");
         assert!(text.contains("rate = \"0.125\"\n"), "{text}");
         assert!(text.contains("cap = \"3000000.00\"\n"), "{text}");
-        assert!(
-            text.contains("[budget]\nsubsidy_per_cap_year = \"500000000.00\"\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("gpu_models = [\"Ascend-910B\", \"Ascend-910C\"]\n"),
-            "{text}"
-        );
+        assert!(text.contains("[budget]\nsubsidy_per_cap_year = \"500000000.00\"\n"), "{text}");
+        assert!(text.contains("gpu_models = [\"Ascend-910B\", \"Ascend-910C\"]\n"), "{text}");
     }
 
     #[test]
@@ -1168,9 +997,9 @@ holder_max = "100000.00"
     fn commented_out_settings_in_the_preset_file_are_valid() {
         let is_setting = |rest: &str| {
             rest.starts_with('[')
-                || rest.split_once(" = ").is_some_and(|(key, _)| {
-                    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-                })
+                || rest
+                    .split_once(" = ")
+                    .is_some_and(|(key, _)| !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
         };
         let mut uncommented = 0;
         let text: String = SUZHOU_2026_TOML
@@ -1195,58 +1024,31 @@ holder_max = "100000.00"
 
     #[test]
     fn syntax_error_names_the_line() {
-        let e = Program::from_toml(&edit(
-            "holder_max = \"50000.00\"",
-            "holder_max = \"50000.00",
-        ))
-        .unwrap_err();
-        let ProgramError::Syntax { line, .. } = e else {
-            panic!("{e:?}")
-        };
+        let e = Program::from_toml(&edit("holder_max = \"50000.00\"", "holder_max = \"50000.00")).unwrap_err();
+        let ProgramError::Syntax { line, .. } = e else { panic!("{e:?}") };
         assert_eq!(line, 26);
         assert!(e.to_string().contains("line 26"), "{e}");
-        assert!(matches!(
-            Program::from_toml("id = "),
-            Err(ProgramError::Syntax { line: 1, .. })
-        ));
+        assert!(matches!(Program::from_toml("id = "), Err(ProgramError::Syntax { line: 1, .. })));
         // A key written twice is a TOML error too.
         let twice = edit("rate = \"0.25\"", "rate = \"0.25\"\nrate = \"0.25\"");
-        assert!(matches!(
-            Program::from_toml(&twice),
-            Err(ProgramError::Syntax { .. })
-        ));
+        assert!(matches!(Program::from_toml(&twice), Err(ProgramError::Syntax { .. })));
     }
 
     #[test]
     fn unknown_keys() {
         refused(&edit("id = ", "ids = \"x\"\nid = "), "ids");
         refused(&edit("rate = \"0.25\"", "rat = \"0.25\""), "renter.rat");
+        refused(&edit("[budget]", "[budget]\nrenter = \"1.00\""), "budget.renter");
         refused(
-            &edit("[budget]", "[budget]\nrenter = \"1.00\""),
-            "budget.renter",
-        );
-        refused(
-            &edit(
-                "[vouchers.corpus]",
-                "[vouchers.data]\nholder_max = \"1.00\"\n[vouchers.corpus]",
-            ),
+            &edit("[vouchers.corpus]", "[vouchers.data]\nholder_max = \"1.00\"\n[vouchers.corpus]"),
             "vouchers.data",
         );
+        refused(&edit("coverage = \"0.80\"", "coverage = \"0.80\"\ncover = \"1\""), "vouchers.compute.cover");
         refused(
-            &edit("coverage = \"0.80\"", "coverage = \"0.80\"\ncover = \"1\""),
-            "vouchers.compute.cover",
-        );
-        refused(
-            &edit(
-                "renter_rate = \"0.35\"",
-                "renter_rate = \"0.35\"\nrenter_cap = \"1.00\"",
-            ),
+            &edit("renter_rate = \"0.35\"", "renter_rate = \"0.35\"\nrenter_cap = \"1.00\""),
             "rates[2].renter_cap",
         );
-        let e = refused(
-            &edit("[renter]", "[renters]\nrate = \"0.25\"\n[renter]"),
-            "renters",
-        );
+        let e = refused(&edit("[renter]", "[renters]\nrate = \"0.25\"\n[renter]"), "renters");
         assert!(e.to_string().contains("renter, supplier"), "{e}");
     }
 
@@ -1255,36 +1057,18 @@ holder_max = "100000.00"
         refused(&edit("id = \"test:full_1.0\"\n", ""), "id");
         refused(&edit("name = ", "# name = "), "name");
         refused(&edit("timezone = ", "# timezone = "), "timezone");
-        refused(
-            &edit("window_start = ", "# window_start = "),
-            "window_start",
-        );
+        refused(&edit("window_start = ", "# window_start = "), "window_start");
         refused(&edit("window_end = ", "# window_end = "), "window_end");
         refused(&edit("cap_period = ", "# cap_period = "), "cap_period");
         refused(&edit("cap = \"1500000.5\"", ""), "renter.cap");
         refused(&edit("rate = \"0.125\"", ""), "supplier.rate");
-        refused(
-            &edit("holder_max = \"300000.00\"", ""),
-            "vouchers.compute.holder_max",
-        );
-        refused(
-            &edit("coverage = \"0.80\"", ""),
-            "vouchers.compute.coverage",
-        );
-        refused(
-            &edit("holder_max = \"50000.00\"", ""),
-            "vouchers.corpus.holder_max",
-        );
-        refused(
-            &edit("gpu_models = [\"MLU370-X8\"]", ""),
-            "rates[2].gpu_models",
-        );
+        refused(&edit("holder_max = \"300000.00\"", ""), "vouchers.compute.holder_max");
+        refused(&edit("coverage = \"0.80\"", ""), "vouchers.compute.coverage");
+        refused(&edit("holder_max = \"50000.00\"", ""), "vouchers.corpus.holder_max");
+        refused(&edit("gpu_models = [\"MLU370-X8\"]", ""), "rates[2].gpu_models");
         let no_supplier = edit("[supplier]\nrate = \"0.125\"\ncap = \"3000000\"\n", "");
         refused(&no_supplier, "supplier");
-        let no_corpus = edit(
-            "[vouchers.corpus]\nholder_max = \"50000.00\"\nbudget = \"2000000.00\"\n",
-            "",
-        );
+        let no_corpus = edit("[vouchers.corpus]\nholder_max = \"50000.00\"\nbudget = \"2000000.00\"\n", "");
         refused(&no_corpus, "vouchers.corpus");
         let preset = Program::suzhou_2026().to_toml();
         refused(&preset[..preset.find("\n[vouchers.").unwrap()], "vouchers");
@@ -1296,19 +1080,9 @@ holder_max = "100000.00"
             .replace("budget = \"10000000.00\"\n", "")
             .replace("budget = \"2000000.00\"\n", "");
         let p = Program::from_toml(&text).unwrap();
-        assert_eq!(
-            (
-                p.subsidy_budget,
-                p.compute_voucher_budget,
-                p.corpus_voucher_budget
-            ),
-            (None, None, None)
-        );
+        assert_eq!((p.subsidy_budget, p.compute_voucher_budget, p.corpus_voucher_budget), (None, None, None));
         let empty_budget = edit("subsidy_per_cap_year = \"500000000.00\"\n", "");
-        assert_eq!(
-            Program::from_toml(&empty_budget).unwrap().subsidy_budget,
-            None
-        );
+        assert_eq!(Program::from_toml(&empty_budget).unwrap().subsidy_budget, None);
         let no_rates = &FULL[..FULL.find("[[rates]]").unwrap()];
         assert!(Program::from_toml(no_rates).unwrap().rates.is_empty());
     }
@@ -1319,42 +1093,17 @@ holder_max = "100000.00"
             ("rate = \"0.25\"", "rate = 0.25", "renter.rate"),
             ("cap = \"1500000.5\"", "cap = 1500000.5", "renter.cap"),
             ("cap = \"3000000\"", "cap = 3000000", "supplier.cap"),
-            (
-                "subsidy_per_cap_year = \"500000000.00\"",
-                "subsidy_per_cap_year = 5e8",
-                "budget.subsidy_per_cap_year",
-            ),
-            (
-                "coverage = \"0.80\"",
-                "coverage = 1",
-                "vouchers.compute.coverage",
-            ),
-            (
-                "budget = \"2000000.00\"",
-                "budget = 2_000_000",
-                "vouchers.corpus.budget",
-            ),
-            (
-                "supplier_rate = \"0.15\"",
-                "supplier_rate = 0.15",
-                "rates[1].supplier_rate",
-            ),
+            ("subsidy_per_cap_year = \"500000000.00\"", "subsidy_per_cap_year = 5e8", "budget.subsidy_per_cap_year"),
+            ("coverage = \"0.80\"", "coverage = 1", "vouchers.compute.coverage"),
+            ("budget = \"2000000.00\"", "budget = 2_000_000", "vouchers.corpus.budget"),
+            ("supplier_rate = \"0.15\"", "supplier_rate = 0.15", "rates[1].supplier_rate"),
         ] {
             let e = refused(&edit(from, to), field);
             assert!(matches!(e, ProgramError::Unquoted { .. }), "{e:?}");
             assert!(e.to_string().contains("quoted"), "{e}");
         }
         let e = refused(&edit("rate = \"0.25\"", "rate = true"), "renter.rate");
-        assert!(
-            matches!(
-                e,
-                ProgramError::WrongType {
-                    found: "boolean",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, ProgramError::WrongType { found: "boolean", .. }), "{e:?}");
     }
 
     #[test]
@@ -1362,52 +1111,22 @@ holder_max = "100000.00"
         refused(&edit("id = \"test:full_1.0\"", "id = 2026"), "id");
         refused(&edit("name = ", "name = [\"x\"]\n# "), "name");
         refused(&edit("timezone = \"UTC\"", "timezone = 8"), "timezone");
-        refused(
-            &edit("cap_period = \"program\"", "cap_period = 1"),
-            "cap_period",
-        );
+        refused(&edit("cap_period = \"program\"", "cap_period = 1"), "cap_period");
         let e = refused(
-            &edit(
-                "window_start = \"2026-01-01T00:00:00Z\"",
-                "window_start = 2026-01-01T00:00:00Z",
-            ),
+            &edit("window_start = \"2026-01-01T00:00:00Z\"", "window_start = 2026-01-01T00:00:00Z"),
             "window_start",
         );
-        assert!(
-            matches!(
-                e,
-                ProgramError::WrongType {
-                    found: "datetime",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, ProgramError::WrongType { found: "datetime", .. }), "{e:?}");
         let no_budget = edit("[budget]\nsubsidy_per_cap_year = \"500000000.00\"\n", "");
         refused(&format!("budget = \"1.00\"\n{no_budget}"), "budget");
         refused(
-            &format!(
-                "renter = \"0.30\"\n{}",
-                edit("[renter]\nrate = \"0.25\"\ncap = \"1500000.5\"\n", "")
-            ),
+            &format!("renter = \"0.30\"\n{}", edit("[renter]\nrate = \"0.25\"\ncap = \"1500000.5\"\n", "")),
             "renter",
         );
-        refused(
-            &edit("gpu_models = [\"MLU370-X8\"]", "gpu_models = \"MLU370-X8\""),
-            "rates[2].gpu_models",
-        );
-        refused(
-            &edit(
-                "gpu_models = [\"MLU370-X8\"]",
-                "gpu_models = [\"MLU370-X8\", 370]",
-            ),
-            "rates[2].gpu_models[2]",
-        );
+        refused(&edit("gpu_models = [\"MLU370-X8\"]", "gpu_models = \"MLU370-X8\""), "rates[2].gpu_models");
+        refused(&edit("gpu_models = [\"MLU370-X8\"]", "gpu_models = [\"MLU370-X8\", 370]"), "rates[2].gpu_models[2]");
         let rates_as_table = &FULL[..FULL.find("[[rates]]").unwrap()];
-        refused(
-            &format!("{rates_as_table}[rates]\ngpu_models = [\"A\"]\nrenter_rate = \"0.1\"\n"),
-            "rates",
-        );
+        refused(&format!("{rates_as_table}[rates]\ngpu_models = [\"A\"]\nrenter_rate = \"0.1\"\n"), "rates");
     }
 
     #[test]
@@ -1415,33 +1134,12 @@ holder_max = "100000.00"
         for (from, to, field) in [
             ("cap = \"1500000.5\"", "cap = \"1500000.505\"", "renter.cap"),
             ("rate = \"0.25\"", "rate = \"0.12345\"", "renter.rate"),
-            (
-                "coverage = \"0.80\"",
-                "coverage = \"0.80000\"",
-                "vouchers.compute.coverage",
-            ),
-            (
-                "holder_max = \"50000.00\"",
-                "holder_max = \"50000.000\"",
-                "vouchers.corpus.holder_max",
-            ),
-            (
-                "renter_rate = \"0.35\"",
-                "renter_rate = \"0.35001\"",
-                "rates[2].renter_rate",
-            ),
+            ("coverage = \"0.80\"", "coverage = \"0.80000\"", "vouchers.compute.coverage"),
+            ("holder_max = \"50000.00\"", "holder_max = \"50000.000\"", "vouchers.corpus.holder_max"),
+            ("renter_rate = \"0.35\"", "renter_rate = \"0.35001\"", "rates[2].renter_rate"),
         ] {
             let e = refused(&edit(from, to), field);
-            assert!(
-                matches!(
-                    e,
-                    ProgramError::Decimal {
-                        source: DecimalError::Places { .. },
-                        ..
-                    }
-                ),
-                "{e:?}"
-            );
+            assert!(matches!(e, ProgramError::Decimal { source: DecimalError::Places { .. }, .. }), "{e:?}");
             assert!(e.to_string().contains("decimal places"), "{e}");
         }
     }
@@ -1450,10 +1148,7 @@ holder_max = "100000.00"
     fn decimals_that_are_not_plain() {
         for bad in ["", "1e6", "+1.00", "1,000.00", " 1.00", "one", "1."] {
             let e = refused(
-                &edit(
-                    "holder_max = \"300000.00\"",
-                    &format!("holder_max = {bad:?}"),
-                ),
+                &edit("holder_max = \"300000.00\"", &format!("holder_max = {bad:?}")),
                 "vouchers.compute.holder_max",
             );
             assert!(matches!(e, ProgramError::Decimal { .. }), "{bad:?}: {e:?}");
@@ -1469,19 +1164,14 @@ holder_max = "100000.00"
                 "subsidy_per_cap_year = \"-0.01\"",
                 "budget.subsidy_per_cap_year",
             ),
-            (
-                "budget = \"10000000.00\"",
-                "budget = \"-5\"",
-                "vouchers.compute.budget",
-            ),
+            ("budget = \"10000000.00\"", "budget = \"-5\"", "vouchers.compute.budget"),
             ("rate = \"0.125\"", "rate = \"-0.10\"", "supplier.rate"),
         ] {
             let e = refused(&edit(from, to), field);
             assert!(matches!(e, ProgramError::OutOfRange { .. }), "{e:?}");
         }
         // "-0" is zero, and zero caps and budgets are allowed (e.g. no corpus vouchers).
-        let p = Program::from_toml(&edit("holder_max = \"50000.00\"", "holder_max = \"-0.00\""))
-            .unwrap();
+        let p = Program::from_toml(&edit("holder_max = \"50000.00\"", "holder_max = \"-0.00\"")).unwrap();
         assert!(p.corpus_voucher_holder_max.is_zero());
         assert!(p.to_toml().contains("holder_max = \"0.00\"\n"));
     }
@@ -1490,14 +1180,8 @@ holder_max = "100000.00"
     fn rates_above_one() {
         let e = refused(&edit("rate = \"0.25\"", "rate = \"1.01\""), "renter.rate");
         assert!(e.to_string().contains("between 0 and 1"), "{e}");
-        refused(
-            &edit("supplier_rate = \"0.15\"", "supplier_rate = \"1.5\""),
-            "rates[1].supplier_rate",
-        );
-        refused(
-            &edit("renter_rate = \"0.35\"", "renter_rate = \"2\""),
-            "rates[2].renter_rate",
-        );
+        refused(&edit("supplier_rate = \"0.15\"", "supplier_rate = \"1.5\""), "rates[1].supplier_rate");
+        refused(&edit("renter_rate = \"0.35\"", "renter_rate = \"2\""), "rates[2].renter_rate");
         // The bounds themselves are fine.
         let p = Program::from_toml(&edit("rate = \"0.25\"", "rate = \"1\"")).unwrap();
         assert_eq!(p.renter_rate, Decimal::ONE);
@@ -1507,10 +1191,7 @@ holder_max = "100000.00"
     #[test]
     fn coverage_must_be_above_zero_and_at_most_one() {
         for bad in ["0", "0.00", "1.0001", "2"] {
-            let e = refused(
-                &edit("coverage = \"0.80\"", &format!("coverage = {bad:?}")),
-                "vouchers.compute.coverage",
-            );
+            let e = refused(&edit("coverage = \"0.80\"", &format!("coverage = {bad:?}")), "vouchers.compute.coverage");
             assert!(e.to_string().contains("more than 0 and at most 1"), "{e}");
         }
         assert!(Program::from_toml(&edit("coverage = \"0.80\"", "coverage = \"0.0001\"")).is_ok());
@@ -1519,167 +1200,74 @@ holder_max = "100000.00"
     #[test]
     fn money_above_the_program_maximum() {
         assert_eq!(PROGRAM_MONEY_MAX, d("1000000000000.00"));
-        let at_max = edit(
-            "subsidy_per_cap_year = \"500000000.00\"",
-            "subsidy_per_cap_year = \"1000000000000.00\"",
-        );
+        let at_max = edit("subsidy_per_cap_year = \"500000000.00\"", "subsidy_per_cap_year = \"1000000000000.00\"");
         assert!(Program::from_toml(&at_max).is_ok());
         let e = refused(
-            &edit(
-                "subsidy_per_cap_year = \"500000000.00\"",
-                "subsidy_per_cap_year = \"1000000000000.01\"",
-            ),
+            &edit("subsidy_per_cap_year = \"500000000.00\"", "subsidy_per_cap_year = \"1000000000000.01\""),
             "budget.subsidy_per_cap_year",
         );
         assert!(e.to_string().contains("at most 1000000000000.00"), "{e}");
-        refused(
-            &edit(
-                "cap = \"3000000\"",
-                &format!("cap = \"{}\"", "9".repeat(25)),
-            ),
-            "supplier.cap",
-        );
+        refused(&edit("cap = \"3000000\"", &format!("cap = \"{}\"", "9".repeat(25))), "supplier.cap");
     }
 
     #[test]
     fn bad_window_times() {
-        for bad in [
-            "2026-01-01T00:00:00",
-            "2026-01-01",
-            "2026-02-30T00:00:00Z",
-            "1999-12-31T00:00:00Z",
-            "soon",
-        ] {
-            let e = refused(
-                &edit("\"2026-01-01T00:00:00Z\"", &format!("{bad:?}")),
-                "window_start",
-            );
+        for bad in ["2026-01-01T00:00:00", "2026-01-01", "2026-02-30T00:00:00Z", "1999-12-31T00:00:00Z", "soon"] {
+            let e = refused(&edit("\"2026-01-01T00:00:00Z\"", &format!("{bad:?}")), "window_start");
             assert!(matches!(e, ProgramError::Time { .. }), "{bad}: {e:?}");
         }
-        refused(
-            &edit("\"2028-01-01T00:00:00Z\"", "\"2028-01-01T00:00:00.5Z\""),
-            "window_end",
-        );
+        refused(&edit("\"2028-01-01T00:00:00Z\"", "\"2028-01-01T00:00:00.5Z\""), "window_end");
     }
 
     #[test]
     fn window_start_must_be_before_end() {
-        let e = refused(
-            &edit("\"2028-01-01T00:00:00Z\"", "\"2026-01-01T00:00:00Z\""),
-            "window_start",
-        );
+        let e = refused(&edit("\"2028-01-01T00:00:00Z\"", "\"2026-01-01T00:00:00Z\""), "window_start");
         assert!(e.to_string().contains("`window_end`"), "{e}");
-        refused(
-            &edit("\"2028-01-01T00:00:00Z\"", "\"2025-12-31T23:59:59Z\""),
-            "window_start",
-        );
+        refused(&edit("\"2028-01-01T00:00:00Z\"", "\"2025-12-31T23:59:59Z\""), "window_start");
         // Different offsets, same instant: still empty.
-        refused(
-            &edit("\"2028-01-01T00:00:00Z\"", "\"2026-01-01T08:00:00+08:00\""),
-            "window_start",
-        );
-        assert!(
-            Program::from_toml(&edit(
-                "\"2028-01-01T00:00:00Z\"",
-                "\"2026-01-01T00:00:01Z\""
-            ))
-            .is_ok()
-        );
+        refused(&edit("\"2028-01-01T00:00:00Z\"", "\"2026-01-01T08:00:00+08:00\""), "window_start");
+        assert!(Program::from_toml(&edit("\"2028-01-01T00:00:00Z\"", "\"2026-01-01T00:00:01Z\"")).is_ok());
     }
 
     #[test]
     fn bad_cap_period() {
         for bad in ["yearly", "calendar_year", "Calendar-Year", "program ", ""] {
             let e = refused(&edit("\"program\"", &format!("{bad:?}")), "cap_period");
-            assert!(
-                e.to_string().contains("\"calendar-year\" or \"program\""),
-                "{e}"
-            );
+            assert!(e.to_string().contains("\"calendar-year\" or \"program\""), "{e}");
         }
     }
 
     #[test]
     fn bad_gpu_models() {
-        refused(
-            &edit("gpu_models = [\"MLU370-X8\"]", "gpu_models = []"),
-            "rates[2].gpu_models",
-        );
-        let e = refused(
-            &edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"\"]"),
-            "rates[2].gpu_models[2]",
-        );
-        assert!(
-            matches!(
-                e,
-                ProgramError::Text {
-                    source: TextError::Empty,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        refused(&edit("gpu_models = [\"MLU370-X8\"]", "gpu_models = []"), "rates[2].gpu_models");
+        let e = refused(&edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"\"]"), "rates[2].gpu_models[2]");
+        assert!(matches!(e, ProgramError::Text { source: TextError::Empty, .. }), "{e:?}");
         let long = "X".repeat(33);
-        let e = refused(
-            &edit("\"MLU370-X8\"]", &format!("\"{long}\"]")),
-            "rates[2].gpu_models[1]",
-        );
-        assert!(
-            matches!(
-                e,
-                ProgramError::Text {
-                    source: TextError::TooLong { .. },
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-        assert!(
-            Program::from_toml(&edit(
-                "\"MLU370-X8\"]",
-                &format!("\"{}\"]", "昇".repeat(32))
-            ))
-            .is_ok()
-        );
-        refused(
-            &edit("\"MLU370-X8\"]", "\"MLU\\n370\"]"),
-            "rates[2].gpu_models[1]",
-        );
+        let e = refused(&edit("\"MLU370-X8\"]", &format!("\"{long}\"]")), "rates[2].gpu_models[1]");
+        assert!(matches!(e, ProgramError::Text { source: TextError::TooLong { .. }, .. }), "{e:?}");
+        assert!(Program::from_toml(&edit("\"MLU370-X8\"]", &format!("\"{}\"]", "昇".repeat(32)))).is_ok());
+        refused(&edit("\"MLU370-X8\"]", "\"MLU\\n370\"]"), "rates[2].gpu_models[1]");
     }
 
     #[test]
     fn duplicate_gpu_models() {
-        let e = refused(
-            &edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"Ascend-910C\"]"),
-            "rates[2].gpu_models[2]",
-        );
+        let e = refused(&edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"Ascend-910C\"]"), "rates[2].gpu_models[2]");
         assert!(e.to_string().contains("`rates[1].gpu_models[2]`"), "{e}");
         assert!(e.to_string().contains("\"Ascend-910C\""), "{e}");
         // Within one table too.
-        refused(
-            &edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"MLU370-X8\"]"),
-            "rates[2].gpu_models[2]",
-        );
+        refused(&edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"MLU370-X8\"]"), "rates[2].gpu_models[2]");
         // Matching is case-sensitive, so differently cased names are different models.
-        assert!(
-            Program::from_toml(&edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"ascend-910c\"]")).is_ok()
-        );
+        assert!(Program::from_toml(&edit("\"MLU370-X8\"]", "\"MLU370-X8\", \"ascend-910c\"]")).is_ok());
     }
 
     #[test]
     fn too_many_gpu_models() {
-        let models: Vec<String> = (0..GPU_MODELS_MAX - 2)
-            .map(|i| format!("\"M{i}\""))
-            .collect();
+        let models: Vec<String> = (0..GPU_MODELS_MAX - 2).map(|i| format!("\"M{i}\"")).collect();
         let at_max = edit("\"MLU370-X8\"]", &format!("{}]", models.join(", ")));
         assert!(Program::from_toml(&at_max).is_ok());
-        let models: Vec<String> = (0..GPU_MODELS_MAX - 1)
-            .map(|i| format!("\"M{i}\""))
-            .collect();
+        let models: Vec<String> = (0..GPU_MODELS_MAX - 1).map(|i| format!("\"M{i}\"")).collect();
         let over = edit("\"MLU370-X8\"]", &format!("{}]", models.join(", ")));
-        refused(
-            &over,
-            &format!("rates[2].gpu_models[{}]", GPU_MODELS_MAX - 1),
-        );
+        refused(&over, &format!("rates[2].gpu_models[{}]", GPU_MODELS_MAX - 1));
     }
 
     #[test]
@@ -1693,17 +1281,8 @@ holder_max = "100000.00"
         for bad in ["", "suzhou 2026", "suzhou/2026", "苏州", &"x".repeat(65)] {
             refused(&edit("\"test:full_1.0\"", &format!("{bad:?}")), "id");
         }
-        assert!(
-            Program::from_toml(&edit("\"test:full_1.0\"", &format!("{:?}", "x".repeat(64))))
-                .is_ok()
-        );
-        refused(
-            &edit(
-                "name = \"全字段 \\\"test\\\" program \\\\ with escapes\"",
-                "name = \"\"",
-            ),
-            "name",
-        );
+        assert!(Program::from_toml(&edit("\"test:full_1.0\"", &format!("{:?}", "x".repeat(64)))).is_ok());
+        refused(&edit("name = \"全字段 \\\"test\\\" program \\\\ with escapes\"", "name = \"\""), "name");
         let e = refused(
             &edit(
                 "name = \"全字段 \\\"test\\\" program \\\\ with escapes\"",
@@ -1712,13 +1291,7 @@ holder_max = "100000.00"
             "name",
         );
         assert!(e.to_string().contains("201"), "{e}");
-        refused(
-            &edit(
-                "name = \"全字段 \\\"test\\\" program \\\\ with escapes\"",
-                "name = \"line\\nbreak\"",
-            ),
-            "name",
-        );
+        refused(&edit("name = \"全字段 \\\"test\\\" program \\\\ with escapes\"", "name = \"line\\nbreak\""), "name");
     }
 
     #[test]
@@ -1739,22 +1312,10 @@ holder_max = "100000.00"
         check(&|p| p.renter_rate = d("0.30001"), "renter.rate");
         check(&|p| p.renter_cap = d("0.001"), "renter.cap");
         check(&|p| p.supplier_cap = d("-2"), "supplier.cap");
+        check(&|p| p.compute_voucher_coverage = Decimal::ZERO, "vouchers.compute.coverage");
+        check(&|p| p.corpus_voucher_budget = Some(d("1e13")), "vouchers.corpus.budget");
         check(
-            &|p| p.compute_voucher_coverage = Decimal::ZERO,
-            "vouchers.compute.coverage",
-        );
-        check(
-            &|p| p.corpus_voucher_budget = Some(d("1e13")),
-            "vouchers.corpus.budget",
-        );
-        check(
-            &|p| {
-                p.rates.push(GpuRate {
-                    gpu_models: vec!["H100".into()],
-                    renter_rate: None,
-                    supplier_rate: None,
-                })
-            },
+            &|p| p.rates.push(GpuRate { gpu_models: vec!["H100".into()], renter_rate: None, supplier_rate: None }),
             "rates[1]",
         );
         assert_eq!(base.validate(), Ok(()));
@@ -1763,28 +1324,8 @@ holder_max = "100000.00"
     #[test]
     fn syntax_error_position_is_counted_in_characters() {
         let e = Program::from_toml("name = \"苏州\"\nid = \"x\" junk\n").unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ProgramError::Syntax {
-                    line: 2,
-                    column: 10,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, ProgramError::Syntax { line: 2, column: 10, .. }), "{e:?}");
         let e = Program::from_toml("name = \"苏州\" junk").unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ProgramError::Syntax {
-                    line: 1,
-                    column: 13,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, ProgramError::Syntax { line: 1, column: 13, .. }), "{e:?}");
     }
 }

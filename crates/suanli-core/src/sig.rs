@@ -92,15 +92,8 @@ pub enum Domain {
 
 impl Domain {
     /// Every domain, for code that must treat them all (and for tests that must cover them).
-    pub const ALL: [Domain; 7] = [
-        Domain::Usage,
-        Domain::Corpus,
-        Domain::Reversal,
-        Domain::Admin,
-        Domain::Holder,
-        Domain::Finance,
-        Domain::Read,
-    ];
+    pub const ALL: [Domain; 7] =
+        [Domain::Usage, Domain::Corpus, Domain::Reversal, Domain::Admin, Domain::Holder, Domain::Finance, Domain::Read];
 
     /// The bytes signed before the message. They name the protocol version too, so a v2
     /// message can never be replayed as v1.
@@ -222,39 +215,20 @@ pub struct Item<'a> {
 
 impl<'a> Item<'a> {
     /// A signature over `domain tag ‖ msg`: what every ledger message carries.
-    pub fn new(
-        key: impl Into<KeyRef<'a>>,
-        domain: Domain,
-        msg: &'a [u8],
-        sig: &'a [u8; SIGNATURE_LEN],
-    ) -> Self {
-        Item {
-            key: key.into(),
-            tag: domain.tag(),
-            msg,
-            sig,
-        }
+    pub fn new(key: impl Into<KeyRef<'a>>, domain: Domain, msg: &'a [u8], sig: &'a [u8; SIGNATURE_LEN]) -> Self {
+        Item { key: key.into(), tag: domain.tag(), msg, sig }
     }
 
     /// A signature over `msg` with no domain tag. Only for test vectors and interoperability
     /// checks: no ledger message is signed without a tag.
     pub fn raw(key: impl Into<KeyRef<'a>>, msg: &'a [u8], sig: &'a [u8; SIGNATURE_LEN]) -> Self {
-        Item {
-            key: key.into(),
-            tag: b"",
-            msg,
-            sig,
-        }
+        Item { key: key.into(), tag: b"", msg, sig }
     }
 
     /// The verdict of the ledger's rule on this one signature.
     pub fn verify(&self) -> Result<(), SigError> {
         let prepared = prepare(self)?;
-        if single_equation_holds(&prepared) {
-            Ok(())
-        } else {
-            Err(SigError::Equation)
-        }
+        if single_equation_holds(&prepared) { Ok(()) } else { Err(SigError::Equation) }
     }
 }
 
@@ -269,11 +243,7 @@ pub fn verify<'a>(
 }
 
 /// Verifies a signature over `msg` alone, with the same rule; see [`Item::raw`].
-pub fn verify_raw<'a>(
-    key: impl Into<KeyRef<'a>>,
-    msg: &'a [u8],
-    sig: &'a [u8; SIGNATURE_LEN],
-) -> Result<(), SigError> {
+pub fn verify_raw<'a>(key: impl Into<KeyRef<'a>>, msg: &'a [u8], sig: &'a [u8; SIGNATURE_LEN]) -> Result<(), SigError> {
     Item::raw(key, msg, sig).verify()
 }
 
@@ -314,9 +284,7 @@ fn checked_point(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<EdwardsPoint, KeyError>
     if !is_canonical_encoding(bytes) {
         return Err(KeyError::NonCanonical);
     }
-    let point = CompressedEdwardsY(*bytes)
-        .decompress()
-        .ok_or(KeyError::NotOnCurve)?;
+    let point = CompressedEdwardsY(*bytes).decompress().ok_or(KeyError::NotOnCurve)?;
     if point.is_small_order() {
         return Err(KeyError::Weak);
     }
@@ -364,11 +332,8 @@ fn prepare(item: &Item<'_>) -> Result<Prepared, SigError> {
     if !is_canonical_encoding(&r_bytes) {
         return Err(SigError::NonCanonicalR);
     }
-    let s: Scalar =
-        Option::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(SigError::NonCanonicalS)?;
-    let r = CompressedEdwardsY(r_bytes)
-        .decompress()
-        .ok_or(SigError::RNotOnCurve)?;
+    let s: Scalar = Option::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(SigError::NonCanonicalS)?;
+    let r = CompressedEdwardsY(r_bytes).decompress().ok_or(SigError::RNotOnCurve)?;
     let hram: [u8; 64] = Sha512::new()
         .chain_update(r_bytes)
         .chain_update(key_bytes)
@@ -377,14 +342,7 @@ fn prepare(item: &Item<'_>) -> Result<Prepared, SigError> {
         .finalize()
         .into();
     let k = Scalar::from_bytes_mod_order_wide(&hram);
-    Ok(Prepared {
-        key_bytes,
-        a,
-        r,
-        s,
-        k,
-        hram,
-    })
+    Ok(Prepared { key_bytes, a, r, s, k, hram })
 }
 
 /// Rule 4 for one signature: `[8]([s]B - [k]A - R) = 0`.
@@ -418,12 +376,7 @@ impl<'p> Batch<'p> {
                 })
             })
             .collect();
-        Batch {
-            items,
-            weights: weights(items),
-            key_index,
-            keys,
-        }
+        Batch { items, weights: weights(items), key_index, keys }
     }
 
     /// Whether the weighted sum of the subset's equations, times the cofactor, is zero.
@@ -433,10 +386,7 @@ impl<'p> Batch<'p> {
             // The weight of a lone item is a unit mod ℓ, so this is the same test, done
             // faster with dalek's precomputed basepoint table.
             [only] => single_equation_holds(&self.items[*only]),
-            _ => self
-                .combined_equation(subset)
-                .mul_by_cofactor()
-                .is_identity(),
+            _ => self.combined_equation(subset).mul_by_cofactor().is_identity(),
         }
     }
 
@@ -502,10 +452,7 @@ fn weights(items: &[Prepared]) -> Vec<Scalar> {
     let mut weights = Vec::with_capacity(items.len());
     let mut block: u64 = 0;
     while weights.len() < items.len() {
-        let stream = Sha512::new()
-            .chain_update(seed)
-            .chain_update(block.to_le_bytes())
-            .finalize();
+        let stream = Sha512::new().chain_update(seed).chain_update(block.to_le_bytes()).finalize();
         for chunk in stream.chunks_exact(16) {
             if weights.len() == items.len() {
                 break;
@@ -553,10 +500,7 @@ mod tests {
                 }
             }
         }
-        assert!(
-            checked > 100,
-            "only {checked} edge encodings were on the curve"
-        );
+        assert!(checked > 100, "only {checked} edge encodings were on the curve");
     }
 
     #[test]
@@ -585,9 +529,8 @@ mod tests {
         let sigs: Vec<[u8; 64]> = (0u8..9).map(|i| sign(&key, Domain::Usage, &[i])).collect();
         let msgs: Vec<[u8; 1]> = (0u8..9).map(|i| [i]).collect();
         let vk = PublicKey::from_verifying_key(key.verifying_key()).unwrap();
-        let prepared: Vec<Prepared> = (0..9)
-            .map(|i| prepare(&Item::new(&vk, Domain::Usage, &msgs[i], &sigs[i])).unwrap())
-            .collect();
+        let prepared: Vec<Prepared> =
+            (0..9).map(|i| prepare(&Item::new(&vk, Domain::Usage, &msgs[i], &sigs[i])).unwrap()).collect();
         let a = weights(&prepared);
         assert_eq!(a, weights(&prepared));
         assert_eq!(a.len(), 9);

@@ -26,80 +26,38 @@ pub fn public(k: &SigningKey) -> PublicKey {
 
 /// A valid USCC numbered `n` (distinct for distinct `n`).
 pub fn uscc(n: u64) -> Uscc {
-    Uscc::with_check(&format!("91320500{:09}", n % 1_000_000_000))
-        .expect("digits are in the alphabet")
+    Uscc::with_check(&format!("91320500{:09}", n % 1_000_000_000)).expect("digits are in the alphabet")
 }
 
 /// Signs a message of `kind` with the domain tag of its kind.
 pub fn sign(kind: InputKind, key: &SigningKey, msg: &impl Message) -> Input {
     let payload = msg.encode_to_vec();
     let signature = sig::sign(key, kind.domain(), &payload);
-    Input {
-        kind,
-        signed: Signed {
-            payload,
-            public_key: public(key),
-            signature,
-        },
-    }
+    Input { kind, signed: Signed { payload, public_key: public(key), signature } }
 }
 
 pub fn admin(key: &SigningKey, request_id: &str, op: wire::admin_request::Op) -> Input {
-    sign(
-        InputKind::Admin,
-        key,
-        &wire::AdminRequest {
-            request_id: request_id.into(),
-            op: Some(op),
-        },
-    )
+    sign(InputKind::Admin, key, &wire::AdminRequest { request_id: request_id.into(), op: Some(op) })
 }
 
-pub fn holder(
-    key: &SigningKey,
-    holder: &Uscc,
-    request_id: &str,
-    op: wire::holder_request::Op,
-) -> Input {
+pub fn holder(key: &SigningKey, holder: &Uscc, request_id: &str, op: wire::holder_request::Op) -> Input {
     sign(
         InputKind::Holder,
         key,
-        &wire::HolderRequest {
-            request_id: request_id.into(),
-            holder_id: holder.to_string(),
-            op: Some(op),
-        },
+        &wire::HolderRequest { request_id: request_id.into(), holder_id: holder.to_string(), op: Some(op) },
     )
 }
 
 pub fn finance(key: &SigningKey, request_id: &str, op: wire::finance_request::Op) -> Input {
-    sign(
-        InputKind::Finance,
-        key,
-        &wire::FinanceRequest {
-            request_id: request_id.into(),
-            op: Some(op),
-        },
-    )
+    sign(InputKind::Finance, key, &wire::FinanceRequest { request_id: request_id.into(), op: Some(op) })
 }
 
 /// Flags in the order of `suanli entity register`.
 pub fn flags(provider: bool, renter: bool, supplier: bool, opc: bool, data: bool) -> wire::Flags {
-    wire::Flags {
-        provider,
-        renter_eligible: renter,
-        supplier_eligible: supplier,
-        opc,
-        data_supplier: data,
-    }
+    wire::Flags { provider, renter_eligible: renter, supplier_eligible: supplier, opc, data_supplier: data }
 }
 
-pub fn register(
-    id: &Uscc,
-    name: &str,
-    flags: wire::Flags,
-    group: Option<&str>,
-) -> wire::admin_request::Op {
+pub fn register(id: &Uscc, name: &str, flags: wire::Flags, group: Option<&str>) -> wire::admin_request::Op {
     wire::admin_request::Op::RegisterEntity(wire::RegisterEntity {
         id: id.to_string(),
         name: name.into(),
@@ -109,12 +67,10 @@ pub fn register(
 }
 
 pub fn add_key(id: &Uscc, key: &PublicKey) -> wire::admin_request::Op {
-    wire::admin_request::Op::AddKey(wire::AddKey {
-        id: id.to_string(),
-        public_key: key.to_vec(),
-    })
+    wire::admin_request::Op::AddKey(wire::AddKey { id: id.to_string(), public_key: key.to_vec() })
 }
 
+#[allow(clippy::too_many_arguments)]
 /// A usage record whose GPU count and span make its GPU-hours possible: 1000 GPUs (or
 /// fewer for small records) over just enough whole hours, ending at `end`.
 pub fn usage_record(
@@ -127,12 +83,7 @@ pub fn usage_record(
     end: i64,
     voucher: Option<&str>,
 ) -> wire::UsageRecord {
-    let hours: u64 = gpu_hours
-        .split('.')
-        .next()
-        .and_then(|h| h.parse().ok())
-        .unwrap_or(0)
-        + 1;
+    let hours: u64 = gpu_hours.split('.').next().and_then(|h| h.parse().ok()).unwrap_or(0) + 1;
     let gpu_count = hours.clamp(1, 1000);
     let span_hours = hours.div_ceil(gpu_count).max(1);
     wire::UsageRecord {

@@ -62,10 +62,7 @@ fn num(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        s.iter()
-            .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0')),
-    )
+    Some(s.iter().fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0')))
 }
 
 /// Parses an RFC 3339 date-time with an explicit offset (`Z` or `±hh:mm`) into Unix
@@ -74,13 +71,7 @@ fn num(s: &[u8]) -> Option<u32> {
 pub fn parse_rfc3339(s: &str) -> Result<i64, TimeError> {
     let syntax = || TimeError::Syntax(s.to_string());
     let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
         return Err(syntax());
     }
     let year = i64::from(num(&b[0..4]).ok_or_else(syntax)?);
@@ -123,8 +114,7 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, TimeError> {
     {
         return Err(TimeError::Range(s.to_string()));
     }
-    let local =
-        days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    let local = days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
     let unix = local - offset_seconds;
     if !(UNIX_SECONDS_MIN..UNIX_SECONDS_MAX).contains(&unix) {
         return Err(TimeError::Year(s.to_string()));
@@ -145,12 +135,7 @@ pub fn format_rfc3339(unix: i64, offset_seconds: i32) -> String {
         let a = offset_seconds.unsigned_abs();
         format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
     };
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{off}",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{off}", secs / 3600, (secs % 3600) / 60, secs % 60)
 }
 
 /// The calendar year of an instant at a fixed UTC offset.
@@ -180,10 +165,7 @@ mod tests {
         assert_eq!(a, 1_769_788_800);
         assert_eq!(format_rfc3339(a, CST), "2026-01-31T00:00:00+08:00");
         assert_eq!(format_rfc3339(a, 0), "2026-01-30T16:00:00Z");
-        assert_eq!(
-            format_rfc3339(a, -5 * 3600 - 1800),
-            "2026-01-30T10:30:00-05:30"
-        );
+        assert_eq!(format_rfc3339(a, -5 * 3600 - 1800), "2026-01-30T10:30:00-05:30");
     }
 
     #[test]
@@ -197,30 +179,13 @@ mod tests {
             "2026-01-31T00:00:00+08:00 ",
             "2026-01-31T00:00:00.Z",
         ] {
-            assert!(
-                matches!(parse_rfc3339(bad), Err(TimeError::Syntax(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse_rfc3339(bad), Err(TimeError::Syntax(_))), "{bad}");
         }
-        for bad in [
-            "2026-02-29T00:00:00Z",
-            "2026-13-01T00:00:00Z",
-            "2026-01-01T24:00:00Z",
-            "2026-12-31T23:59:60Z",
-        ] {
-            assert!(
-                matches!(parse_rfc3339(bad), Err(TimeError::Range(_))),
-                "{bad}"
-            );
+        for bad in ["2026-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z", "2026-12-31T23:59:60Z"] {
+            assert!(matches!(parse_rfc3339(bad), Err(TimeError::Range(_))), "{bad}");
         }
-        assert!(matches!(
-            parse_rfc3339("2026-01-01T00:00:00.5Z"),
-            Err(TimeError::Fraction(_))
-        ));
-        assert!(matches!(
-            parse_rfc3339("1999-12-31T23:59:59Z"),
-            Err(TimeError::Year(_))
-        ));
+        assert!(matches!(parse_rfc3339("2026-01-01T00:00:00.5Z"), Err(TimeError::Fraction(_))));
+        assert!(matches!(parse_rfc3339("1999-12-31T23:59:59Z"), Err(TimeError::Year(_))));
         assert!(parse_rfc3339("2028-02-29T00:00:00Z").is_ok());
     }
 
@@ -231,10 +196,7 @@ mod tests {
         assert_eq!(year_at(new_year - 1, CST), 2026);
         assert_eq!(year_at(new_year - 1, 0), 2026);
         // 2026-12-31T20:00:00Z is already 2027 in Shanghai.
-        assert_eq!(
-            year_at(parse_rfc3339("2026-12-31T20:00:00Z").unwrap(), CST),
-            2027
-        );
+        assert_eq!(year_at(parse_rfc3339("2026-12-31T20:00:00Z").unwrap(), CST), 2027);
         assert_eq!(year_start(2027, CST), new_year);
     }
 

@@ -38,10 +38,7 @@ impl std::fmt::Display for Malformed {
 }
 
 fn bad(field: &'static str, detail: impl std::fmt::Display) -> Malformed {
-    Malformed {
-        field,
-        detail: detail.to_string(),
-    }
+    Malformed { field, detail: detail.to_string() }
 }
 
 pub fn id(field: &'static str, s: &str) -> Result<String, Malformed> {
@@ -50,11 +47,7 @@ pub fn id(field: &'static str, s: &str) -> Result<String, Malformed> {
 }
 
 pub fn opt_id(field: &'static str, s: &str) -> Result<Option<String>, Malformed> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        id(field, s).map(Some)
-    }
+    if s.is_empty() { Ok(None) } else { id(field, s).map(Some) }
 }
 
 pub fn text(field: &'static str, s: &str, max: usize) -> Result<String, Malformed> {
@@ -63,11 +56,7 @@ pub fn text(field: &'static str, s: &str, max: usize) -> Result<String, Malforme
 }
 
 pub fn opt_text(field: &'static str, s: &str, max: usize) -> Result<Option<String>, Malformed> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        text(field, s, max).map(Some)
-    }
+    if s.is_empty() { Ok(None) } else { text(field, s, max).map(Some) }
 }
 
 pub fn uscc(field: &'static str, s: &str) -> Result<Uscc, Malformed> {
@@ -78,10 +67,7 @@ pub fn instant(field: &'static str, t: i64) -> Result<i64, Malformed> {
     if (UNIX_SECONDS_MIN..UNIX_SECONDS_MAX).contains(&t) {
         Ok(t)
     } else {
-        Err(bad(
-            field,
-            format!("{t} is not a Unix time between 2000 and 2199"),
-        ))
+        Err(bad(field, format!("{t} is not a Unix time between 2000 and 2199")))
     }
 }
 
@@ -92,10 +78,7 @@ pub fn amount(field: &'static str, s: &str) -> Result<Decimal, Malformed> {
         return Err(bad(field, "must not be negative"));
     }
     if d > AMOUNT_MAX {
-        return Err(bad(
-            field,
-            "is above the 100,000,000.00 limit of one amount",
-        ));
+        return Err(bad(field, "is above the 100,000,000.00 limit of one amount"));
     }
     Ok(d)
 }
@@ -107,10 +90,7 @@ pub fn signed_amount(field: &'static str, s: &str) -> Result<Decimal, Malformed>
         return Err(bad(field, "must not be zero"));
     }
     if d.abs() > AMOUNT_MAX {
-        return Err(bad(
-            field,
-            "is above the 100,000,000.00 limit of one amount",
-        ));
+        return Err(bad(field, "is above the 100,000,000.00 limit of one amount"));
     }
     Ok(d)
 }
@@ -124,12 +104,7 @@ fn positive(field: &'static str, s: &str, places: u32) -> Result<Decimal, Malfor
 }
 
 pub fn public_key(field: &'static str, b: &[u8]) -> Result<PublicKey, Malformed> {
-    b.try_into().map_err(|_| {
-        bad(
-            field,
-            format!("an ed25519 public key has 32 bytes, this has {}", b.len()),
-        )
-    })
+    b.try_into().map_err(|_| bad(field, format!("an ed25519 public key has 32 bytes, this has {}", b.len())))
 }
 
 /// A usage record whose every field follows its rule.
@@ -158,10 +133,7 @@ pub fn usage(r: &wire::UsageRecord) -> Result<Usage, Malformed> {
     let contract_id = opt_text("contract_id", &r.contract_id, CONTRACT_CHARS_MAX)?;
     let gpu_model = text("gpu_model", &r.gpu_model, GPU_MODEL_CHARS_MAX)?;
     if !(GPU_COUNT_MIN..=GPU_COUNT_MAX).contains(&r.gpu_count) {
-        return Err(bad(
-            "gpu_count",
-            format!("{} is not between 1 and 100000", r.gpu_count),
-        ));
+        return Err(bad("gpu_count", format!("{} is not between 1 and 100000", r.gpu_count)));
     }
     let start = instant("start", r.start)?;
     let end = instant("end", r.end)?;
@@ -174,10 +146,7 @@ pub fn usage(r: &wire::UsageRecord) -> Result<Usage, Malformed> {
     let gpu_hours = positive("gpu_hours", &r.gpu_hours, GPU_HOURS_PLACES)?;
     let unit_price = positive("unit_price", &r.unit_price, PRICE_PLACES)?;
     if unit_price > AMOUNT_MAX {
-        return Err(bad(
-            "unit_price",
-            "is above the 100,000,000.00 limit of one amount",
-        ));
+        return Err(bad("unit_price", "is above the 100,000,000.00 limit of one amount"));
     }
     let amount = amount("amount", &r.amount)?;
     let voucher_id = opt_id("voucher_id", &r.voucher_id)?;
@@ -219,35 +188,18 @@ pub fn corpus(r: &wire::CorpusRecord) -> Result<Corpus, Malformed> {
     let voucher_id = id("voucher_id", &r.voucher_id)?;
     let amount = positive("amount", &r.amount, MONEY_PLACES)?;
     if amount > AMOUNT_MAX {
-        return Err(bad(
-            "amount",
-            "is above the 100,000,000.00 limit of one amount",
-        ));
+        return Err(bad("amount", "is above the 100,000,000.00 limit of one amount"));
     }
     let purchased_at = instant("purchased_at", r.purchased_at)?;
     let description = text("description", &r.description, DESCRIPTION_CHARS_MAX)?;
     let invoice_no = opt_text("invoice_no", &r.invoice_no, INVOICE_CHARS_MAX)?;
-    Ok(Corpus {
-        record_id,
-        supplier,
-        buyer,
-        voucher_id,
-        amount,
-        purchased_at,
-        description,
-        invoice_no,
-    })
+    Ok(Corpus { record_id, supplier, buyer, voucher_id, amount, purchased_at, description, invoice_no })
 }
 
 /// Decodes protobuf bytes, naming the payload as the malformed field when they are not
 /// a valid message of the expected type.
 pub fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Malformed> {
-    M::decode(payload).map_err(|e| {
-        bad(
-            "payload",
-            format!("not a valid {}: {e}", std::any::type_name::<M>()),
-        )
-    })
+    M::decode(payload).map_err(|e| bad("payload", format!("not a valid {}: {e}", std::any::type_name::<M>())))
 }
 
 #[cfg(test)]
@@ -290,10 +242,7 @@ mod tests {
             ("record_id", Box::new(|r| r.record_id = "has space".into())),
             ("record_id", Box::new(|r| r.record_id = String::new())),
             ("record_id", Box::new(|r| r.record_id = "x".repeat(65))),
-            (
-                "provider_id",
-                Box::new(|r| r.provider_id = "91350100M000100Y44".into()),
-            ),
+            ("provider_id", Box::new(|r| r.provider_id = "91350100M000100Y44".into())),
             ("renter_id", Box::new(|r| r.renter_id = "nope".into())),
             ("contract_id", Box::new(|r| r.contract_id = "c".repeat(65))),
             ("gpu_model", Box::new(|r| r.gpu_model = String::new())),
@@ -308,10 +257,7 @@ mod tests {
             ("gpu_hours", Box::new(|r| r.gpu_hours = "1e3".into())),
             ("unit_price", Box::new(|r| r.unit_price = "12.50001".into())),
             ("unit_price", Box::new(|r| r.unit_price = "-1".into())),
-            (
-                "unit_price",
-                Box::new(|r| r.unit_price = "100000000.01".into()),
-            ),
+            ("unit_price", Box::new(|r| r.unit_price = "100000000.01".into())),
             ("amount", Box::new(|r| r.amount = "12500.001".into())),
             ("amount", Box::new(|r| r.amount = "-1.00".into())),
             ("amount", Box::new(|r| r.amount = "100000000.01".into())),

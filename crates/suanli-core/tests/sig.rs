@@ -15,14 +15,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha512};
 use suanli_core::sig::{
-    Domain, Item, KeyError, KeyRef, PublicKey, SigError, check_public_key, sign, verify,
-    verify_batch, verify_raw,
+    Domain, Item, KeyError, KeyRef, PublicKey, SigError, check_public_key, sign, verify, verify_batch, verify_raw,
 };
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/testdata/ed25519/ed25519vectors.json"
-);
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/ed25519/ed25519vectors.json");
 
 struct Vector {
     number: u64,
@@ -67,16 +63,8 @@ fn load_vectors() -> (Vec<Vector>, usize) {
 /// The rows of the table in sig.rs's module comment: the first row that matches a vector
 /// decides its verdict. The counts are the table's counts; this test keeps them honest.
 const CLASSES: [(&str, Result<(), SigError>, usize); 7] = [
-    (
-        "non_canonical_A",
-        Err(SigError::Key(KeyError::NonCanonical)),
-        226,
-    ),
-    (
-        "low_order_A (canonical)",
-        Err(SigError::Key(KeyError::Weak)),
-        300,
-    ),
+    ("non_canonical_A", Err(SigError::Key(KeyError::NonCanonical)), 226),
+    ("low_order_A (canonical)", Err(SigError::Key(KeyError::Weak)), 300),
     ("non_canonical_R", Err(SigError::NonCanonicalR), 176),
     ("low_order_residue", Ok(()), 126),
     ("low_order_R (canonical)", Ok(()), 43),
@@ -98,13 +86,7 @@ fn class_of(v: &Vector) -> usize {
     } else if v.flags.is_empty() {
         6
     } else {
-        assert!(
-            v.flags
-                .iter()
-                .all(|f| f.starts_with("low_order_component_")),
-            "{}",
-            v.number
-        );
+        assert!(v.flags.iter().all(|f| f.starts_with("low_order_component_")), "{}", v.number);
         5
     }
 }
@@ -122,12 +104,7 @@ fn honest(rng: &mut StdRng) -> Honest {
     let len = rng.gen_range(0..200);
     let msg: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
     let sig = key.sign(&msg).to_bytes();
-    Honest {
-        vk: key.verifying_key(),
-        pk: public(&key),
-        msg,
-        sig,
-    }
+    Honest { vk: key.verifying_key(), pk: public(&key), msg, sig }
 }
 
 /// Something to put in a batch: a vector (with its key as bytes, or prepared when the key
@@ -155,11 +132,7 @@ fn item<'a>(
         }
         Entry::Honest(i) => {
             let h = &pool[i];
-            if use_prepared {
-                Item::raw(&h.pk, &h.msg, &h.sig)
-            } else {
-                Item::raw(h.pk.as_bytes(), &h.msg, &h.sig)
-            }
+            if use_prepared { Item::raw(&h.pk, &h.msg, &h.sig) } else { Item::raw(h.pk.as_bytes(), &h.msg, &h.sig) }
         }
     }
 }
@@ -182,10 +155,7 @@ fn check_batches(
 ) -> usize {
     let mut vectors_seen = 0;
     for batch in batches {
-        let items: Vec<Item<'_>> = batch
-            .iter()
-            .map(|&e| item(e, vectors, prepared, pool, use_prepared))
-            .collect();
+        let items: Vec<Item<'_>> = batch.iter().map(|&e| item(e, vectors, prepared, pool, use_prepared)).collect();
         let verdicts = verify_batch(&items);
         assert_eq!(verdicts.len(), items.len());
         for ((entry, it), got) in batch.iter().zip(&items).zip(&verdicts) {
@@ -214,22 +184,12 @@ fn cctv_vectors_get_one_verdict_alone_and_in_any_batch() {
     for v in &vectors {
         let class = class_of(v);
         let single = verify_raw(&v.key, &v.msg, &v.sig);
-        assert_eq!(
-            single, CLASSES[class].1,
-            "vector {} {:?}",
-            v.number, v.flags
-        );
-        assert_eq!(
-            verify_batch(&[Item::raw(&v.key, &v.msg, &v.sig)]),
-            vec![single]
-        );
+        assert_eq!(single, CLASSES[class].1, "vector {} {:?}", v.number, v.flags);
+        assert_eq!(verify_batch(&[Item::raw(&v.key, &v.msg, &v.sig)]), vec![single]);
         let key = check_public_key(&v.key);
         match (&key, single) {
             (Err(e), Err(SigError::Key(f))) => assert_eq!(*e, f),
-            (Err(e), other) => panic!(
-                "vector {}: key refused ({e}) but verdict {other:?}",
-                v.number
-            ),
+            (Err(e), other) => panic!("vector {}: key refused ({e}) but verdict {other:?}", v.number),
             (Ok(vk), _) => {
                 assert_eq!(vk.as_bytes(), &v.key);
                 assert_eq!(verify_raw(vk, &v.msg, &v.sig), single);
@@ -246,11 +206,7 @@ fn cctv_vectors_get_one_verdict_alone_and_in_any_batch() {
         }
         for f in &v.flags {
             let counts = per_flag.entry(f.as_str()).or_default();
-            if single.is_ok() {
-                counts.0 += 1
-            } else {
-                counts.1 += 1
-            }
+            if single.is_ok() { counts.0 += 1 } else { counts.1 += 1 }
         }
 
         // What ed25519-dalek itself would say, to show why sig.rs does its own check.
@@ -273,9 +229,7 @@ fn cctv_vectors_get_one_verdict_alone_and_in_any_batch() {
     for use_prepared in [false, true] {
         let mut batches = Vec::new();
         for i in 0..vectors.len() {
-            let mut batch: Vec<Entry> = (0..31)
-                .map(|_| Entry::Honest(rng.gen_range(0..pool.len())))
-                .collect();
+            let mut batch: Vec<Entry> = (0..31).map(|_| Entry::Honest(rng.gen_range(0..pool.len()))).collect();
             batch.insert(rng.gen_range(0..=batch.len()), Entry::Vector(i));
             batches.push(batch);
         }
@@ -298,10 +252,7 @@ fn cctv_vectors_get_one_verdict_alone_and_in_any_batch() {
     }
     assert_eq!(in_batches, 8 * vectors.len());
 
-    println!(
-        "CCTV vectors: {} checked alone, {in_batches} times in batches",
-        vectors.len()
-    );
+    println!("CCTV vectors: {} checked alone, {in_batches} times in batches", vectors.len());
     println!("| vectors with | count | accepted | refused |");
     for ((name, verdict, count), (ok, bad)) in CLASSES.iter().zip(per_class) {
         println!("| {name} | {} | {ok} | {bad} | ({verdict:?})", ok + bad);
@@ -354,19 +305,10 @@ fn craft(
 ) -> ([u8; 32], [u8; 64]) {
     let a = random_scalar(rng);
     let r = random_scalar(rng);
-    let key = (ED25519_BASEPOINT_POINT * a + key_torsion)
-        .compress()
-        .to_bytes();
-    let big_r = (ED25519_BASEPOINT_POINT * r + r_torsion)
-        .compress()
-        .to_bytes();
-    let hram: [u8; 64] = Sha512::new()
-        .chain_update(big_r)
-        .chain_update(key)
-        .chain_update(tag)
-        .chain_update(msg)
-        .finalize()
-        .into();
+    let key = (ED25519_BASEPOINT_POINT * a + key_torsion).compress().to_bytes();
+    let big_r = (ED25519_BASEPOINT_POINT * r + r_torsion).compress().to_bytes();
+    let hram: [u8; 64] =
+        Sha512::new().chain_update(big_r).chain_update(key).chain_update(tag).chain_update(msg).finalize().into();
     let k = Scalar::from_bytes_mod_order_wide(&hram);
     let s = r + k * a;
     let mut sig = [0u8; 64];
@@ -409,9 +351,7 @@ fn only_the_signer_can_put_a_small_order_point_in_r() {
     let key = SigningKey::generate(&mut rng);
     let msg = b"record bytes";
     let sig = sign(&key, Domain::Usage, msg);
-    let r = CompressedEdwardsY(sig[..32].try_into().unwrap())
-        .decompress()
-        .unwrap();
+    let r = CompressedEdwardsY(sig[..32].try_into().unwrap()).decompress().unwrap();
     for t in [order_2(), order_8()] {
         let mut twisted = sig;
         twisted[..32].copy_from_slice((r + t).compress().as_bytes());
@@ -429,10 +369,7 @@ fn only_the_signer_can_put_a_small_order_point_in_r() {
 fn thousands_of_valid_signatures_are_accepted_alone_and_in_batches() {
     let mut rng = StdRng::seed_from_u64(4);
     let keys: Vec<SigningKey> = (0..50).map(|_| SigningKey::generate(&mut rng)).collect();
-    let vks: Vec<PublicKey> = keys
-        .iter()
-        .map(|k| check_public_key(k.verifying_key().as_bytes()).unwrap())
-        .collect();
+    let vks: Vec<PublicKey> = keys.iter().map(|k| check_public_key(k.verifying_key().as_bytes()).unwrap()).collect();
     let mut owners = Vec::new();
     let mut domains = Vec::new();
     let mut msgs = Vec::new();
@@ -448,26 +385,14 @@ fn thousands_of_valid_signatures_are_accepted_alone_and_in_batches() {
         msgs.push(msg);
     }
     for i in 0..sigs.len() {
-        assert_eq!(
-            verify(&vks[owners[i]], domains[i], &msgs[i], &sigs[i]),
-            Ok(())
-        );
-        assert_eq!(
-            verify(vks[owners[i]].as_bytes(), domains[i], &msgs[i], &sigs[i]),
-            Ok(())
-        );
+        assert_eq!(verify(&vks[owners[i]], domains[i], &msgs[i], &sigs[i]), Ok(()));
+        assert_eq!(verify(vks[owners[i]].as_bytes(), domains[i], &msgs[i], &sigs[i]), Ok(()));
         // Agrees with dalek's strictest check on the tagged bytes.
         let tagged = [domains[i].tag(), &msgs[i][..]].concat();
-        assert!(
-            vks[owners[i]]
-                .verifying_key()
-                .verify_strict(&tagged, &Signature::from_bytes(&sigs[i]))
-                .is_ok()
-        );
+        assert!(vks[owners[i]].verifying_key().verify_strict(&tagged, &Signature::from_bytes(&sigs[i])).is_ok());
     }
-    let items: Vec<Item<'_>> = (0..sigs.len())
-        .map(|i| Item::new(&vks[owners[i]], domains[i], &msgs[i], &sigs[i]))
-        .collect();
+    let items: Vec<Item<'_>> =
+        (0..sigs.len()).map(|i| Item::new(&vks[owners[i]], domains[i], &msgs[i], &sigs[i])).collect();
     for size in [2, 64, 100, 256, 1000] {
         for chunk in items.chunks(size) {
             assert!(verify_batch(chunk).iter().all(Result::is_ok));
@@ -515,24 +440,14 @@ fn any_flipped_bit_is_refused_alone_and_found_in_a_batch() {
         assert!(single.is_err());
         *reasons.entry(format!("{single:?}")).or_default() += 1;
         let at = rng.gen_range(0..=pool.len());
-        let mut items: Vec<Item<'_>> = pool
-            .iter()
-            .map(|(vk, pm, ps)| Item::new(vk, Domain::Usage, pm, ps))
-            .collect();
+        let mut items: Vec<Item<'_>> = pool.iter().map(|(vk, pm, ps)| Item::new(vk, Domain::Usage, pm, ps)).collect();
         items.insert(at, Item::new(k, Domain::Usage, m, s));
         let verdicts = verify_batch(&items);
         for (i, v) in verdicts.iter().enumerate() {
-            if i == at {
-                assert_eq!(*v, single)
-            } else {
-                assert_eq!(*v, Ok(()))
-            }
+            if i == at { assert_eq!(*v, single) } else { assert_eq!(*v, Ok(())) }
         }
     }
-    println!(
-        "{} tampered signatures refused: {reasons:?}",
-        tampered.len()
-    );
+    println!("{} tampered signatures refused: {reasons:?}", tampered.len());
 }
 
 #[test]
@@ -555,16 +470,10 @@ fn bad_items_anywhere_in_a_batch_of_64_are_the_only_ones_refused() {
             // Sign another message: a well-formed signature that fails only the equation.
             sigs[b] = sign(&key, Domain::Usage, b"something else");
         }
-        let items: Vec<Item<'_>> = (0..64)
-            .map(|i| Item::new(&vk, Domain::Usage, &msgs[i], &sigs[i]))
-            .collect();
+        let items: Vec<Item<'_>> = (0..64).map(|i| Item::new(&vk, Domain::Usage, &msgs[i], &sigs[i])).collect();
         let verdicts = verify_batch(&items);
         for (i, v) in verdicts.iter().enumerate() {
-            let expected = if bad.contains(&i) {
-                Err(SigError::Equation)
-            } else {
-                Ok(())
-            };
+            let expected = if bad.contains(&i) { Err(SigError::Equation) } else { Ok(()) };
             assert_eq!(*v, expected, "item {i}, bad {bad:?}");
         }
     }
@@ -584,11 +493,7 @@ fn weak_and_off_curve_keys_are_refused_at_registration() {
         "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
         "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
     ] {
-        assert_eq!(
-            check_public_key(&hex_array(hex)),
-            Err(KeyError::Weak),
-            "{hex}"
-        );
+        assert_eq!(check_public_key(&hex_array(hex)), Err(KeyError::Weak), "{hex}");
     }
     let off_curve = (0u8..=255)
         .map(|y| {
@@ -603,32 +508,16 @@ fn weak_and_off_curve_keys_are_refused_at_registration() {
     // A VerifyingKey, which dalek builds from any point encoding, goes through the same check.
     let weak = VerifyingKey::from_bytes(&[0u8; 32]).unwrap();
     assert_eq!(PublicKey::from_verifying_key(weak), Err(KeyError::Weak));
-    let negative_zero: [u8; 32] =
-        hex_array("0100000000000000000000000000000000000000000000000000000000000080");
+    let negative_zero: [u8; 32] = hex_array("0100000000000000000000000000000000000000000000000000000000000080");
     let odd = VerifyingKey::from_bytes(&negative_zero).unwrap();
-    assert_eq!(
-        PublicKey::from_verifying_key(odd),
-        Err(KeyError::NonCanonical)
-    );
+    assert_eq!(PublicKey::from_verifying_key(odd), Err(KeyError::NonCanonical));
     let sig = [0u8; 64];
-    assert_eq!(
-        verify_raw(KeyRef::Bytes(&negative_zero), b"", &sig),
-        Err(KeyError::NonCanonical.into())
-    );
-    assert_eq!(
-        verify_batch(&[Item::raw(&[0u8; 32], b"", &sig)]),
-        vec![Err(SigError::Key(KeyError::Weak))]
-    );
+    assert_eq!(verify_raw(KeyRef::Bytes(&negative_zero), b"", &sig), Err(KeyError::NonCanonical.into()));
+    assert_eq!(verify_batch(&[Item::raw(&[0u8; 32], b"", &sig)]), vec![Err(SigError::Key(KeyError::Weak))]);
 
     // Keys with a small-order component are not weak: the cofactored equation ignores it.
     let mut rng = StdRng::seed_from_u64(7);
-    let (key, sig) = craft(
-        &mut rng,
-        order_8(),
-        EdwardsPoint::default(),
-        Domain::Holder.tag(),
-        b"m",
-    );
+    let (key, sig) = craft(&mut rng, order_8(), EdwardsPoint::default(), Domain::Holder.tag(), b"m");
     let vk = check_public_key(&key).unwrap();
     assert_eq!(verify(&vk, Domain::Holder, b"m", &sig), Ok(()));
 }
@@ -651,22 +540,12 @@ fn a_signature_holds_only_in_its_own_domain() {
         let sig = sign(&key, signed_as, msg);
         // Exactly an RFC 8032 signature over tag ‖ bytes.
         assert_eq!(sig, key.sign(&[signed_as.tag(), msg].concat()).to_bytes());
-        assert_eq!(
-            verify_raw(&vk, &[signed_as.tag(), msg].concat(), &sig),
-            Ok(())
-        );
+        assert_eq!(verify_raw(&vk, &[signed_as.tag(), msg].concat(), &sig), Ok(()));
         assert_eq!(verify_raw(&vk, msg, &sig), Err(SigError::Equation));
         for read_as in Domain::ALL {
-            let expected = if read_as == signed_as {
-                Ok(())
-            } else {
-                Err(SigError::Equation)
-            };
+            let expected = if read_as == signed_as { Ok(()) } else { Err(SigError::Equation) };
             assert_eq!(verify(&vk, read_as, msg, &sig), expected);
-            assert_eq!(
-                verify_batch(&[Item::new(&vk, read_as, msg, &sig)]),
-                vec![expected]
-            );
+            assert_eq!(verify_batch(&[Item::new(&vk, read_as, msg, &sig)]), vec![expected]);
         }
     }
 }
@@ -689,14 +568,8 @@ fn non_canonical_s_is_refused() {
     assert_eq!(carry, 0);
     let mut bad = sig;
     bad[32..].copy_from_slice(&s_plus_ell);
-    assert_eq!(
-        verify(&vk, Domain::Read, b"q", &bad),
-        Err(SigError::NonCanonicalS)
-    );
-    assert_eq!(
-        verify_batch(&[Item::new(&vk, Domain::Read, b"q", &bad)]),
-        vec![Err(SigError::NonCanonicalS)]
-    );
+    assert_eq!(verify(&vk, Domain::Read, b"q", &bad), Err(SigError::NonCanonicalS));
+    assert_eq!(verify_batch(&[Item::new(&vk, Domain::Read, b"q", &bad)]), vec![Err(SigError::NonCanonicalS)]);
 }
 
 // ---- batch and single agree, whatever the mix ----------------------------------------------
@@ -745,24 +618,14 @@ fn make(kind: Kind, signer: &SigningKey, rng: &mut StdRng) -> Made {
     match kind {
         Kind::Valid => {}
         Kind::WrongMessage => read_msg.push(0),
-        Kind::WrongDomain => {
-            read_as = Domain::ALL[(Domain::ALL.iter().position(|d| *d == domain).unwrap() + 1) % 7]
-        }
+        Kind::WrongDomain => read_as = Domain::ALL[(Domain::ALL.iter().position(|d| *d == domain).unwrap() + 1) % 7],
         Kind::FlippedSigBit(b) => sig[usize::from(b / 8)] ^= 1 << (b % 8),
         Kind::FlippedKeyBit(b) => key[usize::from(b / 8)] ^= 1 << (b % 8),
-        Kind::ResidueInR => {
-            (key, sig) = craft(rng, EdwardsPoint::default(), order_2(), domain.tag(), &msg)
-        }
+        Kind::ResidueInR => (key, sig) = craft(rng, EdwardsPoint::default(), order_2(), domain.tag(), &msg),
         Kind::TorsionKey => (key, sig) = craft(rng, order_8(), order_2(), domain.tag(), &msg),
         Kind::WeakKey => key = order_8().compress().to_bytes(),
     }
-    Made {
-        key,
-        prepared: check_public_key(&key).ok(),
-        domain: read_as,
-        msg: read_msg,
-        sig,
-    }
+    Made { key, prepared: check_public_key(&key).ok(), domain: read_as, msg: read_msg, sig }
 }
 
 proptest! {

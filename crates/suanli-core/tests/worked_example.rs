@@ -26,8 +26,7 @@ struct World {
 impl World {
     fn submit(&mut self, input: &Input) -> Decision {
         self.now_ms += 1000;
-        self.ledger
-            .decide(&mut self.index, self.now_ms, input, true)
+        self.ledger.decide(&mut self.index, self.now_ms, input, true)
     }
     fn ok(&mut self, input: &Input) {
         match self.submit(input) {
@@ -41,9 +40,7 @@ fn lines(decision: &Decision) -> (u64, Lines) {
     match decision {
         Decision::Accepted(e) => match &e.body {
             suanli_core::entry::Body::Usage { lines, .. } => (e.seq, *lines),
-            suanli_core::entry::Body::Reversal { reversed, .. } => {
-                (e.seq, reversed.lines.negated())
-            }
+            suanli_core::entry::Body::Reversal { reversed, .. } => (e.seq, reversed.lines.negated()),
             other => panic!("not a record: {other:?}"),
         },
         other => panic!("expected acceptance, got {other:?}"),
@@ -69,44 +66,22 @@ fn spec_12_worked_example() {
     };
     let t0 = parse_rfc3339("2026-12-01T00:00:00+08:00").unwrap() * 1000;
     let (ledger, _) = Ledger::create(genesis, t0).unwrap();
-    let mut w = World {
-        ledger,
-        index: MemIndex::default(),
-        now_ms: t0,
-    };
+    let mut w = World { ledger, index: MemIndex::default(), now_ms: t0 };
 
     let (p, p2, r1, r2, o) = (uscc(1), uscc(2), uscc(3), uscc(4), uscc(5));
     let (kp, kp2, ko) = (key(11), key(12), key(15));
     let reg = [
         (p, "P", tk::flags(true, false, true, false, false), None),
-        (
-            p2,
-            "P2",
-            tk::flags(true, false, true, false, false),
-            Some("g1"),
-        ),
+        (p2, "P2", tk::flags(true, false, true, false, false), Some("g1")),
         (r1, "R1", tk::flags(false, true, false, false, false), None),
-        (
-            r2,
-            "R2",
-            tk::flags(false, true, false, false, false),
-            Some("g1"),
-        ),
+        (r2, "R2", tk::flags(false, true, false, false, false), Some("g1")),
         (o, "O", tk::flags(false, true, false, true, false), None),
     ];
     for (i, (id, name, flags, group)) in reg.iter().enumerate() {
-        w.ok(&tk::admin(
-            &admin,
-            &format!("reg-{i}"),
-            tk::register(id, name, *flags, *group),
-        ));
+        w.ok(&tk::admin(&admin, &format!("reg-{i}"), tk::register(id, name, *flags, *group)));
     }
     w.ok(&tk::admin(&admin, "key-p", tk::add_key(&p, &public(&kp))));
-    w.ok(&tk::admin(
-        &admin,
-        "key-p2",
-        tk::add_key(&p2, &public(&kp2)),
-    ));
+    w.ok(&tk::admin(&admin, "key-p2", tk::add_key(&p2, &public(&kp2))));
     w.ok(&tk::admin(&admin, "key-o", tk::add_key(&o, &public(&ko))));
     let issue = wire::admin_request::Op::IssueVoucher(wire::IssueVoucher {
         voucher_id: "V1".into(),
@@ -125,82 +100,32 @@ fn spec_12_worked_example() {
     w.ok(&tk::holder(&ko, &o, "auth-p", auth));
 
     let end = parse_rfc3339("2026-06-30T12:00:00+08:00").unwrap();
-    let usage = |k: &ed25519_dalek::SigningKey,
-                 id: &str,
-                 prov,
-                 rent,
-                 gh: &str,
-                 amount: &str,
-                 v: Option<&str>| {
-        tk::sign(
-            InputKind::Usage,
-            k,
-            &tk::usage_record(id, prov, rent, gh, "12.50", amount, end, v),
-        )
+    let usage = |k: &ed25519_dalek::SigningKey, id: &str, prov, rent, gh: &str, amount: &str, v: Option<&str>| {
+        tk::sign(InputKind::Usage, k, &tk::usage_record(id, prov, rent, gh, "12.50", amount, end, v))
     };
 
     // Rows 1–8.
     let u1 = usage(&kp, "u1", &p, &r1, "1000", "12500.00", None);
     let row1 = w.submit(&u1);
     let (seq1, l1) = lines(&row1);
-    check(
-        &l1,
-        ("0", L::NoVoucher),
-        ("3750.00", L::Granted),
-        ("1250.00", L::Granted),
-    );
+    check(&l1, ("0", L::NoVoucher), ("3750.00", L::Granted), ("1250.00", L::Granted));
     let (_, l) = lines(&w.submit(&usage(&kp, "u2", &p, &r1, "480000", "6000000.00", None)));
-    check(
-        &l,
-        ("0", L::NoVoucher),
-        ("1800000.00", L::Granted),
-        ("600000.00", L::Granted),
-    );
+    check(&l, ("0", L::NoVoucher), ("1800000.00", L::Granted), ("600000.00", L::Granted));
     let (_, l) = lines(&w.submit(&usage(&kp, "u3", &p, &r1, "80000", "1000000.00", None)));
-    check(
-        &l,
-        ("0", L::NoVoucher),
-        ("196250.00", L::Capped),
-        ("100000.00", L::Granted),
-    );
+    check(&l, ("0", L::NoVoucher), ("196250.00", L::Capped), ("100000.00", L::Granted));
     assert_eq!(l.renter_uncapped, d("300000.00"));
     let (_, l) = lines(&w.submit(&usage(&kp, "u4", &p, &r1, "8", "100.00", None)));
-    check(
-        &l,
-        ("0", L::NoVoucher),
-        ("0.00", L::CapExhausted),
-        ("10.00", L::Granted),
-    );
+    check(&l, ("0", L::NoVoucher), ("0.00", L::CapExhausted), ("10.00", L::Granted));
     assert_eq!(l.renter_uncapped, d("30.00"));
     let (_, l) = lines(&w.submit(&usage(&kp, "u5", &p, &o, "12000", "150000.00", Some("V1"))));
-    check(
-        &l,
-        ("150000.00", L::Voucher),
-        ("0.00", L::CoveredByVoucher),
-        ("15000.00", L::Granted),
-    );
+    check(&l, ("150000.00", L::Voucher), ("0.00", L::CoveredByVoucher), ("15000.00", L::Granted));
     let (_, l) = lines(&w.submit(&usage(&kp, "u6", &p, &o, "6400", "80000.00", Some("V1"))));
-    check(
-        &l,
-        ("50000.00", L::Voucher),
-        ("9000.00", L::Granted),
-        ("8000.00", L::Granted),
-    );
+    check(&l, ("50000.00", L::Voucher), ("9000.00", L::Granted), ("8000.00", L::Granted));
     assert_eq!(l.renter_uncapped, d("9000.00"), "base 30,000.00 at 30 %");
     let (_, l) = lines(&w.submit(&usage(&kp, "u7", &p, &o, "8", "100.00", Some("V1"))));
-    check(
-        &l,
-        ("0.00", L::VoucherExhausted),
-        ("30.00", L::Granted),
-        ("10.00", L::Granted),
-    );
+    check(&l, ("0.00", L::VoucherExhausted), ("30.00", L::Granted), ("10.00", L::Granted));
     let (_, l) = lines(&w.submit(&usage(&kp2, "u8", &p2, &r2, "400", "5000.00", None)));
-    check(
-        &l,
-        ("0", L::NoVoucher),
-        ("0.00", L::RelatedParty),
-        ("0.00", L::RelatedParty),
-    );
+    check(&l, ("0", L::NoVoucher), ("0.00", L::RelatedParty), ("0.00", L::RelatedParty));
 
     // Row 9: u1 again, same bytes.
     match w.submit(&u1) {
@@ -217,37 +142,18 @@ fn spec_12_worked_example() {
         other => panic!("row 10: {other:?}"),
     }
     // Row 11: reversal of u3 by P.
-    let rev = tk::sign(
-        InputKind::Reversal,
-        &kp,
-        &tk::reversal(&p, "u3", "wrong contract"),
-    );
+    let rev = tk::sign(InputKind::Reversal, &kp, &tk::reversal(&p, "u3", "wrong contract"));
     let (_, l) = lines(&w.submit(&rev));
-    check(
-        &l,
-        ("0", L::NoVoucher),
-        ("-196250.00", L::Capped),
-        ("-100000.00", L::Granted),
-    );
+    check(&l, ("0", L::NoVoucher), ("-196250.00", L::Capped), ("-100000.00", L::Granted));
     // Row 12.
     let (_, l) = lines(&w.submit(&usage(&kp, "u9", &p, &r1, "40000", "500000.00", None)));
-    check(
-        &l,
-        ("0", L::NoVoucher),
-        ("150000.00", L::Granted),
-        ("50000.00", L::Granted),
-    );
+    check(&l, ("0", L::NoVoucher), ("150000.00", L::Granted), ("50000.00", L::Granted));
 
     // After row 12.
     let lg = &w.ledger;
     assert_eq!(lg.renter_used(&r1, 2026), d("1953750.00"));
     assert_eq!(lg.supplier_used(&p, 2026), d("674270.00"));
-    let owed = |who, kind| {
-        lg.unsettled()
-            .get(&(who, kind, 2026))
-            .copied()
-            .unwrap_or_default()
-    };
+    let owed = |who, kind| lg.unsettled().get(&(who, kind, 2026)).copied().unwrap_or_default();
     assert_eq!(owed(p, PayableKind::Supplier), d("674270.00"));
     assert_eq!(owed(p, PayableKind::Voucher), d("200000.00"));
     assert_eq!(owed(r1, PayableKind::Renter), d("1953750.00"));
@@ -269,18 +175,8 @@ fn spec_12_worked_example() {
     let just_before = parse_rfc3339("2026-01-30T23:59:59+08:00").unwrap();
     let rec = tk::usage_record("w1", &p, &r2, "8", "12.50", "100.00", just_before, None);
     let (_, l) = lines(&w.submit(&tk::sign(InputKind::Usage, &kp, &rec)));
-    check(
-        &l,
-        ("0", L::OutsideWindow),
-        ("0", L::OutsideWindow),
-        ("0", L::OutsideWindow),
-    );
+    check(&l, ("0", L::OutsideWindow), ("0", L::OutsideWindow), ("0", L::OutsideWindow));
     let rec = tk::usage_record("w2", &p, &r2, "8", "12.50", "100.00", just_before + 1, None);
     let (_, l) = lines(&w.submit(&tk::sign(InputKind::Usage, &kp, &rec)));
-    check(
-        &l,
-        ("0", L::NoVoucher),
-        ("30.00", L::Granted),
-        ("10.00", L::Granted),
-    );
+    check(&l, ("0", L::NoVoucher), ("30.00", L::Granted), ("10.00", L::Granted));
 }

@@ -41,12 +41,7 @@ impl<'s> LedgerIndex<'s> {
     }
 
     /// The writes collected since the last take, in order, for the commit batch.
-    pub fn take_writes(
-        &mut self,
-    ) -> (
-        Vec<(RecordKey, RecordSummary)>,
-        Vec<(RequestKey, RequestSummary)>,
-    ) {
+    pub fn take_writes(&mut self) -> (Vec<(RecordKey, RecordSummary)>, Vec<(RequestKey, RequestSummary)>) {
         let mut records = Vec::with_capacity(self.record_order.len());
         for k in self.record_order.drain(..) {
             if let Some(v) = self.records.remove(&k) {
@@ -88,10 +83,9 @@ impl Index for LedgerIndex<'_> {
         if let Some(s) = self.records.get(key) {
             return self.visible_record(s.clone());
         }
-        let stored = self
-            .store
-            .record(key)
-            .unwrap_or_else(|e| panic!("cannot read the record index ({e}); stopping rather than risk counting a record twice"));
+        let stored = self.store.record(key).unwrap_or_else(|e| {
+            panic!("cannot read the record index ({e}); stopping rather than risk counting a record twice")
+        });
         stored.and_then(|s| self.visible_record(s))
     }
 
@@ -104,10 +98,9 @@ impl Index for LedgerIndex<'_> {
     fn request(&self, key: &RequestKey) -> Option<RequestSummary> {
         let s = match self.requests.get(key) {
             Some(s) => Some(*s),
-            None => self
-                .store
-                .request(key)
-                .unwrap_or_else(|e| panic!("cannot read the request index ({e}); stopping rather than risk applying a request twice")),
+            None => self.store.request(key).unwrap_or_else(|e| {
+                panic!("cannot read the request index ({e}); stopping rather than risk applying a request twice")
+            }),
         };
         s.filter(|s| self.as_of.is_none_or(|n| s.seq < n))
     }

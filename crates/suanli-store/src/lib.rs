@@ -32,13 +32,9 @@ pub enum StoreError {
     Io(String),
     #[error("the store is damaged: {0}")]
     Corrupt(String),
-    #[error(
-        "the store was written with schema version {found}, this build reads version {expected}"
-    )]
+    #[error("the store was written with schema version {found}, this build reads version {expected}")]
     Schema { found: u32, expected: u32 },
-    #[error(
-        "commit out of order: the store holds {have} entries, the batch starts at entry {first}"
-    )]
+    #[error("commit out of order: the store holds {have} entries, the batch starts at entry {first}")]
     OutOfOrder { have: u64, first: u64 },
 }
 
@@ -83,11 +79,7 @@ pub trait Store: Send + Sync + 'static {
     fn entry_count(&self) -> Result<u64>;
     fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>>;
     /// Entries `from..to` in order (ending early if the log is shorter).
-    fn entries(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
+    fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>>;
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>>;
     fn node(&self, key: NodeKey) -> Result<Option<Hash>>;
