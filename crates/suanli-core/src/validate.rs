@@ -238,7 +238,8 @@ mod tests {
 
     #[test]
     fn every_field_rule_names_its_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut wire::UsageRecord)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut wire::UsageRecord)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("record_id", Box::new(|r| r.record_id = "has space".into())),
             ("record_id", Box::new(|r| r.record_id = String::new())),
             ("record_id", Box::new(|r| r.record_id = "x".repeat(65))),
