@@ -165,6 +165,10 @@ fn spec_12_worked_example() {
         }
     }
 
+    // A snapshot brings back exactly this state.
+    let snap = Ledger::decode_snapshot(&lg.encode_snapshot()).unwrap();
+    assert_eq!(&snap, lg);
+
     // A reversal of a reversed record repeats the first reversal.
     match w.submit(&rev) {
         Decision::Duplicate(dup) => assert_eq!(dup.lines.unwrap().renter, d("-196250.00")),
