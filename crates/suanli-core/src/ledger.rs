@@ -100,6 +100,31 @@ pub enum Decision {
     Rejected(Rejection),
 }
 
+/// What the submitter is told: the decision without the entry's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Accepted { seq: u64, lines: Option<Lines> },
+    Duplicate { seq: u64, lines: Option<Lines> },
+    Rejected(Rejection),
+}
+
+impl Decision {
+    pub fn answer(&self) -> Answer {
+        match self {
+            Decision::Accepted(e) => {
+                let lines = match &e.body {
+                    Body::Usage { lines, .. } | Body::Corpus { lines, .. } => Some(*lines),
+                    Body::Reversal { reversed, .. } => Some(reversed.lines.negated()),
+                    _ => None,
+                };
+                Answer::Accepted { seq: e.seq, lines }
+            }
+            Decision::Duplicate(d) => Answer::Duplicate { seq: d.seq, lines: d.lines },
+            Decision::Rejected(r) => Answer::Rejected(r.clone()),
+        }
+    }
+}
+
 /// Why a stored entry does not replay: the log and the rules disagree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("entry {seq}: {what}")]
@@ -318,6 +343,17 @@ impl Ledger {
     }
     pub fn supplier_used(&self, supplier: &Uscc, year: i32) -> Decimal {
         self.supplier_used.get(&(*supplier, year)).copied().unwrap_or_default()
+    }
+    /// Renter and supplier subsidy granted to `id`, per cap year with any.
+    pub fn cap_use(&self, id: &Uscc) -> BTreeMap<i32, (Decimal, Decimal)> {
+        let mut out: BTreeMap<i32, (Decimal, Decimal)> = BTreeMap::new();
+        for (&(_, y), &v) in self.renter_used.range((*id, i32::MIN)..=(*id, i32::MAX)) {
+            out.entry(y).or_default().0 = v;
+        }
+        for (&(_, y), &v) in self.supplier_used.range((*id, i32::MIN)..=(*id, i32::MAX)) {
+            out.entry(y).or_default().1 = v;
+        }
+        out
     }
     pub fn budget_used(&self, year: i32) -> Decimal {
         self.budget_used.get(&year).copied().unwrap_or_default()

@@ -9,3 +9,4 @@ pub mod v1 {
 
 /// The encoded `FileDescriptorSet` of every proto file, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/suanli_descriptor.bin"));
+pub mod convert;

@@ -1,0 +1,178 @@
+//! The server's configuration: one struct, every field documented, every limit named, with
+//! `validate()` for the rules that span fields. Command-line flags override a TOML file,
+//! which overrides these defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Bounds on what clients can make the server hold. Each is a named, validated field.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest gRPC message accepted on a streaming call (one envelope), bytes.
+    pub stream_message_bytes_max: usize,
+    /// Largest gRPC message accepted on a unary batch call, bytes.
+    pub batch_message_bytes_max: usize,
+    /// Largest signed payload inside an envelope, bytes.
+    pub payload_bytes_max: usize,
+    /// Most records in one `SubmitUsageBatch` call.
+    pub batch_records_max: usize,
+    /// Most records verified together as one chunk of a stream.
+    pub chunk_records_max: usize,
+    /// Chunks of one stream that may be in the pipeline at once (verifying, sequencing).
+    pub stream_chunks_in_flight_max: usize,
+    /// Commands queued for the sequencer before submitters wait (backpressure).
+    pub sequencer_queue_depth: usize,
+    /// Most records in one group commit.
+    pub commit_records_max: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub streams_per_connection_max: u32,
+    /// Concurrent client connections; further clients wait in the listen backlog.
+    pub connections_max: usize,
+    /// Acks buffered per stream for a client that reads them slowly.
+    pub ack_queue_depth: usize,
+    /// Signed reads remembered to refuse replays (per skew window).
+    pub read_replay_cache_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            stream_message_bytes_max: 64 * 1024,
+            batch_message_bytes_max: 8 * 1024 * 1024,
+            payload_bytes_max: 16 * 1024,
+            batch_records_max: 10_000,
+            chunk_records_max: 512,
+            stream_chunks_in_flight_max: 4,
+            sequencer_queue_depth: 256,
+            commit_records_max: 8192,
+            streams_per_connection_max: 64,
+            connections_max: 1024,
+            ack_queue_depth: 4096,
+            read_replay_cache_max: 100_000,
+        }
+    }
+}
+
+/// Everything `suanlid` needs to run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the ledger lives: the store, and the keys generated at first start.
+    pub data_dir: PathBuf,
+    /// The gRPC listening address.
+    pub listen: String,
+    /// The program for a new ledger: a preset name (`suzhou-2026`) or a TOML file path.
+    /// `None`: the preset for a new ledger; for an existing one, whatever its genesis says.
+    pub program: Option<String>,
+    /// The admin's public key (base64). `None` on first start: generate `admin.key`.
+    pub admin_pubkey: Option<String>,
+    /// The finance bureau's public key (base64). `None` on first start: generate `finance.key`.
+    pub finance_pubkey: Option<String>,
+    /// How often a checkpoint is signed while the log grows, milliseconds.
+    pub checkpoint_interval_ms: u64,
+    /// A state snapshot is written after this many new entries (and at shutdown).
+    pub snapshot_interval_entries: u64,
+    /// How far a signed read's timestamp may be from the server's clock, milliseconds.
+    pub read_skew_ms: i64,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            listen: "127.0.0.1:7420".into(),
+            program: None,
+            admin_pubkey: None,
+            finance_pubkey: None,
+            checkpoint_interval_ms: 2000,
+            snapshot_interval_entries: 100_000,
+            read_skew_ms: 5 * 60 * 1000,
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{field}: {problem}")]
+    Invalid { field: &'static str, problem: String },
+    #[error("cannot parse the configuration file: {0}")]
+    Parse(String),
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field, problem: problem.into() }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|e| invalid("listen", format!("{:?} is not host:port ({e})", self.listen)))
+    }
+
+    /// Rules across fields, and ranges that keep the server inside its memory budget.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        let l = &self.limits;
+        let range = |field: &'static str, v: usize, lo: usize, hi: usize| {
+            if v < lo || v > hi { Err(invalid(field, format!("{v} is not between {lo} and {hi}"))) } else { Ok(()) }
+        };
+        range("limits.stream_message_bytes_max", l.stream_message_bytes_max, 1024, 16 << 20)?;
+        range("limits.batch_message_bytes_max", l.batch_message_bytes_max, 1024, 64 << 20)?;
+        range("limits.payload_bytes_max", l.payload_bytes_max, 256, 1 << 20)?;
+        if l.payload_bytes_max > l.stream_message_bytes_max {
+            return Err(invalid("limits.payload_bytes_max", "must not exceed limits.stream_message_bytes_max"));
+        }
+        range("limits.batch_records_max", l.batch_records_max, 1, 100_000)?;
+        range("limits.chunk_records_max", l.chunk_records_max, 1, 16_384)?;
+        range("limits.stream_chunks_in_flight_max", l.stream_chunks_in_flight_max, 1, 64)?;
+        range("limits.sequencer_queue_depth", l.sequencer_queue_depth, 1, 65_536)?;
+        range("limits.commit_records_max", l.commit_records_max, 1, 100_000)?;
+        range("limits.streams_per_connection_max", l.streams_per_connection_max as usize, 1, 10_000)?;
+        range("limits.connections_max", l.connections_max, 1, 100_000)?;
+        range("limits.ack_queue_depth", l.ack_queue_depth, 1, 1 << 20)?;
+        range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
+        if self.checkpoint_interval_ms == 0 || self.checkpoint_interval_ms > 60_000 {
+            return Err(invalid("checkpoint_interval_ms", "must be between 1 and 60000 (checkpoints every few seconds)"));
+        }
+        if self.snapshot_interval_entries == 0 {
+            return Err(invalid("snapshot_interval_entries", "must be at least 1"));
+        }
+        if !(1000..=3_600_000).contains(&self.read_skew_ms) {
+            return Err(invalid("read_skew_ms", "must be between 1000 and 3600000"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn file_overrides_and_errors_name_fields() {
+        let c = Config::from_toml("listen = \"0.0.0.0:9000\"\n[limits]\nconnections_max = 10\n").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.limits.connections_max, 10);
+        assert_eq!(c.limits.chunk_records_max, Limits::default().chunk_records_max);
+        let e = Config::from_toml("[limits]\nconnections_max = 0\n").unwrap_err().to_string();
+        assert!(e.contains("limits.connections_max"), "{e}");
+        let e = Config::from_toml("listen = \"nowhere\"\n").unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        assert!(Config::from_toml("bogus = 1\n").is_err());
+    }
+}

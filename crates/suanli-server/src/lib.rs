@@ -1,0 +1,136 @@
+//! suanli-server: the ledger as a gRPC service (`suanlid`).
+//!
+//! [`serve`] wires the parts together: the services accept signed envelopes, the
+//! [`verify::Verifier`] checks signatures in batches on every core, the one
+//! [`sequencer::Sequencer`] thread decides and group-commits, and answers flow back only
+//! once durable. [`recovery`] creates or recovers the ledger before anything listens.
+
+pub mod config;
+pub mod net;
+pub mod recovery;
+pub mod sequencer;
+pub mod service;
+pub mod verify;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use suanli_proto::v1;
+use suanli_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::info;
+
+use crate::config::Config;
+use crate::recovery::Opened;
+use crate::sequencer::{Clock, Command, Sequencer, SequencerConfig};
+use crate::service::{ReadReplayCache, Services, Shared};
+
+/// Serves an opened ledger on `listener` until `shutdown` resolves; then stops accepting,
+/// lets in-flight calls finish, flushes the last round (with a snapshot and a checkpoint)
+/// and returns.
+pub async fn serve(
+    config: &Config,
+    opened: Opened,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let ledger = Arc::new(RwLock::new(opened.ledger));
+    let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
+    let sequencer = Sequencer {
+        ledger: ledger.clone(),
+        store: store.clone(),
+        frontier: opened.frontier,
+        signer: opened.signer,
+        origin: opened.origin,
+        clock: clock.clone(),
+        config: SequencerConfig {
+            commit_records_max: config.limits.commit_records_max,
+            checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
+            snapshot_interval_entries: config.snapshot_interval_entries,
+        },
+        last_checkpoint_size: opened.last_checkpoint_size,
+        last_checkpoint_at: Instant::now(),
+        last_snapshot_count: opened.last_snapshot_count,
+    };
+    let sequencer_thread = std::thread::Builder::new()
+        .name("suanli-sequencer".into())
+        .spawn(move || {
+            // A failed invariant is a bug: stop the whole process rather than keep serving
+            // from a state nobody can vouch for.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequencer.run(rx))).is_err() {
+                eprintln!("suanlid: the sequencer stopped on a failed invariant; exiting");
+                std::process::exit(70);
+            }
+        })?;
+
+    let ticker = {
+        let tx = tx.clone();
+        let every = Duration::from_millis(config.checkpoint_interval_ms);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            loop {
+                interval.tick().await;
+                if tx.send(Command::Tick).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let shared = Arc::new(Shared {
+        ledger,
+        store,
+        verifier: Arc::new(verify::Verifier::new(threads)),
+        sequencer: tx,
+        limits: config.limits.clone(),
+        clock,
+        read_skew_ms: config.read_skew_ms,
+        reads_seen: Mutex::new(ReadReplayCache::default()),
+    });
+    let services = Services(shared.clone());
+    let limits = &config.limits;
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    for name in ["suanli.v1.Ingest", "suanli.v1.Registry", "suanli.v1.Vouchers", "suanli.v1.Settlement", "suanli.v1.Ledger"] {
+        health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
+    }
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(suanli_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let local = listener.local_addr()?;
+    info!(address = %local, "serving");
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(limits.streams_per_connection_max))
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(
+            v1::ingest_server::IngestServer::new(services.clone())
+                .max_decoding_message_size(limits.batch_message_bytes_max.max(limits.stream_message_bytes_max)),
+        )
+        .add_service(v1::registry_server::RegistryServer::new(services.clone()).max_decoding_message_size(limits.stream_message_bytes_max))
+        .add_service(v1::vouchers_server::VouchersServer::new(services.clone()).max_decoding_message_size(limits.stream_message_bytes_max))
+        .add_service(v1::settlement_server::SettlementServer::new(services.clone()).max_decoding_message_size(limits.stream_message_bytes_max))
+        .add_service(v1::ledger_server::LedgerServer::new(services.clone()))
+        .add_service(health)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), shutdown)
+        .await?;
+
+    info!("stopped accepting; finishing the last round");
+    ticker.abort();
+    drop(services);
+    drop(shared);
+    // The sequencer ends when its queue has no senders left: every in-flight call has been
+    // answered by then, and it writes a final snapshot and checkpoint.
+    tokio::task::spawn_blocking(move || sequencer_thread.join()).await?.ok();
+    info!("stopped");
+    Ok(())
+}

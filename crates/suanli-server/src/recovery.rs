@@ -1,0 +1,300 @@
+//! Starting a ledger: creating a new one on an empty data directory, or bringing an
+//! existing one back — from its latest snapshot, replaying the entries after it — and
+//! refusing to run if the store disagrees with its own log.
+//!
+//! Data directory layout: `ledger.key` (signs checkpoints and reports), `admin.key` and
+//! `finance.key` (only when generated here), and `store/` (the sled database).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+use suanli_core::checkpoint::{Checkpoint, sign_checkpoint};
+use suanli_core::entry::{Body, Entry, Genesis};
+use suanli_core::keyfile;
+use suanli_core::ledger::Ledger;
+use suanli_core::merkle::{Frontier, leaf_hash};
+use suanli_core::model::PublicKey;
+use suanli_core::note::Signer;
+use suanli_core::program::Program;
+use suanli_store::ledger_index::LedgerIndex;
+use suanli_store::{CommitBatch, Store};
+use tracing::info;
+
+use crate::sequencer::{self, Clock, NODE_LEVEL_MIN};
+
+pub const LEDGER_KEY_FILE: &str = "ledger.key";
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+pub const FINANCE_KEY_FILE: &str = "finance.key";
+pub const STORE_DIR: &str = "store";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    #[error("the store is inconsistent with its log: {0}. Refusing to start; restore from a backup or investigate.")]
+    Inconsistent(String),
+    #[error(transparent)]
+    Store(#[from] suanli_store::StoreError),
+}
+
+/// What a started ledger hands to the sequencer and the services.
+pub struct Opened {
+    pub ledger: Ledger,
+    pub frontier: Frontier,
+    pub signer: Signer,
+    pub origin: String,
+    pub last_checkpoint_size: u64,
+    pub last_snapshot_count: u64,
+    /// Key files written by this start (first start only), for the operator to collect.
+    pub generated: Vec<PathBuf>,
+    pub replayed: u64,
+}
+
+/// Resolves `--program`: a preset name or a path to a program TOML file.
+pub fn load_program(spec: &str) -> Result<Program, StartError> {
+    if let Some(p) = Program::preset(spec) {
+        return Ok(p);
+    }
+    let path = Path::new(spec);
+    let text = std::fs::read_to_string(path).map_err(|e| StartError::File {
+        path: path.to_path_buf(),
+        problem: format!("not a preset name and not a readable program file ({e})"),
+    })?;
+    Program::from_toml(&text).map_err(|e| StartError::File { path: path.to_path_buf(), problem: e.to_string() })
+}
+
+/// Writes a secret key file readable only by its owner.
+pub fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), StartError> {
+    use std::io::Write;
+    let err = |e: std::io::Error| StartError::File { path: path.to_path_buf(), problem: e.to_string() };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(err)?;
+    f.write_all(keyfile::encode_secret(key).as_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    Ok(())
+}
+
+pub fn read_key_file(path: &Path) -> Result<SigningKey, StartError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StartError::File { path: path.to_path_buf(), problem: e.to_string() })?;
+    keyfile::parse_secret(&text).map_err(|e| StartError::File { path: path.to_path_buf(), problem: e.to_string() })
+}
+
+/// An existing key file, or a new one.
+fn key_in_dir(dir: &Path, name: &str, generated: &mut Vec<PathBuf>) -> Result<SigningKey, StartError> {
+    let path = dir.join(name);
+    if path.exists() {
+        return read_key_file(&path);
+    }
+    let key = sequencer::generate_key();
+    write_key_file(&path, &key)?;
+    generated.push(path);
+    Ok(key)
+}
+
+fn role_key(
+    given: Option<&str>,
+    dir: &Path,
+    file: &str,
+    flag: &str,
+    generated: &mut Vec<PathBuf>,
+) -> Result<PublicKey, StartError> {
+    match given {
+        Some(b64) => keyfile::parse_public(b64).map_err(|e| StartError::Config(format!("{flag}: {e}"))),
+        None => Ok(key_in_dir(dir, file, generated)?.verifying_key().to_bytes()),
+    }
+}
+
+/// The checkpoint origin (and signed-note key name) of a ledger: names the program and
+/// the ledger key, so two ledgers never share an origin.
+pub fn origin_for(program_id: &str, ledger_key: &PublicKey) -> String {
+    let h = Sha256::digest(ledger_key);
+    format!("suanli/{program_id}/{}", hex::encode(&h[..8]))
+}
+
+pub struct StartOptions<'a> {
+    pub data_dir: &'a Path,
+    pub program: Option<&'a str>,
+    pub admin_pubkey: Option<&'a str>,
+    pub finance_pubkey: Option<&'a str>,
+    pub clock: Clock,
+}
+
+/// Creates the ledger if the store is empty, otherwise recovers it.
+pub fn open_or_init(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError> {
+    std::fs::create_dir_all(opts.data_dir)
+        .map_err(|e| StartError::File { path: opts.data_dir.to_path_buf(), problem: e.to_string() })?;
+    if store.entry_count()? == 0 { init(store, opts) } else { recover(store, opts) }
+}
+
+fn init(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError> {
+    let program = load_program(opts.program.unwrap_or(suanli_core::program::SUZHOU_2026))?;
+    let mut generated = Vec::new();
+    let admin_key = role_key(opts.admin_pubkey, opts.data_dir, ADMIN_KEY_FILE, "--admin-pubkey", &mut generated)?;
+    let finance_key =
+        role_key(opts.finance_pubkey, opts.data_dir, FINANCE_KEY_FILE, "--finance-pubkey", &mut generated)?;
+    if admin_key == finance_key {
+        return Err(StartError::Config("the admin and finance keys must differ: they are different roles".into()));
+    }
+    let ledger_sk = key_in_dir(opts.data_dir, LEDGER_KEY_FILE, &mut generated)?;
+    let ledger_key = ledger_sk.verifying_key().to_bytes();
+    let origin = origin_for(&program.id, &ledger_key);
+    let genesis = Genesis { program_toml: program.to_toml(), admin_key, finance_key, ledger_key, origin: origin.clone() };
+    let (ledger, entry) = Ledger::create(genesis, (opts.clock)()).map_err(|e| StartError::Config(e.to_string()))?;
+    let signer = Signer::new(&origin, ledger_sk).map_err(|e| StartError::Config(format!("ledger key name: {e}")))?;
+    let mut frontier = Frontier::new();
+    let mut batch = CommitBatch::default();
+    let bytes = entry.encode();
+    frontier.append(leaf_hash(&bytes), |id, h| {
+        if id.level >= NODE_LEVEL_MIN {
+            batch.nodes.push(((id.level, id.index), h));
+        }
+    });
+    batch.entries.push((0, bytes));
+    batch.frontier = frontier.encode();
+    let cp = Checkpoint::new(origin.clone(), 1, frontier.root());
+    batch.checkpoints.push((1, sign_checkpoint(&cp, &signer).map_err(|e| StartError::Config(e.to_string()))?));
+    batch.snapshot = Some((1, sequencer::encode_snapshot(&frontier, &ledger)));
+    store.commit(&batch)?;
+    info!(program = %program.id, origin = %origin, "initialized a new ledger");
+    Ok(Opened {
+        ledger,
+        frontier,
+        signer,
+        origin,
+        last_checkpoint_size: 1,
+        last_snapshot_count: 1,
+        generated,
+        replayed: 0,
+    })
+}
+
+fn recover(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError> {
+    let count = store.entry_count()?;
+    let first = store.entry(0)?.ok_or_else(|| StartError::Inconsistent("entry 0 is missing".into()))?;
+    let genesis_entry = Entry::decode(&first).map_err(|e| StartError::Inconsistent(format!("entry 0: {e}")))?;
+    let Body::Genesis(genesis) = &genesis_entry.body else {
+        return Err(StartError::Inconsistent("entry 0 is not a genesis entry".into()));
+    };
+    let ledger_path = opts.data_dir.join(LEDGER_KEY_FILE);
+    let ledger_sk = read_key_file(&ledger_path)?;
+    if ledger_sk.verifying_key().to_bytes() != genesis.ledger_key {
+        return Err(StartError::File {
+            path: ledger_path,
+            problem: "this is not the key this ledger was created with".into(),
+        });
+    }
+    if let Some(spec) = opts.program {
+        let p = load_program(spec)?;
+        if p.to_toml() != genesis.program_toml {
+            return Err(StartError::Config(format!(
+                "--program {spec} differs from the program this ledger was created with; a ledger's program never changes"
+            )));
+        }
+    }
+    for (given, recorded, flag) in [
+        (opts.admin_pubkey, genesis.admin_key, "--admin-pubkey"),
+        (opts.finance_pubkey, genesis.finance_key, "--finance-pubkey"),
+    ] {
+        if let Some(b64) = given {
+            let k = keyfile::parse_public(b64).map_err(|e| StartError::Config(format!("{flag}: {e}")))?;
+            if k != recorded {
+                return Err(StartError::Config(format!("{flag} differs from the key recorded in the genesis entry")));
+            }
+        }
+    }
+    let origin = genesis.origin.clone();
+    let signer = Signer::new(&origin, ledger_sk).map_err(|e| StartError::Config(e.to_string()))?;
+
+    let (mut frontier, mut ledger, from) = match store.snapshot()? {
+        Some((covered, bytes)) => {
+            let (f, l) = sequencer::decode_snapshot(&bytes)
+                .map_err(|e| StartError::Inconsistent(format!("the snapshot cannot be read: {e}")))?;
+            if f.size() != covered || l.next_seq() != covered || covered > count {
+                return Err(StartError::Inconsistent(format!(
+                    "the snapshot claims {covered} entries but holds a tree of {} and a state of {}, with {count} in the log",
+                    f.size(),
+                    l.next_seq()
+                )));
+            }
+            if l.genesis() != genesis {
+                return Err(StartError::Inconsistent("the snapshot belongs to another ledger".into()));
+            }
+            (f, l, covered)
+        }
+        None => {
+            let l = Ledger::from_genesis(&genesis_entry).map_err(|e| StartError::Inconsistent(e.to_string()))?;
+            let mut f = Frontier::new();
+            f.append(leaf_hash(&first), |_, _| {});
+            (f, l, 1)
+        }
+    };
+    let mut index = LedgerIndex::new(store);
+    for item in store.entries(from, count) {
+        let (seq, bytes) = item?;
+        let entry = Entry::decode(&bytes).map_err(|e| StartError::Inconsistent(format!("entry {seq}: {e}")))?;
+        if entry.seq != seq {
+            return Err(StartError::Inconsistent(format!("entry stored at {seq} says it is entry {}", entry.seq)));
+        }
+        index.set_as_of(Some(seq));
+        ledger.apply(&mut index, &entry).map_err(|e| StartError::Inconsistent(e.to_string()))?;
+        index.discard_writes();
+        frontier.append(leaf_hash(&bytes), |_, _| {});
+    }
+    drop(index);
+    if ledger.next_seq() != count {
+        return Err(StartError::Inconsistent(format!(
+            "the store records {count} entries but only {} could be read",
+            ledger.next_seq()
+        )));
+    }
+    let stored = store.frontier()?.ok_or_else(|| StartError::Inconsistent("no Merkle frontier recorded".into()))?;
+    let stored = Frontier::decode(&stored)
+        .map_err(|e| StartError::Inconsistent(format!("the recorded Merkle frontier cannot be read: {e}")))?;
+    if stored.size() != count || stored.root() != frontier.root() {
+        return Err(StartError::Inconsistent(format!(
+            "the log root recomputed from its {count} entries differs from the root recorded with them (size {})",
+            stored.size()
+        )));
+    }
+    let (last_checkpoint_size, _) = match store.latest_checkpoint()? {
+        Some((size, note)) => {
+            if size > count {
+                return Err(StartError::Inconsistent(format!(
+                    "a checkpoint of size {size} exists but the log has {count} entries"
+                )));
+            }
+            if size == count {
+                let cp = suanli_core::checkpoint::open_checkpoint(&note, &signer.verifier())
+                    .map_err(|e| StartError::Inconsistent(format!("the latest checkpoint does not verify: {e}")))?;
+                if cp.root != frontier.root() {
+                    return Err(StartError::Inconsistent("the latest checkpoint's root differs from the log's".into()));
+                }
+            }
+            (size, note)
+        }
+        None => (0, String::new()),
+    };
+    let replayed = count - from;
+    info!(entries = count, replayed, "recovered the ledger");
+    Ok(Opened {
+        ledger,
+        frontier,
+        signer,
+        origin,
+        last_checkpoint_size,
+        last_snapshot_count: from,
+        generated: Vec::new(),
+        replayed,
+    })
+}

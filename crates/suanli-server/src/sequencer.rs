@@ -1,0 +1,221 @@
+//! The one writer. A dedicated thread takes verified submissions from a bounded queue,
+//! decides them in order against the ledger state, appends accepted entries to the Merkle
+//! tree, and writes everything of one round — entries, index updates, Merkle nodes, and
+//! now and then a snapshot and a signed checkpoint — as one atomic, flushed store commit.
+//! Only then are the answers of that round sent back (group commit): an acknowledgement
+//! always means "on disk".
+//!
+//! Rounds grow under load (everything queued during a commit joins the next round) and
+//! shrink to one record when idle, so latency stays low and throughput high.
+//!
+//! If a commit fails, the in-memory state is ahead of the disk; the only safe move is to
+//! stop the process without answering. A restart recovers the last durable state, and
+//! clients resubmit what was never acknowledged (deduplication makes that harmless).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use suanli_core::checkpoint::{Checkpoint, sign_checkpoint};
+use suanli_core::codec::{Reader, Writer};
+use suanli_core::entry::Entry;
+use suanli_core::ledger::{Answer, Decision, Input, Ledger};
+use suanli_core::merkle::{Frontier, leaf_hash};
+use suanli_core::note::Signer;
+use suanli_store::ledger_index::LedgerIndex;
+use suanli_store::{CommitBatch, Store};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info};
+
+/// Merkle subtrees of at least 2^NODE_LEVEL_MIN leaves are stored; smaller ones are
+/// recomputed from entries when a proof needs them (at most 2^NODE_LEVEL_MIN entries).
+pub const NODE_LEVEL_MIN: u8 = 4;
+
+/// A clock in Unix milliseconds; injectable so tests can control time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    })
+}
+
+pub enum Command {
+    /// Verified inputs (verdict per input), answered in order after the commit.
+    Submit { inputs: Vec<Input>, signature_ok: Vec<bool>, reply: oneshot::Sender<Vec<Answer>> },
+    /// Sign a checkpoint now (if the log grew since the last one) and return the latest.
+    Checkpoint { reply: oneshot::Sender<Option<(u64, String)>> },
+    /// Periodic wake-up: sign a checkpoint if the log grew and the interval passed.
+    Tick,
+}
+
+/// The snapshot value: the Merkle frontier and the ledger state at the same entry count.
+pub fn encode_snapshot(frontier: &Frontier, ledger: &Ledger) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.bytes(&frontier.encode()).bytes(&ledger.encode_snapshot());
+    w.finish()
+}
+
+pub fn decode_snapshot(bytes: &[u8]) -> Result<(Frontier, Ledger), String> {
+    let mut r = Reader::new(bytes);
+    let f = r.bytes("frontier").map_err(|e| e.to_string())?;
+    let l = r.bytes("ledger").map_err(|e| e.to_string())?;
+    r.finish().map_err(|e| e.to_string())?;
+    let frontier = Frontier::decode(f).map_err(|e| format!("frontier: {e}"))?;
+    let ledger = Ledger::decode_snapshot(l).map_err(|e| format!("ledger state: {e}"))?;
+    Ok((frontier, ledger))
+}
+
+pub struct SequencerConfig {
+    pub commit_records_max: usize,
+    pub checkpoint_interval: Duration,
+    pub snapshot_interval_entries: u64,
+}
+
+/// The sequencer's own state, moved into its thread.
+pub struct Sequencer {
+    pub ledger: Arc<RwLock<Ledger>>,
+    pub store: Arc<dyn Store>,
+    pub frontier: Frontier,
+    pub signer: Signer,
+    pub origin: String,
+    pub clock: Clock,
+    pub config: SequencerConfig,
+    pub last_checkpoint_size: u64,
+    pub last_checkpoint_at: Instant,
+    pub last_snapshot_count: u64,
+}
+
+enum Reply {
+    Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>),
+    Checkpoint(oneshot::Sender<Option<(u64, String)>>),
+}
+
+impl Sequencer {
+    /// Runs until every sender is gone, then writes a final snapshot and checkpoint.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        info!(entries = self.frontier.size(), "sequencer started");
+        while let Some(first) = rx.blocking_recv() {
+            let mut round = vec![first];
+            let mut records = round_records(&round[0]);
+            while records < self.config.commit_records_max {
+                match rx.try_recv() {
+                    Ok(cmd) => {
+                        records += round_records(&cmd);
+                        round.push(cmd);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.round(round, false);
+        }
+        self.round(Vec::new(), true);
+        if let Err(e) = self.store.close() {
+            error!(error = %e, "closing the store failed");
+        }
+        info!(entries = self.frontier.size(), "sequencer stopped");
+    }
+
+    fn round(&mut self, commands: Vec<Command>, final_round: bool) {
+        let started = Instant::now();
+        let mut ledger = self.ledger.write().expect("ledger lock");
+        let mut index = LedgerIndex::new(&*self.store);
+        let mut batch = CommitBatch::default();
+        let mut replies = Vec::with_capacity(commands.len());
+        let mut want_checkpoint = final_round;
+        for cmd in commands {
+            match cmd {
+                Command::Submit { inputs, signature_ok, reply } => {
+                    let mut answers = Vec::with_capacity(inputs.len());
+                    for (input, ok) in inputs.iter().zip(signature_ok) {
+                        let decision = ledger.decide(&mut index, (self.clock)(), input, ok);
+                        if let Decision::Accepted(entry) = &decision {
+                            self.append(entry, &mut batch);
+                        }
+                        answers.push(decision.answer());
+                    }
+                    replies.push(Reply::Submit(reply, answers));
+                }
+                Command::Checkpoint { reply } => {
+                    want_checkpoint = true;
+                    replies.push(Reply::Checkpoint(reply));
+                }
+                Command::Tick => {}
+            }
+        }
+        let (records, requests) = index.take_writes();
+        drop(index);
+        batch.records = records;
+        batch.requests = requests;
+        let count = ledger.next_seq();
+        assert_eq!(count, self.frontier.size(), "every entry is in the Merkle tree");
+        if !batch.entries.is_empty() {
+            batch.frontier = self.frontier.encode();
+        }
+        let grew = count > self.last_checkpoint_size;
+        if grew && (want_checkpoint || self.last_checkpoint_at.elapsed() >= self.config.checkpoint_interval) {
+            let cp = Checkpoint::new(self.origin.clone(), count, self.frontier.root());
+            let note = sign_checkpoint(&cp, &self.signer).expect("the ledger's own checkpoint is well formed");
+            batch.checkpoints.push((count, note));
+            self.last_checkpoint_size = count;
+            self.last_checkpoint_at = Instant::now();
+        }
+        if count > self.last_snapshot_count
+            && (final_round || count - self.last_snapshot_count >= self.config.snapshot_interval_entries)
+        {
+            batch.snapshot = Some((count, encode_snapshot(&self.frontier, &ledger)));
+            self.last_snapshot_count = count;
+        }
+        let entries = batch.entries.len();
+        if !batch.is_empty() {
+            if let Err(e) = self.store.commit(&batch) {
+                // The in-memory state is now ahead of the disk. Answering anything would
+                // risk acknowledging what is not stored; stop and let recovery take over.
+                error!(error = %e, "commit failed; stopping without acknowledging the round");
+                eprintln!("suanlid: commit failed: {e}; stopping (restart recovers the last durable state)");
+                std::process::exit(74);
+            }
+        }
+        drop(ledger);
+        debug!(entries, elapsed_us = started.elapsed().as_micros() as u64, "round committed");
+        let latest = batch.checkpoints.last().cloned();
+        for r in replies {
+            match r {
+                Reply::Submit(tx, answers) => {
+                    let _ = tx.send(answers);
+                }
+                Reply::Checkpoint(tx) => {
+                    let cp = latest.clone().or_else(|| self.store.latest_checkpoint().ok().flatten());
+                    let _ = tx.send(cp);
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, entry: &Entry, batch: &mut CommitBatch) {
+        let bytes = entry.encode();
+        let leaf = leaf_hash(&bytes);
+        let nodes = &mut batch.nodes;
+        self.frontier.append(leaf, |id, hash| {
+            if id.level >= NODE_LEVEL_MIN {
+                nodes.push(((id.level, id.index), hash));
+            }
+        });
+        batch.entries.push((entry.seq, bytes));
+    }
+}
+
+fn round_records(cmd: &Command) -> usize {
+    match cmd {
+        Command::Submit { inputs, .. } => inputs.len(),
+        _ => 1,
+    }
+}
+
+/// A freshly generated secret key (from the OS's randomness).
+pub fn generate_key() -> SigningKey {
+    SigningKey::generate(&mut rand_core::OsRng)
+}

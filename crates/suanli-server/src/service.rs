@@ -1,0 +1,519 @@
+//! The gRPC services. Each submission goes the same way: envelope shape check, batched
+//! signature verification on the pool, then the sequencer, in submission order; the
+//! answers come back only after the commit that holds them.
+//!
+//! A stream is pumped in two stages so that one stream keeps both cores busy: chunk k+1
+//! is verified while chunk k waits for its commit. Chunks enter the sequencer in stream
+//! order (they leave the verifying stage in order), so a stream's records are applied in
+//! the order they were sent, and its acks come back in that order.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, Stream, StreamExt};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use suanli_core::codes::RejectCode;
+use suanli_core::ids::Uscc;
+use suanli_core::ledger::{Answer, Input, InputKind, Ledger, Rejection};
+use suanli_core::model::{PayableKind, VoucherKind};
+use suanli_core::money::fmt_money;
+use suanli_core::sig::{self, Domain};
+use suanli_proto::convert;
+use suanli_proto::v1::{self, Envelope};
+use suanli_store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::config::Limits;
+use crate::sequencer::{Clock, Command};
+use crate::verify::Verifier;
+
+/// State shared by every service and every stream.
+pub struct Shared {
+    pub ledger: Arc<RwLock<Ledger>>,
+    pub store: Arc<dyn Store>,
+    pub verifier: Arc<Verifier>,
+    pub sequencer: mpsc::Sender<Command>,
+    pub limits: Limits,
+    pub clock: Clock,
+    pub read_skew_ms: i64,
+    pub reads_seen: Mutex<ReadReplayCache>,
+}
+
+/// One slot of a chunk: an input to decide, or an answer already known (bad envelope).
+enum Slot {
+    Input(Input),
+    Answered(Answer),
+}
+
+/// A chunk after verification, ready for the sequencer.
+struct Verified {
+    start: u64,
+    slots: Vec<Option<Answer>>,
+    inputs: Vec<Input>,
+    signature_ok: Vec<bool>,
+}
+
+fn unavailable() -> Status {
+    Status::unavailable("the ledger is shutting down or stopped; nothing unacknowledged was applied, resubmit later")
+}
+
+impl Shared {
+    fn prepare(&self, kind: InputKind, envs: Vec<Envelope>) -> Vec<Slot> {
+        envs.into_iter()
+            .map(|env| match convert::input(kind, env, self.limits.payload_bytes_max) {
+                Ok(input) => Slot::Input(input),
+                Err(e) => {
+                    let code = match e {
+                        convert::EnvelopeError::TooLarge(..) => RejectCode::Malformed,
+                        _ => RejectCode::BadSignature,
+                    };
+                    Slot::Answered(Answer::Rejected(Rejection { code, detail: format!("envelope: {e}") }))
+                }
+            })
+            .collect()
+    }
+
+    async fn verify(self: &Arc<Self>, start: u64, slots: Vec<Slot>) -> Verified {
+        let mut answers = Vec::with_capacity(slots.len());
+        let mut inputs = Vec::with_capacity(slots.len());
+        for s in slots {
+            match s {
+                Slot::Input(i) => {
+                    answers.push(None);
+                    inputs.push(i);
+                }
+                Slot::Answered(a) => answers.push(Some(a)),
+            }
+        }
+        let inputs = Arc::new(inputs);
+        let signature_ok = if inputs.is_empty() { Vec::new() } else { self.verifier.verify(inputs.clone()).await };
+        let inputs = Arc::try_unwrap(inputs).unwrap_or_else(|a| (*a).clone());
+        Verified { start, slots: answers, inputs, signature_ok }
+    }
+
+    /// Hands a verified chunk to the sequencer (waiting for queue room: backpressure).
+    async fn sequence(&self, v: Verified) -> Result<(u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>), Status> {
+        let (tx, rx) = oneshot::channel();
+        if v.inputs.is_empty() {
+            let _ = tx.send(Vec::new());
+        } else {
+            self.sequencer
+                .send(Command::Submit { inputs: v.inputs, signature_ok: v.signature_ok, reply: tx })
+                .await
+                .map_err(|_| unavailable())?;
+        }
+        Ok((v.start, v.slots, rx))
+    }
+
+    /// Submits envelopes and waits for their answers, in order.
+    pub async fn submit(self: &Arc<Self>, kind: InputKind, envs: Vec<Envelope>) -> Result<Vec<Answer>, Status> {
+        let slots = self.prepare(kind, envs);
+        let mut chunks = Vec::new();
+        let mut rest = slots;
+        while rest.len() > self.limits.chunk_records_max {
+            let tail = rest.split_off(self.limits.chunk_records_max);
+            chunks.push(rest);
+            rest = tail;
+        }
+        chunks.push(rest);
+        // Verify all chunks at once (all cores), then sequence them as one ordered unit.
+        let verified = futures::future::join_all(chunks.into_iter().map(|c| self.verify(0, c))).await;
+        let mut slots = Vec::new();
+        let mut inputs = Vec::new();
+        let mut signature_ok = Vec::new();
+        for v in verified {
+            slots.extend(v.slots);
+            inputs.extend(v.inputs);
+            signature_ok.extend(v.signature_ok);
+        }
+        let (_, slots, rx) = self.sequence(Verified { start: 0, slots, inputs, signature_ok }).await?;
+        let answers = rx.await.map_err(|_| unavailable())?;
+        Ok(merge(slots, answers))
+    }
+}
+
+fn merge(slots: Vec<Option<Answer>>, answers: Vec<Answer>) -> Vec<Answer> {
+    let mut answers = answers.into_iter();
+    slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| answers.next().expect("one answer per sequenced input")))
+        .collect()
+}
+
+/// Reads up to `max` envelopes: waits for the first, then takes what is already there.
+/// Cancel-safe: the only await is the first `next()`.
+async fn read_chunk(stream: &mut Streaming<Envelope>, max: usize) -> Result<Vec<Envelope>, Status> {
+    let mut out = Vec::new();
+    match stream.next().await {
+        None => return Ok(out),
+        Some(r) => out.push(r?),
+    }
+    while out.len() < max {
+        match stream.next().now_or_never() {
+            Some(Some(r)) => out.push(r?),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<v1::Ack, Status>> + Send>>;
+
+/// Pumps one client stream through verification and the sequencer and back as acks.
+async fn pump(shared: Arc<Shared>, kind: InputKind, mut stream: Streaming<Envelope>, out: mpsc::Sender<Result<v1::Ack, Status>>) {
+    let max = shared.limits.chunk_records_max;
+    let in_flight_max = shared.limits.stream_chunks_in_flight_max;
+    let mut verifying = FuturesOrdered::new();
+    let mut sequencing: VecDeque<(u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>)> = VecDeque::new();
+    let mut next_index = 0u64;
+    let mut input_done = false;
+    let mut failure: Option<Status> = None;
+    loop {
+        let room = verifying.len() + sequencing.len() < in_flight_max;
+        tokio::select! {
+            biased;
+            answers = async { (&mut sequencing.front_mut().expect("guarded").2).await }, if !sequencing.is_empty() => {
+                let (start, slots, _) = sequencing.pop_front().expect("guarded");
+                let answers = match answers {
+                    Ok(a) => a,
+                    Err(_) => { let _ = out.send(Err(unavailable())).await; return; }
+                };
+                for (i, a) in merge(slots, answers).iter().enumerate() {
+                    if out.send(Ok(convert::ack(start + i as u64, a))).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+            }
+            v = verifying.next(), if !verifying.is_empty() => {
+                let v: Verified = v.expect("guarded");
+                match shared.sequence(v).await {
+                    Ok(s) => sequencing.push_back(s),
+                    Err(status) => { let _ = out.send(Err(status)).await; return; }
+                }
+            }
+            chunk = read_chunk(&mut stream, max), if !input_done && room => {
+                match chunk {
+                    Ok(envs) if envs.is_empty() => input_done = true,
+                    Ok(envs) => {
+                        let start = next_index;
+                        next_index += envs.len() as u64;
+                        let slots = shared.prepare(kind, envs);
+                        let s = shared.clone();
+                        verifying.push_back(async move { s.verify(start, slots).await });
+                    }
+                    Err(status) => {
+                        input_done = true;
+                        failure = Some(status);
+                    }
+                }
+            }
+            else => break,
+        }
+    }
+    if let Some(status) = failure {
+        let _ = out.send(Err(status)).await;
+    }
+}
+
+fn stream_acks(shared: &Arc<Shared>, kind: InputKind, stream: Streaming<Envelope>) -> AckStream {
+    let (tx, rx) = mpsc::channel(shared.limits.ack_queue_depth);
+    tokio::spawn(pump(shared.clone(), kind, stream, tx));
+    Box::pin(ReceiverStream::new(rx))
+}
+
+async fn one(shared: &Arc<Shared>, kind: InputKind, env: Envelope) -> Result<Response<v1::Ack>, Status> {
+    let answers = shared.submit(kind, vec![env]).await?;
+    Ok(Response::new(convert::ack(0, &answers[0])))
+}
+
+#[derive(Clone)]
+pub struct Services(pub Arc<Shared>);
+
+#[tonic::async_trait]
+impl v1::ingest_server::Ingest for Services {
+    type SubmitUsageStream = AckStream;
+    type SubmitCorpusStream = AckStream;
+
+    async fn submit_usage(&self, req: Request<Streaming<Envelope>>) -> Result<Response<AckStream>, Status> {
+        Ok(Response::new(stream_acks(&self.0, InputKind::Usage, req.into_inner())))
+    }
+
+    async fn submit_usage_batch(&self, req: Request<v1::EnvelopeBatch>) -> Result<Response<v1::AckBatch>, Status> {
+        let envs = req.into_inner().envelopes;
+        if envs.len() > self.0.limits.batch_records_max {
+            return Err(Status::invalid_argument(format!(
+                "a batch holds at most {} records, this has {}; split it or use the SubmitUsage stream",
+                self.0.limits.batch_records_max,
+                envs.len()
+            )));
+        }
+        let answers = self.0.submit(InputKind::Usage, envs).await?;
+        let acks = answers.iter().enumerate().map(|(i, a)| convert::ack(i as u64, a)).collect();
+        Ok(Response::new(v1::AckBatch { acks }))
+    }
+
+    async fn submit_corpus(&self, req: Request<Streaming<Envelope>>) -> Result<Response<AckStream>, Status> {
+        Ok(Response::new(stream_acks(&self.0, InputKind::Corpus, req.into_inner())))
+    }
+
+    async fn reverse(&self, req: Request<Envelope>) -> Result<Response<v1::Ack>, Status> {
+        one(&self.0, InputKind::Reversal, req.into_inner()).await
+    }
+}
+
+/// Remembers signed reads inside the skew window so none is answered twice.
+#[derive(Default)]
+pub struct ReadReplayCache {
+    seen: HashMap<[u8; 32], i64>,
+    order: VecDeque<([u8; 32], i64)>,
+}
+
+impl ReadReplayCache {
+    /// Records a read; false if it was already seen. Forgets reads older than `oldest_ms`.
+    fn admit(&mut self, id: [u8; 32], issued_ms: i64, oldest_ms: i64, max: usize) -> Result<bool, Status> {
+        while let Some((old, t)) = self.order.front().copied() {
+            if t >= oldest_ms {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&old) == Some(&t) {
+                self.seen.remove(&old);
+            }
+        }
+        if self.seen.contains_key(&id) {
+            return Ok(false);
+        }
+        if self.seen.len() >= max {
+            return Err(Status::resource_exhausted("too many signed reads in the replay window; retry shortly"));
+        }
+        self.seen.insert(id, issued_ms);
+        self.order.push_back((id, issued_ms));
+        Ok(true)
+    }
+}
+
+/// Who signed a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Admin,
+    Finance,
+    Entity(Uscc),
+}
+
+impl Shared {
+    fn authorize_read(&self, env: Envelope) -> Result<(v1::ReadRequest, Reader), Status> {
+        let input = convert::input(InputKind::Admin, env, self.limits.payload_bytes_max)
+            .map_err(|e| Status::invalid_argument(format!("envelope: {e}")))?;
+        let s = &input.signed;
+        sig::verify(&s.public_key, Domain::Read, &s.payload, &s.signature)
+            .map_err(|_| Status::unauthenticated("the read's signature does not verify (domain suanli/v1/read)"))?;
+        let req = v1::ReadRequest::decode(s.payload.as_slice())
+            .map_err(|e| Status::invalid_argument(format!("not a ReadRequest: {e}")))?;
+        let now = (self.clock)();
+        if (now - req.issued_at_ms).abs() > self.read_skew_ms {
+            return Err(Status::unauthenticated(format!(
+                "the read was signed at {} ms but the ledger's clock is {now} ms; sign a fresh read",
+                req.issued_at_ms
+            )));
+        }
+        let id: [u8; 32] = Sha256::digest(&s.payload).into();
+        let fresh = self.reads_seen.lock().expect("replay cache lock").admit(
+            id,
+            req.issued_at_ms,
+            now - self.read_skew_ms,
+            self.limits.read_replay_cache_max,
+        )?;
+        if !fresh {
+            return Err(Status::unauthenticated("this signed read was already answered; sign a fresh one"));
+        }
+        let ledger = self.ledger.read().expect("ledger lock");
+        let g = ledger.genesis();
+        let reader = if s.public_key == g.admin_key {
+            Reader::Admin
+        } else if s.public_key == g.finance_key {
+            Reader::Finance
+        } else {
+            match ledger.key(&s.public_key) {
+                Some(k) if !k.revoked => Reader::Entity(k.owner),
+                Some(_) => return Err(Status::unauthenticated("the read is signed with a revoked key")),
+                None => return Err(Status::unauthenticated("the read is signed with an unknown key")),
+            }
+        };
+        Ok((req, reader))
+    }
+}
+
+fn permission(reader: Reader, allowed_entity: Option<&Uscc>) -> Result<(), Status> {
+    match reader {
+        Reader::Admin | Reader::Finance => Ok(()),
+        Reader::Entity(e) if Some(&e) == allowed_entity => Ok(()),
+        Reader::Entity(e) => Err(Status::permission_denied(format!("{e} may not read this"))),
+    }
+}
+
+fn parse_uscc(s: &str) -> Result<Uscc, Status> {
+    Uscc::parse(s).map_err(|e| Status::invalid_argument(format!("{s:?}: {e}")))
+}
+
+#[tonic::async_trait]
+impl v1::registry_server::Registry for Services {
+    async fn apply(&self, req: Request<Envelope>) -> Result<Response<v1::Ack>, Status> {
+        one(&self.0, InputKind::Admin, req.into_inner()).await
+    }
+
+    async fn get_entity(&self, req: Request<Envelope>) -> Result<Response<v1::EntityInfo>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        let Some(v1::read_request::Query::Entity(q)) = read.query else {
+            return Err(Status::invalid_argument("GetEntity takes an EntityQuery"));
+        };
+        let id = parse_uscc(&q.id)?;
+        permission(reader, Some(&id))?;
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let e = ledger.entity(&id).ok_or_else(|| Status::not_found(format!("{id} is not registered")))?;
+        Ok(Response::new(v1::EntityInfo {
+            id: id.to_string(),
+            name: e.name.clone(),
+            flags: Some(v1::Flags {
+                provider: e.flags.provider,
+                renter_eligible: e.flags.renter_eligible,
+                supplier_eligible: e.flags.supplier_eligible,
+                opc: e.flags.opc,
+                data_supplier: e.flags.data_supplier,
+            }),
+            related_group: e.related_group.clone().unwrap_or_default(),
+            keys: e
+                .keys
+                .iter()
+                .map(|k| v1::KeyInfo { public_key: k.to_vec(), revoked: ledger.key(k).is_some_and(|s| s.revoked) })
+                .collect(),
+            cap_use: ledger
+                .cap_use(&id)
+                .into_iter()
+                .map(|(year, (r, s))| v1::CapUse {
+                    year,
+                    renter_subsidy: fmt_money(r),
+                    supplier_subsidy: fmt_money(s),
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl v1::vouchers_server::Vouchers for Services {
+    async fn apply(&self, req: Request<Envelope>) -> Result<Response<v1::Ack>, Status> {
+        one(&self.0, InputKind::Holder, req.into_inner()).await
+    }
+
+    async fn get_voucher(&self, req: Request<Envelope>) -> Result<Response<v1::VoucherStatement>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        let Some(v1::read_request::Query::Voucher(q)) = read.query else {
+            return Err(Status::invalid_argument("GetVoucher takes a VoucherQuery"));
+        };
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let v = ledger.voucher(&q.voucher_id).ok_or_else(|| Status::not_found(format!("no voucher {}", q.voucher_id)))?;
+        permission(reader, Some(&v.holder))?;
+        // Lapse is judged at the ledger's clock now: what is left at valid_until lapses.
+        let now = (self.0.clock)().div_euclid(1000);
+        Ok(Response::new(v1::VoucherStatement {
+            voucher_id: v.id.clone(),
+            holder_id: v.holder.to_string(),
+            kind: match v.kind {
+                VoucherKind::Compute => v1::VoucherKind::Compute as i32,
+                VoucherKind::Corpus => v1::VoucherKind::Corpus as i32,
+            },
+            face_value: fmt_money(v.face_value),
+            drawn: fmt_money(v.drawn),
+            lapsed: fmt_money(v.lapsed_at(now)),
+            balance: fmt_money(v.balance_at(now)),
+            valid_from: v.valid_from,
+            valid_until: v.valid_until,
+            revoked: v.revoked,
+            authorizations: v
+                .authorizations
+                .iter()
+                .map(|(p, a)| v1::Authorization {
+                    provider_id: p.to_string(),
+                    limit: a.limit.map(fmt_money).unwrap_or_default(),
+                    drawn: fmt_money(a.drawn),
+                    withdrawn: a.withdrawn,
+                })
+                .collect(),
+        }))
+    }
+}
+
+pub fn payable_kind(k: PayableKind) -> i32 {
+    match k {
+        PayableKind::Renter => v1::PayableKind::Renter as i32,
+        PayableKind::Supplier => v1::PayableKind::Supplier as i32,
+        PayableKind::Voucher => v1::PayableKind::Voucher as i32,
+    }
+}
+
+#[tonic::async_trait]
+impl v1::settlement_server::Settlement for Services {
+    async fn apply(&self, req: Request<Envelope>) -> Result<Response<v1::Ack>, Status> {
+        one(&self.0, InputKind::Finance, req.into_inner()).await
+    }
+
+    async fn list_periods(&self, req: Request<Envelope>) -> Result<Response<v1::PeriodList>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        if !matches!(read.query, Some(v1::read_request::Query::Periods(_))) {
+            return Err(Status::invalid_argument("ListPeriods takes a PeriodsQuery"));
+        }
+        permission(reader, None)?;
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let line = |payee: &Uscc, kind: PayableKind, year: i32, amount, paid| v1::StatementLineInfo {
+            payee_id: payee.to_string(),
+            kind: payable_kind(kind),
+            year,
+            amount: fmt_money(amount),
+            paid: fmt_money(paid),
+        };
+        Ok(Response::new(v1::PeriodList {
+            periods: ledger
+                .periods()
+                .iter()
+                .map(|p| v1::PeriodInfo {
+                    name: p.name.clone(),
+                    closed_at_seq: p.closed_at,
+                    lines: p
+                        .lines
+                        .values()
+                        .map(|l| line(&l.line.payee, l.line.kind, l.line.year, l.line.amount, l.paid))
+                        .collect(),
+                })
+                .collect(),
+            unsettled: ledger
+                .unsettled()
+                .iter()
+                .map(|((payee, kind, year), amount)| line(payee, *kind, *year, *amount, rust_decimal::Decimal::ZERO))
+                .collect(),
+            closed_years: ledger.closed_years().iter().copied().collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl v1::ledger_server::Ledger for Services {
+    async fn get_info(&self, _req: Request<v1::InfoRequest>) -> Result<Response<v1::LedgerInfo>, Status> {
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let g = ledger.genesis();
+        Ok(Response::new(v1::LedgerInfo {
+            program_id: ledger.program().id.clone(),
+            program_toml: g.program_toml.clone(),
+            admin_public_key: g.admin_key.to_vec(),
+            finance_public_key: g.finance_key.to_vec(),
+            ledger_public_key: g.ledger_key.to_vec(),
+            origin: g.origin.clone(),
+            entry_count: ledger.next_seq(),
+            server_time_ms: (self.0.clock)(),
+        }))
+    }
+}
