@@ -14,6 +14,13 @@ use suanli_core::index::{Index, RecordKey, RecordSummary, RequestKey, RequestSum
 
 use crate::Store;
 
+/// Record and request index writes, each in the order first written: the `records` and
+/// `requests` of a [`crate::CommitBatch`].
+pub type IndexWrites = (
+    Vec<(RecordKey, RecordSummary)>,
+    Vec<(RequestKey, RequestSummary)>,
+);
+
 pub struct LedgerIndex<'s> {
     store: &'s dyn Store,
     records: HashMap<RecordKey, RecordSummary>,
@@ -41,7 +48,7 @@ impl<'s> LedgerIndex<'s> {
     }
 
     /// The writes collected since the last take, in order, for the commit batch.
-    pub fn take_writes(&mut self) -> (Vec<(RecordKey, RecordSummary)>, Vec<(RequestKey, RequestSummary)>) {
+    pub fn take_writes(&mut self) -> IndexWrites {
         let mut records = Vec::with_capacity(self.record_order.len());
         for k in self.record_order.drain(..) {
             if let Some(v) = self.records.remove(&k) {

@@ -32,15 +32,23 @@ pub enum StoreError {
     Io(String),
     #[error("the store is damaged: {0}")]
     Corrupt(String),
-    #[error("the store was written with schema version {found}, this build reads version {expected}")]
+    #[error(
+        "the store was written with schema version {found}, this build reads version {expected}"
+    )]
     Schema { found: u32, expected: u32 },
-    #[error("commit out of order: the store holds {have} entries, the batch starts at entry {first}")]
+    #[error(
+        "commit out of order: the store holds {have} entries, the batch starts at entry {first}"
+    )]
     OutOfOrder { have: u64, first: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything one group commit writes, applied atomically.
+///
+/// Nothing in it may refer past the log it leaves behind (an index summary naming a later
+/// entry, a node, snapshot or checkpoint beyond the new entry count): that is a caller
+/// bug, and `commit` panics before writing anything.
 #[derive(Debug, Default, Clone)]
 pub struct CommitBatch {
     /// New log entries: consecutive sequence numbers starting at the store's `entry_count`.
@@ -50,7 +58,8 @@ pub struct CommitBatch {
     pub requests: Vec<(RequestKey, RequestSummary)>,
     /// Newly completed perfect Merkle subtrees worth keeping.
     pub nodes: Vec<(NodeKey, Hash)>,
-    /// The Merkle frontier (compact range) after these entries, encoded.
+    /// The Merkle frontier (compact range) after these entries, encoded; empty leaves the
+    /// stored frontier as it was.
     pub frontier: Vec<u8>,
     /// A state snapshot taken right after the last entry of this batch, with the entry
     /// count it covers.
@@ -79,7 +88,11 @@ pub trait Store: Send + Sync + 'static {
     fn entry_count(&self) -> Result<u64>;
     fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>>;
     /// Entries `from..to` in order (ending early if the log is shorter).
-    fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
+    fn entries(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>>;
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>>;
     fn node(&self, key: NodeKey) -> Result<Option<Hash>>;
@@ -94,4 +107,44 @@ pub trait Store: Send + Sync + 'static {
     fn size_on_disk(&self) -> Result<u64>;
     /// Flushes and closes cleanly (also done on drop, best effort).
     fn close(&self) -> Result<()>;
+}
+
+/// Checks that nothing in the batch refers past the log it leaves behind: the index,
+/// Merkle nodes, snapshot and checkpoints all describe entries that exist once the batch
+/// is applied. A violation is a bug in the caller, so it panics before anything is
+/// written (both stores call this, so they fail the same way).
+pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
+    for (k, s) in &batch.records {
+        assert!(
+            s.facts.seq < new_count && s.reversed_by.is_none_or(|r| r < new_count),
+            "record {k:?} refers to entry {} (reversed by {:?}) beyond the log of {new_count} entries",
+            s.facts.seq,
+            s.reversed_by
+        );
+    }
+    for (k, s) in &batch.requests {
+        assert!(
+            s.seq < new_count,
+            "request {k:?} refers to entry {} beyond the log of {new_count} entries",
+            s.seq
+        );
+    }
+    for &((level, index), _) in &batch.nodes {
+        assert!(
+            level < 64 && (u128::from(index) + 1) << level <= u128::from(new_count),
+            "Merkle node (level {level}, index {index}) ends past the log of {new_count} entries"
+        );
+    }
+    if let Some((covered, _)) = &batch.snapshot {
+        assert!(
+            *covered <= new_count,
+            "snapshot covers {covered} entries, the log has {new_count}"
+        );
+    }
+    for (size, _) in &batch.checkpoints {
+        assert!(
+            *size <= new_count,
+            "checkpoint of tree size {size} beyond the log of {new_count} entries"
+        );
+    }
 }

@@ -1,1 +1,502 @@
-//! (placeholder: being written)
+//! The durable store: everything in one sled tree, so that one group commit is one
+//! `sled::Batch` (atomic) followed by one `flush` (fsync) before `commit` returns.
+//!
+//! # Key layout (schema version [`SCHEMA_VERSION`])
+//!
+//! Every key starts with a one-byte prefix naming its family; integers are big-endian so
+//! that byte order is numeric order and range scans work.
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `e` ‖ seq (u64) | entry bytes, exactly as sequenced |
+//! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`] |
+//! | `q` ‖ [`RequestKey::encode`] | [`RequestSummary::encode`] |
+//! | `n` ‖ level (u8) ‖ index (u64) | 32-byte Merkle subtree hash |
+//! | `c` ‖ tree size (u64) | signed checkpoint note text (UTF-8) |
+//! | `m` ‖ `schema` | [`SCHEMA_VERSION`] as u32 |
+//! | `m` ‖ `count` | entry count as u64, rewritten by every batch that adds entries |
+//! | `m` ‖ `frontier` | encoded Merkle frontier (last non-empty one committed) |
+//! | `m` ‖ `snapshot` | covered entry count (u64) ‖ snapshot bytes (latest only) |
+//!
+//! `count` is written in the same atomic batch as the entries it counts, and checked
+//! against the last `e` key at open, so a store whose log and count disagree is refused
+//! instead of being appended to at the wrong sequence number.
+//!
+//! # Visibility
+//!
+//! Readers never see a batch before it is durable: entry reads are capped at the count
+//! published after the flush, and point reads wait (briefly, on a read lock) while a batch
+//! is being applied and flushed. Otherwise a query could show a record, or a checkpoint
+//! could be served, that a crash one millisecond later would erase.
+//!
+//! # Failure
+//!
+//! If sled fails while applying or flushing a batch, `commit` returns [`StoreError::Io`]
+//! and the store refuses further commits: whether that batch reached the disk is unknown
+//! until the store is reopened (the reopen checks then find a consistent state either
+//! way, because the batch was atomic).
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
+
+use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreError};
+
+/// Bytes of sled's page cache: bounded, so memory does not grow with the index.
+pub const CACHE_CAPACITY_BYTES: u64 = 96 * 1024 * 1024;
+
+const ENTRY: u8 = b'e';
+const RECORD: u8 = b'r';
+const REQUEST: u8 = b'q';
+const NODE: u8 = b'n';
+const CHECKPOINT: u8 = b'c';
+const META: u8 = b'm';
+
+const META_SCHEMA: &[u8] = b"mschema";
+const META_COUNT: &[u8] = b"mcount";
+const META_FRONTIER: &[u8] = b"mfrontier";
+const META_SNAPSHOT: &[u8] = b"msnapshot";
+
+fn entry_key(seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = ENTRY;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn node_key((level, index): NodeKey) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = NODE;
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn checkpoint_key(size: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = CHECKPOINT;
+    k[1..].copy_from_slice(&size.to_be_bytes());
+    k
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+/// A key as an error message can show it: the family letter, then the rest in hex.
+fn describe_key(key: &[u8]) -> String {
+    match key.split_first() {
+        Some((&ENTRY, rest)) if rest.len() == 8 => {
+            format!(
+                "entry {}",
+                u64::from_be_bytes(rest.try_into().expect("8 bytes"))
+            )
+        }
+        Some((&META, rest)) => format!("metadata {:?}", String::from_utf8_lossy(rest)),
+        Some((&p, rest)) => {
+            let mut s = format!("{}/", p as char);
+            for b in rest {
+                s.push_str(&format!("{b:02x}"));
+            }
+            s
+        }
+        None => "the empty key".to_string(),
+    }
+}
+
+fn io(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Corruption { at, bt: _ } => {
+            StoreError::Corrupt(format!("sled found corruption at {at:?}"))
+        }
+        other => StoreError::Io(other.to_string()),
+    }
+}
+
+fn corrupt(key: &[u8], what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{}: {what}", describe_key(key)))
+}
+
+fn be_u64(key: &[u8], bytes: &[u8]) -> Result<u64> {
+    let b: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(key, format_args!("expected 8 bytes, found {}", bytes.len())))?;
+    Ok(u64::from_be_bytes(b))
+}
+
+/// The sequence number of an `e` key.
+fn entry_seq(key: &[u8]) -> Result<u64> {
+    match key.split_first() {
+        Some((&ENTRY, rest)) => be_u64(key, rest),
+        _ => Err(corrupt(key, "not an entry key")),
+    }
+}
+
+fn decode_checkpoint(key: &[u8], value: &[u8]) -> Result<(u64, String)> {
+    let size = be_u64(key, &key[1..])?;
+    let text = std::str::from_utf8(value)
+        .map_err(|e| corrupt(key, format_args!("checkpoint is not UTF-8: {e}")))?;
+    Ok((size, text.to_string()))
+}
+
+pub struct SledStore {
+    db: sled::Db,
+    /// Entries durably committed; published only after the flush.
+    count: AtomicU64,
+    /// Serialises commits: the count check and the write must not interleave.
+    commit_lock: Mutex<()>,
+    /// Held for writing while a batch is applied and flushed, for reading by point reads,
+    /// so that nobody reads what is not yet durable.
+    visible: RwLock<()>,
+    /// Set when a commit failed after sled accepted part of it: the state on disk is then
+    /// unknown, and the only safe move is to stop and reopen.
+    failed: AtomicBool,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("count", &self.count.load(Ordering::Acquire))
+            .field("failed", &self.failed.load(Ordering::Acquire))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`, checking its schema version and that its
+    /// entry count agrees with its log.
+    pub fn open(dir: &Path) -> Result<SledStore> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .mode(sled::Mode::HighThroughput)
+            // Every commit flushes; a background flusher would only add fsyncs.
+            .flush_every_ms(None)
+            .open()
+            .map_err(io)?;
+        let count = match db.get(META_SCHEMA).map_err(io)? {
+            None => Self::init(&db)?,
+            Some(v) => {
+                let b: [u8; 4] = v.as_ref().try_into().map_err(|_| {
+                    corrupt(
+                        META_SCHEMA,
+                        format_args!("expected 4 bytes, found {}", v.len()),
+                    )
+                })?;
+                let found = u32::from_be_bytes(b);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+                Self::check_count(&db)?
+            }
+        };
+        Ok(SledStore {
+            db,
+            count: AtomicU64::new(count),
+            commit_lock: Mutex::new(()),
+            visible: RwLock::new(()),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks a new store with the schema version; refuses a directory that holds data
+    /// but no version (not ours, or damaged).
+    fn init(db: &sled::Db) -> Result<u64> {
+        if let Some((k, _)) = db.first().map_err(io)? {
+            return Err(StoreError::Corrupt(format!(
+                "the store has data ({}) but no schema version",
+                describe_key(&k)
+            )));
+        }
+        let mut b = sled::Batch::default();
+        b.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..]);
+        b.insert(META_COUNT, &0u64.to_be_bytes()[..]);
+        db.apply_batch(b).map_err(io)?;
+        db.flush().map_err(io)?;
+        Ok(0)
+    }
+
+    /// The stored count must name exactly the entries present: the last `e` key is
+    /// `count - 1` (none when 0) and the first is 0. Gaps in between are caught when
+    /// entries are read.
+    fn check_count(db: &sled::Db) -> Result<u64> {
+        let count = match db.get(META_COUNT).map_err(io)? {
+            Some(v) => be_u64(META_COUNT, &v)?,
+            None => return Err(StoreError::Corrupt("the entry count is missing".into())),
+        };
+        let mut log = db.range([ENTRY]..[ENTRY + 1]);
+        let Some((first_key, _)) = log.next().transpose().map_err(io)? else {
+            return match count {
+                0 => Ok(0),
+                _ => Err(StoreError::Corrupt(format!(
+                    "the entry count says {count} entries, the log is empty"
+                ))),
+            };
+        };
+        let first = entry_seq(&first_key)?;
+        let last = match log.next_back().transpose().map_err(io)? {
+            Some((k, _)) => entry_seq(&k)?,
+            None => first,
+        };
+        if count == 0 || last != count - 1 {
+            return Err(StoreError::Corrupt(format!(
+                "the entry count says {count} entries, the last entry is {last}"
+            )));
+        }
+        if first != 0 {
+            return Err(StoreError::Corrupt(format!(
+                "the log starts at entry {first}, not 0"
+            )));
+        }
+        Ok(count)
+    }
+
+    /// Checks the batch against the current count and turns it into one sled batch.
+    fn build(&self, have: u64, batch: &CommitBatch) -> Result<sled::Batch> {
+        for (i, (seq, _)) in batch.entries.iter().enumerate() {
+            let expected = have + i as u64;
+            if *seq != expected {
+                return Err(StoreError::OutOfOrder {
+                    have: expected,
+                    first: *seq,
+                });
+            }
+        }
+        let new_count = have + batch.entries.len() as u64;
+        crate::assert_batch_within(batch, new_count);
+
+        let mut b = sled::Batch::default();
+        for (seq, bytes) in &batch.entries {
+            b.insert(&entry_key(*seq)[..], bytes.as_slice());
+        }
+        if !batch.entries.is_empty() {
+            b.insert(META_COUNT, &new_count.to_be_bytes()[..]);
+        }
+        for (k, v) in &batch.records {
+            b.insert(prefixed(RECORD, &k.encode()), v.encode());
+        }
+        for (k, v) in &batch.requests {
+            b.insert(prefixed(REQUEST, &k.encode()), v.encode());
+        }
+        for (k, h) in &batch.nodes {
+            b.insert(&node_key(*k)[..], &h[..]);
+        }
+        if !batch.frontier.is_empty() {
+            b.insert(META_FRONTIER, batch.frontier.as_slice());
+        }
+        if let Some((covered, bytes)) = &batch.snapshot {
+            let mut v = Vec::with_capacity(8 + bytes.len());
+            v.extend_from_slice(&covered.to_be_bytes());
+            v.extend_from_slice(bytes);
+            b.insert(META_SNAPSHOT, v);
+        }
+        for (size, text) in &batch.checkpoints {
+            b.insert(&checkpoint_key(*size)[..], text.as_bytes());
+        }
+        Ok(b)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+        let _visible = self.visible.read().unwrap_or_else(|p| p.into_inner());
+        self.db.get(key).map_err(io)
+    }
+
+    /// The last key of `range` and its value, read under the visibility lock.
+    fn last_in(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+    ) -> Result<Option<(sled::IVec, sled::IVec)>> {
+        let _visible = self.visible.read().unwrap_or_else(|p| p.into_inner());
+        self.db
+            .range::<&[u8], _>((lo, hi))
+            .next_back()
+            .transpose()
+            .map_err(io)
+    }
+}
+
+impl Store for SledStore {
+    fn commit(&self, batch: &CommitBatch) -> Result<()> {
+        let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Io(
+                "an earlier commit failed; reopen the store before writing again".into(),
+            ));
+        }
+        let have = self.count.load(Ordering::Acquire);
+        let sled_batch = self.build(have, batch)?;
+        let _visible = self.visible.write().unwrap_or_else(|p| p.into_inner());
+        let written = self
+            .db
+            .apply_batch(sled_batch)
+            .and_then(|()| self.db.flush());
+        if let Err(e) = written {
+            self.failed.store(true, Ordering::Release);
+            return Err(io(e));
+        }
+        self.count
+            .store(have + batch.entries.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    fn entry_count(&self) -> Result<u64> {
+        Ok(self.count.load(Ordering::Acquire))
+    }
+
+    fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        if seq >= self.count.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        match self.db.get(entry_key(seq)).map_err(io)? {
+            Some(v) => Ok(Some(v.to_vec())),
+            None => Err(StoreError::Corrupt(format!(
+                "entry {seq} is missing below the entry count"
+            ))),
+        }
+    }
+
+    fn entries(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_> {
+        // Entries below the published count are immutable, so no lock is needed: the
+        // range simply never reaches past what is durable.
+        let end = to.min(self.count.load(Ordering::Acquire));
+        if from >= end {
+            return Box::new(std::iter::empty());
+        }
+        Box::new(EntryIter {
+            inner: self.db.range(entry_key(from)..entry_key(end)),
+            next: from,
+            end,
+            done: false,
+        })
+    }
+
+    fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>> {
+        let k = prefixed(RECORD, &key.encode());
+        self.get(&k)?
+            .map(|v| RecordSummary::decode(&v).map_err(|e| corrupt(&k, e)))
+            .transpose()
+    }
+
+    fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>> {
+        let k = prefixed(REQUEST, &key.encode());
+        self.get(&k)?
+            .map(|v| RequestSummary::decode(&v).map_err(|e| corrupt(&k, e)))
+            .transpose()
+    }
+
+    fn node(&self, key: NodeKey) -> Result<Option<Hash>> {
+        let k = node_key(key);
+        self.get(&k)?
+            .map(|v| {
+                Hash::try_from(v.as_ref())
+                    .map_err(|_| corrupt(&k, format_args!("expected 32 bytes, found {}", v.len())))
+            })
+            .transpose()
+    }
+
+    fn frontier(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.get(META_FRONTIER)?.map(|v| v.to_vec()))
+    }
+
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.get(META_SNAPSHOT)?
+            .map(|v| {
+                if v.len() < 8 {
+                    return Err(corrupt(
+                        META_SNAPSHOT,
+                        format_args!("only {} bytes", v.len()),
+                    ));
+                }
+                let covered = be_u64(META_SNAPSHOT, &v[..8])?;
+                Ok((covered, v[8..].to_vec()))
+            })
+            .transpose()
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        self.last_in(
+            Bound::Included(&[CHECKPOINT]),
+            Bound::Excluded(&[CHECKPOINT + 1]),
+        )?
+        .map(|(k, v)| decode_checkpoint(&k, &v))
+        .transpose()
+    }
+
+    fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>> {
+        let hi = checkpoint_key(size);
+        self.last_in(Bound::Included(&[CHECKPOINT]), Bound::Included(&hi))?
+            .map(|(k, v)| decode_checkpoint(&k, &v))
+            .transpose()
+    }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(io)
+    }
+
+    fn close(&self) -> Result<()> {
+        let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Every commit already flushed; this only covers writes sled made on its own.
+        let _ = self.db.flush();
+    }
+}
+
+/// Entries `next..end` straight from a sled range, checking that none is missing: every
+/// sequence number below the count must be there.
+struct EntryIter {
+    inner: sled::Iter,
+    next: u64,
+    end: u64,
+    done: bool,
+}
+
+impl Iterator for EntryIter {
+    type Item = Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.next >= self.end {
+            return None;
+        }
+        let item = match self.inner.next() {
+            None => Err(StoreError::Corrupt(format!(
+                "entries {}..{} are missing below the entry count",
+                self.next, self.end
+            ))),
+            Some(Err(e)) => Err(io(e)),
+            Some(Ok((k, v))) => entry_seq(&k).and_then(|seq| {
+                if seq == self.next {
+                    Ok((seq, v.to_vec()))
+                } else {
+                    Err(StoreError::Corrupt(format!(
+                        "entry {} is missing (the next stored entry is {seq})",
+                        self.next
+                    )))
+                }
+            }),
+        };
+        match &item {
+            Ok(_) => self.next += 1,
+            Err(_) => self.done = true,
+        }
+        Some(item)
+    }
+}

@@ -1,0 +1,135 @@
+//! Builders and fixtures shared by the store test suites: every suite runs against each
+//! store implementation through [`for_each_store!`].
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use suanli_core::codes::LineReason;
+use suanli_core::entry::{Lines, RecordFacts};
+use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestNamespace, RequestSummary};
+use suanli_core::model::RecordKind;
+use suanli_core::money::parse_decimal;
+use suanli_core::testkit::uscc;
+use suanli_store::mem::MemStore;
+use suanli_store::sled_store::SledStore;
+use suanli_store::{CommitBatch, Store};
+use tempfile::TempDir;
+
+/// A store under test, with the directory it lives in (if any) kept alive alongside.
+pub struct Fixture {
+    pub store: Box<dyn Store>,
+    pub dir: Option<TempDir>,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = dyn Store;
+    fn deref(&self) -> &dyn Store {
+        &*self.store
+    }
+}
+
+pub fn mem() -> Fixture {
+    Fixture {
+        store: Box::new(MemStore::new()),
+        dir: None,
+    }
+}
+
+pub fn sled() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(dir.path()).expect("open a new sled store");
+    Fixture {
+        store: Box::new(store),
+        dir: Some(dir),
+    }
+}
+
+/// Instantiates each named `fn(&dyn Store)` as a test for every store implementation.
+#[macro_export]
+macro_rules! for_each_store {
+    ($($name:ident),* $(,)?) => {
+        mod mem_store {
+            $(#[test] fn $name() { super::$name(&*super::common::mem()) })*
+        }
+        mod sled_store {
+            $(#[test] fn $name() { super::$name(&*super::common::sled()) })*
+        }
+    };
+}
+
+/// Entry bytes that say which entry they are, so a misplaced entry is caught.
+pub fn entry_bytes(seq: u64) -> Vec<u8> {
+    let mut b = format!("entry-{seq}:").into_bytes();
+    b.resize(b.len() + (seq % 7) as usize * 13, (seq % 251) as u8);
+    b
+}
+
+/// A batch of the entries `from..from + n`, nothing else.
+pub fn entries_batch(from: u64, n: u64) -> CommitBatch {
+    CommitBatch {
+        entries: (from..from + n).map(|s| (s, entry_bytes(s))).collect(),
+        ..CommitBatch::default()
+    }
+}
+
+pub fn record_key(provider: u64, record_id: &str) -> RecordKey {
+    RecordKey {
+        kind: RecordKind::Usage,
+        provider: uscc(provider),
+        record_id: record_id.to_string(),
+    }
+}
+
+/// A summary of a usage record accepted as entry `seq`; `tag` varies the money so that
+/// different summaries differ.
+pub fn record_summary(seq: u64, tag: u8) -> RecordSummary {
+    let money = |s: &str| parse_decimal(s, 2).expect("test amount");
+    RecordSummary {
+        facts: RecordFacts {
+            seq,
+            kind: RecordKind::Usage,
+            provider: uscc(1),
+            renter: uscc(2),
+            voucher_id: tag.is_multiple_of(2).then(|| format!("V-{tag}")),
+            gpu_hours: parse_decimal("12.345678", 6).expect("test hours"),
+            amount: money(&format!("{tag}.25")),
+            lines: Lines {
+                cap_year: 2026,
+                voucher: money("10.00"),
+                voucher_reason: LineReason::Voucher,
+                renter: money("1.50"),
+                renter_uncapped: money("1.50"),
+                renter_reason: LineReason::Granted,
+                supplier: money("0.75"),
+                supplier_uncapped: money("2.00"),
+                supplier_reason: LineReason::Capped,
+            },
+        },
+        payload_hash: [tag; 32],
+        reversed_by: None,
+    }
+}
+
+pub fn request_key(holder: Option<u64>, request_id: &str) -> RequestKey {
+    RequestKey {
+        namespace: match holder {
+            None => RequestNamespace::Admin,
+            Some(n) => RequestNamespace::Holder(uscc(n)),
+        },
+        request_id: request_id.to_string(),
+    }
+}
+
+pub fn request_summary(seq: u64, tag: u8) -> RequestSummary {
+    RequestSummary {
+        seq,
+        payload_hash: [tag; 32],
+    }
+}
+
+/// Every entry of the store, in order, failing the test on any read error.
+pub fn all_entries(store: &dyn Store) -> Vec<(u64, Vec<u8>)> {
+    store
+        .entries(0, u64::MAX)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("read entries")
+}

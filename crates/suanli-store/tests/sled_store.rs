@@ -1,0 +1,288 @@
+//! What only the durable store promises: data survives reopening, and a store it cannot
+//! trust (another schema, a count that disagrees with the log, damaged values) is refused
+//! with an error that says what is wrong, never misread.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use suanli_core::index::Index;
+use suanli_store::ledger_index::LedgerIndex;
+use suanli_store::sled_store::SledStore;
+use suanli_store::{CommitBatch, SCHEMA_VERSION, Store, StoreError};
+
+/// Edits the raw sled tree under a closed store, as damage or another version would.
+fn tamper(dir: &Path, edit: impl FnOnce(&sled::Db)) {
+    let db = sled::Config::new().path(dir).open().expect("open raw sled");
+    edit(&db);
+    db.flush().expect("flush raw sled");
+}
+
+fn entry_key(seq: u64) -> Vec<u8> {
+    let mut k = vec![b'e'];
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn open_err(dir: &Path) -> StoreError {
+    match SledStore::open(dir) {
+        Ok(s) => panic!("expected the store to be refused, it opened: {s:?}"),
+        Err(e) => e,
+    }
+}
+
+/// A store with three entries, closed again.
+fn three_entries(dir: &Path) {
+    let s = SledStore::open(dir).unwrap();
+    s.commit(&entries_batch(0, 3)).unwrap();
+}
+
+fn full_batch() -> CommitBatch {
+    let mut b = entries_batch(0, 8);
+    b.records = vec![(record_key(1, "r-1"), record_summary(3, 1))];
+    b.requests = vec![(request_key(Some(2), "q-1"), request_summary(4, 2))];
+    b.nodes = vec![((3, 0), [7; 32])];
+    b.frontier = vec![1, 0, 0, 0, 0, 0, 0, 0, 8];
+    b.snapshot = Some((8, b"snap".to_vec()));
+    b.checkpoints = vec![(8, "cp".into())];
+    b
+}
+
+#[test]
+fn reopen_after_drop_gives_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = full_batch();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.commit(&b).unwrap();
+        assert!(s.size_on_disk().unwrap() > 0);
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.entry_count().unwrap(), 8);
+    assert_eq!(all_entries(&s), b.entries);
+    assert_eq!(
+        s.record(&b.records[0].0).unwrap(),
+        Some(b.records[0].1.clone())
+    );
+    assert_eq!(s.request(&b.requests[0].0).unwrap(), Some(b.requests[0].1));
+    assert_eq!(s.node((3, 0)).unwrap(), Some([7; 32]));
+    assert_eq!(s.frontier().unwrap(), Some(b.frontier.clone()));
+    assert_eq!(s.snapshot().unwrap(), b.snapshot);
+    assert_eq!(s.latest_checkpoint().unwrap(), Some((8, "cp".into())));
+
+    // And it carries on where it stopped.
+    assert!(matches!(
+        s.commit(&entries_batch(0, 1)),
+        Err(StoreError::OutOfOrder { have: 8, first: 0 })
+    ));
+    s.commit(&entries_batch(8, 2)).unwrap();
+    s.close().unwrap();
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(all_entries(&s), entries_batch(0, 10).entries);
+}
+
+#[test]
+fn many_commits_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        for seq in 0..50 {
+            s.commit(&entries_batch(seq, 1)).unwrap();
+        }
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.entry_count().unwrap(), 50);
+    assert_eq!(all_entries(&s), entries_batch(0, 50).entries);
+}
+
+#[test]
+fn schema_is_written_and_another_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    tamper(dir.path(), |db| {
+        let v = db
+            .get("mschema")
+            .unwrap()
+            .expect("schema written on create");
+        assert_eq!(v.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        db.insert("mschema", &(SCHEMA_VERSION + 1).to_be_bytes()[..])
+            .unwrap();
+    });
+    match open_err(dir.path()) {
+        StoreError::Schema { found, expected } => {
+            assert_eq!((found, expected), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        e => panic!("expected a schema error, got {e}"),
+    }
+}
+
+#[test]
+fn data_without_a_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    tamper(dir.path(), |db| {
+        db.insert("something else", "x").unwrap();
+    });
+    assert!(matches!(open_err(dir.path()), StoreError::Corrupt(_)));
+}
+
+#[test]
+fn count_beyond_the_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    tamper(dir.path(), |db| {
+        db.insert("mcount", &5u64.to_be_bytes()[..]).unwrap();
+    });
+    let e = open_err(dir.path());
+    assert!(
+        matches!(&e, StoreError::Corrupt(m) if m.contains("5 entries") && m.contains("last entry is 2")),
+        "{e}"
+    );
+}
+
+#[test]
+fn entries_at_or_beyond_the_count_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    tamper(dir.path(), |db| {
+        db.insert(entry_key(3), "stray").unwrap();
+    });
+    let e = open_err(dir.path());
+    assert!(
+        matches!(&e, StoreError::Corrupt(m) if m.contains("last entry is 3")),
+        "{e}"
+    );
+}
+
+#[test]
+fn entries_with_a_zero_count_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    tamper(dir.path(), |db| {
+        db.insert("mcount", &0u64.to_be_bytes()[..]).unwrap();
+    });
+    assert!(matches!(open_err(dir.path()), StoreError::Corrupt(_)));
+}
+
+#[test]
+fn an_empty_log_with_a_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    tamper(dir.path(), |db| {
+        for seq in 0..3 {
+            db.remove(entry_key(seq)).unwrap();
+        }
+    });
+    let e = open_err(dir.path());
+    assert!(
+        matches!(&e, StoreError::Corrupt(m) if m.contains("log is empty")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_log_not_starting_at_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    tamper(dir.path(), |db| {
+        db.remove(entry_key(0)).unwrap();
+    });
+    let e = open_err(dir.path());
+    assert!(
+        matches!(&e, StoreError::Corrupt(m) if m.contains("starts at entry 1")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_missing_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    tamper(dir.path(), |db| {
+        db.remove("mcount").unwrap();
+    });
+    assert!(matches!(open_err(dir.path()), StoreError::Corrupt(_)));
+}
+
+#[test]
+fn a_gap_in_the_log_is_reported_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    tamper(dir.path(), |db| {
+        db.remove(entry_key(1)).unwrap();
+    });
+    let s = SledStore::open(dir.path()).unwrap();
+    let read: Vec<_> = s.entries(0, 3).collect();
+    assert_eq!(
+        read.len(),
+        2,
+        "one good entry, then the error, then nothing"
+    );
+    assert_eq!(read[0].as_ref().unwrap().0, 0);
+    assert!(matches!(&read[1], Err(StoreError::Corrupt(m)) if m.contains("entry 1 is missing")));
+    assert!(matches!(s.entry(1), Err(StoreError::Corrupt(_))));
+    // A gap at the end of a range is reported too, not read as a short log.
+    let read: Vec<_> = s.entries(1, 2).collect();
+    assert!(matches!(read.as_slice(), [Err(StoreError::Corrupt(_))]));
+}
+
+#[test]
+fn damaged_values_are_reported_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = full_batch();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.commit(&b).unwrap();
+    }
+    tamper(dir.path(), |db| {
+        for (k, _) in db.iter().map(Result::unwrap) {
+            if matches!(k[0], b'r' | b'q' | b'n') {
+                db.insert(&k, &b"junk"[..]).unwrap();
+            }
+            if k[0] == b'c' {
+                db.insert(&k, &[0xff, 0xfe][..]).unwrap();
+            }
+        }
+        db.insert("msnapshot", &[1u8, 2][..]).unwrap();
+    });
+    let s = SledStore::open(dir.path()).unwrap();
+    let corrupt = |r: Result<(), StoreError>, names: &str| match r {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains(names), "{m:?} should name {names:?}"),
+        other => panic!("expected Corrupt naming {names:?}, got {other:?}"),
+    };
+    corrupt(s.record(&b.records[0].0).map(drop), "r/01");
+    corrupt(s.request(&b.requests[0].0).map(drop), "q/03");
+    corrupt(s.node((3, 0)).map(drop), "n/03");
+    corrupt(s.snapshot().map(drop), "snapshot");
+    corrupt(s.latest_checkpoint().map(drop), "c/0000000000000008");
+    corrupt(s.checkpoint_at_or_before(9).map(drop), "c/0000000000000008");
+}
+
+/// The index bridge must stop rather than answer "not found" when the store cannot be
+/// read: a wrong "not found" would count a record twice.
+#[test]
+#[should_panic(expected = "cannot read the record index")]
+fn ledger_index_panics_on_an_unreadable_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = full_batch();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.commit(&b).unwrap();
+    }
+    tamper(dir.path(), |db| {
+        let mut k = vec![b'r'];
+        k.extend_from_slice(&b.records[0].0.encode());
+        db.insert(k, &b"junk"[..]).unwrap();
+    });
+    let s = SledStore::open(dir.path()).unwrap();
+    let idx = LedgerIndex::new(&s);
+    let _ = idx.record(&b.records[0].0);
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = SledStore::open(dir.path()).unwrap();
+    assert!(matches!(open_err(dir.path()), StoreError::Io(_)));
+}
