@@ -656,7 +656,7 @@ impl Ledger {
     /// `V = min(wanted, balance, authorization left)`; `VOUCHER_EXHAUSTED` when the voucher
     /// or the authorization has nothing left.
     fn draw(&self, v: &Voucher, provider: &Uscc, wanted: Decimal) -> (Decimal, LineReason) {
-        let balance = v.face_value - v.drawn;
+        let balance = v.available();
         let auth = v.authorizations.get(provider).expect("validated: the provider is authorized");
         let mut left = balance;
         if let Some(a) = auth.left() {
@@ -963,6 +963,7 @@ impl Ledger {
             valid_until,
             revoked: false,
             drawn: Decimal::ZERO,
+            lapsed_returns: Decimal::ZERO,
             authorizations: BTreeMap::new(),
         })
     }
@@ -1304,7 +1305,7 @@ impl Ledger {
         voucher_id: Option<&str>,
         l: &Lines,
         sign: Decimal,
-        touch_authorization: bool,
+        returned: bool,
     ) {
         let y = l.cap_year;
         let (r, s, v) = (l.renter * sign, l.supplier * sign, l.voucher * sign);
@@ -1331,15 +1332,21 @@ impl Ledger {
             let id = voucher_id.expect("a voucher line names its voucher");
             let vch = self.vouchers.get_mut(id).expect("drawn vouchers exist");
             vch.drawn += v;
-            assert!(vch.drawn >= Decimal::ZERO && vch.drawn <= vch.face_value, "draws stay within face value");
-            if touch_authorization {
+            if returned {
                 let a = vch.authorizations.get_mut(provider).expect("drawn through an authorization");
                 a.drawn += v;
                 assert!(a.drawn >= Decimal::ZERO, "authorization draws are never negative");
                 if let Some(limit) = a.limit.filter(|_| sign.is_sign_positive()) {
                     assert!(a.drawn <= limit, "authorization limit holds");
                 }
+            } else {
+                // A reversal after the voucher closed: the money lapses instead of returning.
+                vch.lapsed_returns -= v;
             }
+            assert!(
+                vch.drawn >= Decimal::ZERO && vch.drawn + vch.lapsed_returns <= vch.face_value,
+                "draws stay within face value"
+            );
         }
         add(&mut self.unsettled, (*renter, PayableKind::Renter, y), r);
         add(&mut self.unsettled, (*provider, PayableKind::Supplier, y), s);

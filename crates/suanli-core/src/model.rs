@@ -95,6 +95,9 @@ pub struct Voucher {
     pub revoked: bool,
     /// Net of reversals: what the voucher has paid out and still stands.
     pub drawn: Decimal,
+    /// Draws reversed after the voucher closed (revoked or past `valid_until`): they do
+    /// not come back to the balance; they lapse (SPEC §8).
+    pub lapsed_returns: Decimal,
     pub authorizations: BTreeMap<Uscc, Authorization>,
 }
 
@@ -103,13 +106,17 @@ impl Voucher {
     pub fn open_at(&self, unix: i64) -> bool {
         !self.revoked && unix < self.valid_until
     }
+    /// What the voucher can still pay to a valid record.
+    pub fn available(&self) -> Decimal {
+        self.face_value - self.drawn - self.lapsed_returns
+    }
     /// What is left to draw at `unix`: nothing once revoked or past `valid_until`.
     pub fn balance_at(&self, unix: i64) -> Decimal {
-        if self.open_at(unix) { self.face_value - self.drawn } else { Decimal::ZERO }
+        if self.open_at(unix) { self.available() } else { Decimal::ZERO }
     }
     /// What lapsed: everything not drawn, once the voucher is revoked or expired.
     pub fn lapsed_at(&self, unix: i64) -> Decimal {
-        if self.open_at(unix) { Decimal::ZERO } else { self.face_value - self.drawn }
+        if self.open_at(unix) { self.lapsed_returns } else { self.face_value - self.drawn }
     }
 }
 

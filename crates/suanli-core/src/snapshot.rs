@@ -79,7 +79,7 @@ impl Ledger {
         put_len(&mut w, self.vouchers.len());
         for v in self.vouchers.values() {
             w.str(&v.id).uscc(&v.holder).u8(v.kind.to_byte()).money(v.face_value);
-            w.i64(v.valid_from).i64(v.valid_until).bool(v.revoked).money(v.drawn);
+            w.i64(v.valid_from).i64(v.valid_until).bool(v.revoked).money(v.drawn).money(v.lapsed_returns);
             put_len(&mut w, v.authorizations.len());
             for (p, a) in &v.authorizations {
                 w.uscc(p).opt_money(a.limit).money(a.drawn).bool(a.withdrawn);
@@ -164,6 +164,7 @@ impl Ledger {
             let valid_until = r.i64("valid_until")?;
             let revoked = r.bool("revoked")?;
             let drawn = r.money("drawn")?;
+            let lapsed_returns = r.money("lapsed returns")?;
             let na = get_len(&mut r, "authorizations", 28)?;
             let mut authorizations = BTreeMap::new();
             for _ in 0..na {

@@ -6,7 +6,6 @@
 //! `finance.key` (only when generated here), and `store/` (the sled database).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};

@@ -121,7 +121,8 @@ impl Sequencer {
 
     fn round(&mut self, commands: Vec<Command>, final_round: bool) {
         let started = Instant::now();
-        let mut ledger = self.ledger.write().expect("ledger lock");
+        let ledger_lock = self.ledger.clone();
+        let mut ledger = ledger_lock.write().expect("ledger lock");
         let mut index = LedgerIndex::new(&*self.store);
         let mut batch = CommitBatch::default();
         let mut replies = Vec::with_capacity(commands.len());
