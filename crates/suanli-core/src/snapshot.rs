@@ -187,6 +187,7 @@ impl Ledger {
                 valid_until,
                 revoked,
                 drawn,
+                lapsed_returns,
                 authorizations,
             };
             if ledger.vouchers.insert(id, v).is_some() {

@@ -16,8 +16,6 @@
 //! - `SUANLI_MODEL_SEED=<seed>` replays one case (the seed is printed on failure), and
 //!   `SUANLI_MODEL_OPS=<n>` sets its length (default 500);
 //! - `SUANLI_MODEL_VERBOSE=1` prints how often each outcome occurred (with `--nocapture`);
-//! - `--ignored` runs `lapsed_draw_is_not_drawn_again`, the reproduction of a known ledger
-//!   bug (see `KNOWN_LEDGER_BUG_LAPSED_DRAW_RETURNS`).
 //!
 //! Where the SPEC leaves a choice open (which code an admin, holder or finance request gets
 //! when it has several faults; whether a reversal needs the `provider` flag; ...), the
@@ -52,15 +50,6 @@ use wire::holder_request::Op as HOp;
 // Small helpers of the model, written from SPEC §2 and §4.
 // =====================================================================================
 
-/// KNOWN LEDGER BUG (reported; see `lapsed_draw_is_not_drawn_again` below). SPEC §8: a
-/// reversal made when the voucher is revoked or past its `valid_until` does not return `V`
-/// to the voucher: "otherwise the returned amount lapses". The ledger does not give it back
-/// to the authorization, but it does lower `voucher.drawn`, and draws use `face − drawn`, so
-/// a late record (end before `valid_until`, arriving after it) draws the lapsed money again.
-/// While this is `true` the model copies the ledger's behaviour so that the random cases
-/// keep checking everything else; set it to `false` once the ledger is fixed.
-const KNOWN_LEDGER_BUG_LAPSED_DRAW_RETURNS: bool = true;
-
 const DAY: i64 = 86_400;
 /// SPEC §5: `end` no later than 5 minutes after the ledger's clock.
 const FUTURE_MS: i64 = 5 * 60 * 1000;
@@ -81,11 +70,7 @@ fn round_fen(x: Decimal) -> Decimal {
     let whole = hundredths.trunc();
     let rest = (hundredths - whole).abs();
     let whole = if rest >= dec("0.5") {
-        if x.is_sign_negative() {
-            whole - Decimal::ONE
-        } else {
-            whole + Decimal::ONE
-        }
+        if x.is_sign_negative() { whole - Decimal::ONE } else { whole + Decimal::ONE }
     } else {
         whole
     };
@@ -138,16 +123,11 @@ fn amount_max() -> Decimal {
 /// SPEC §2: the USCC check character.
 fn uscc_ok(s: &str) -> bool {
     const ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const WEIGHTS: [u32; 17] = [
-        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-    ];
+    const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
     if s.len() != 18 || !s.is_ascii() {
         return false;
     }
-    let values: Option<Vec<u32>> = s
-        .chars()
-        .map(|c| ALPHABET.find(c).map(|p| p as u32))
-        .collect();
+    let values: Option<Vec<u32>> = s.chars().map(|c| ALPHABET.find(c).map(|p| p as u32)).collect();
     let Some(v) = values else { return false };
     let sum: u32 = v[..17].iter().zip(WEIGHTS).map(|(a, w)| a * w).sum();
     let check = 31 - sum % 31;
@@ -156,9 +136,7 @@ fn uscc_ok(s: &str) -> bool {
 
 /// SPEC §5: 1–64 of `A–Z a–z 0–9 - _ . :`.
 fn id_ok(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+    (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
 }
 
 /// Free text of 1–`max` characters (control characters are refused too; the generator
@@ -304,11 +282,7 @@ enum Expect {
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Usage(Lines),
-    Reversal {
-        record_seq: u64,
-        lines: Lines,
-        returned: bool,
-    },
+    Reversal { record_seq: u64, lines: Lines, returned: bool },
     Admin,
     Holder,
     Finance(Vec<StatementLine>),
@@ -366,9 +340,7 @@ impl Model {
         let off = program.utc_offset_seconds;
         let sign = if off < 0 { '-' } else { '+' };
         let (h, m) = (off.abs() / 3600, off.abs() % 3600 / 60);
-        let year_starts = (2001..2200)
-            .map(|y| (y, at(&format!("{y}-01-01T00:00:00{sign}{h:02}:{m:02}"))))
-            .collect();
+        let year_starts = (2001..2200).map(|y| (y, at(&format!("{y}-01-01T00:00:00{sign}{h:02}:{m:02}")))).collect();
         Model {
             program,
             year_starts,
@@ -414,10 +386,7 @@ impl Model {
         let p = &self.program;
         for table in &p.rates {
             if table.gpu_models.iter().any(|m| m == gpu_model) {
-                return (
-                    table.renter_rate.unwrap_or(p.renter_rate),
-                    table.supplier_rate.unwrap_or(p.supplier_rate),
-                );
+                return (table.renter_rate.unwrap_or(p.renter_rate), table.supplier_rate.unwrap_or(p.supplier_rate));
             }
         }
         (p.renter_rate, p.supplier_rate)
@@ -462,11 +431,7 @@ impl Model {
     }
 
     fn signer(&self, key: &PublicKey) -> Result<MEntity, Expect> {
-        let k = self
-            .keys
-            .iter()
-            .find(|k| k.key == *key)
-            .ok_or(rej(C::UnknownKey))?;
+        let k = self.keys.iter().find(|k| k.key == *key).ok_or(rej(C::UnknownKey))?;
         if k.revoked {
             return Err(rej(C::RevokedKey));
         }
@@ -517,12 +482,7 @@ impl Model {
             && (r.invoice_no.is_empty() || text_ok(&r.invoice_no, 64))
     }
 
-    fn usage(
-        &mut self,
-        now_ms: i64,
-        input: &Input,
-        r: &wire::UsageRecord,
-    ) -> Result<Outcome, Expect> {
+    fn usage(&mut self, now_ms: i64, input: &Input, r: &wire::UsageRecord) -> Result<Outcome, Expect> {
         // 1. signature and key.
         let provider = self.signer(&input.signed.public_key)?;
         if !provider.provider {
@@ -532,16 +492,9 @@ impl Model {
             return Err(rej(C::ProviderMismatch));
         }
         // 2. the id.
-        if let Some(rec) = self
-            .records
-            .iter()
-            .find(|x| x.provider == provider.id && x.record_id == r.record_id)
-        {
+        if let Some(rec) = self.records.iter().find(|x| x.provider == provider.id && x.record_id == r.record_id) {
             return Err(if rec.payload == input.signed.payload {
-                Expect::Duplicate {
-                    seq: rec.seq,
-                    lines: Some(rec.lines),
-                }
+                Expect::Duplicate { seq: rec.seq, lines: Some(rec.lines) }
             } else {
                 rej(C::Conflict)
             });
@@ -559,18 +512,13 @@ impl Model {
             return Err(rej(C::YearClosed));
         }
         // 5. UNKNOWN_RENTER.
-        let renter = self
-            .entity_by_str(&r.renter_id)
-            .ok_or(rej(C::UnknownRenter))?
-            .clone();
+        let renter = self.entity_by_str(&r.renter_id).ok_or(rej(C::UnknownRenter))?.clone();
         // 6. FUTURE_USAGE, by the ledger's clock.
         if r.end * 1000 > now_ms + FUTURE_MS {
             return Err(rej(C::FutureUsage));
         }
         // 7. IMPOSSIBLE_USAGE: gpu_hours × 3600 ≤ gpu_count × span.
-        if gpu_hours * Decimal::from(3600)
-            > Decimal::from(r.gpu_count) * Decimal::from(r.end - r.start)
-        {
+        if gpu_hours * Decimal::from(3600) > Decimal::from(r.gpu_count) * Decimal::from(r.end - r.start) {
             return Err(rej(C::ImpossibleUsage));
         }
         // 8. AMOUNT_MISMATCH.
@@ -586,10 +534,7 @@ impl Model {
                     && !v.revoked
                     && v.from <= r.end
                     && r.end < v.until
-                    && self
-                        .auths
-                        .iter()
-                        .any(|a| a.voucher == *vid && a.provider == provider.id && !a.withdrawn)
+                    && self.auths.iter().any(|a| a.voucher == *vid && a.provider == provider.id && !a.withdrawn)
                     && !provider.related(&renter)
             });
             if !valid {
@@ -604,13 +549,7 @@ impl Model {
             (provider.id, PayableKind::Voucher, lines.voucher),
         ] {
             if !x.is_zero() {
-                self.payables.push(MPayable {
-                    seq,
-                    payee,
-                    kind,
-                    year: lines.cap_year,
-                    amount: x,
-                });
+                self.payables.push(MPayable { seq, payee, kind, year: lines.cap_year, amount: x });
             }
         }
         self.records.push(MRecord {
@@ -666,31 +605,15 @@ impl Model {
                 let wanted = round_fen(a * p.compute_voucher_coverage);
                 // SPEC §8: a draw whose reversal came after the voucher was revoked or
                 // expired lapsed; it does not come back to the balance.
-                let gone = if KNOWN_LEDGER_BUG_LAPSED_DRAW_RETURNS {
-                    get(&t.drawn, &id.to_string())
-                } else {
-                    get(&t.spent, &id.to_string())
-                };
+                let gone = get(&t.spent, &id.to_string());
                 let balance = vch.face - gone;
-                let auth = self
-                    .auths
-                    .iter()
-                    .find(|x| x.voucher == id && x.provider == provider.id)
-                    .unwrap();
+                let auth = self.auths.iter().find(|x| x.voucher == id && x.provider == provider.id).unwrap();
                 let mut left = balance;
                 if let Some(limit) = auth.limit {
-                    let used = t
-                        .auth_drawn
-                        .get(&(id.to_string(), provider.id))
-                        .copied()
-                        .unwrap_or_default();
+                    let used = t.auth_drawn.get(&(id.to_string(), provider.id)).copied().unwrap_or_default();
                     left = min(left, (limit - used).max(zero));
                 }
-                if left <= zero {
-                    (zero, L::VoucherExhausted)
-                } else {
-                    (min(wanted, left), L::Voucher)
-                }
+                if left <= zero { (zero, L::VoucherExhausted) } else { (min(wanted, left), L::Voucher) }
             }
         };
         // 2. Related parties.
@@ -699,9 +622,7 @@ impl Model {
             return lines(v, v_reason, zero, zero, rp, zero, zero, rp);
         }
         let (renter_rate, supplier_rate) = self.rates(&r.gpu_model);
-        let budget_left = p
-            .subsidy_budget
-            .map(|b| b - t.budget.get(&y).copied().unwrap_or_default());
+        let budget_left = p.subsidy_budget.map(|b| b - t.budget.get(&y).copied().unwrap_or_default());
         // The first reason that fits, SPEC §6 step 4.
         let grant = |uncapped: Decimal, cap_left: Decimal, budget_left: Option<Decimal>| {
             let cap_left = cap_left.max(zero);
@@ -739,11 +660,7 @@ impl Model {
             (zero, zero, L::NotEligible)
         } else {
             let uncapped = round_fen(a * supplier_rate);
-            let used = t
-                .supplier
-                .get(&(provider.id, y))
-                .copied()
-                .unwrap_or_default();
+            let used = t.supplier.get(&(provider.id, y)).copied().unwrap_or_default();
             let (g, reason) = grant(uncapped, p.supplier_cap - used, budget_left.map(|b| b - rv));
             (g, uncapped, reason)
         };
@@ -752,12 +669,7 @@ impl Model {
 
     // ----- SPEC §8: reversals -----
 
-    fn reversal(
-        &mut self,
-        now_ms: i64,
-        input: &Input,
-        r: &wire::Reversal,
-    ) -> Result<Outcome, Expect> {
+    fn reversal(&mut self, now_ms: i64, input: &Input, r: &wire::Reversal) -> Result<Outcome, Expect> {
         // SPEC-SILENT: a reversal needs a valid, unrevoked key of the provider named, but
         // (like the ledger) not the `provider` flag: a company no longer renting out GPUs
         // can still correct its past records.
@@ -770,19 +682,14 @@ impl Model {
         }
         // This model sends no corpus records, so a corpus reversal finds nothing.
         let found = self.records.iter().position(|x| {
-            r.kind == wire::RecordKind::Usage as i32
-                && x.provider == owner.id
-                && x.record_id == r.record_id
+            r.kind == wire::RecordKind::Usage as i32 && x.provider == owner.id && x.record_id == r.record_id
         });
         let Some(i) = found else {
             return Err(rej(C::UnknownRecord));
         };
         let rec = &self.records[i];
         if let Some((first, _)) = rec.reversal {
-            return Err(Expect::Duplicate {
-                seq: first,
-                lines: Some(negate(&rec.lines)),
-            });
+            return Err(Expect::Duplicate { seq: first, lines: Some(negate(&rec.lines)) });
         }
         // V goes back when, at the reversal's time, the voucher is not revoked and before
         // its valid_until; otherwise it lapses.
@@ -800,43 +707,21 @@ impl Model {
             (provider, PayableKind::Voucher, lines.voucher),
         ] {
             if !x.is_zero() {
-                self.payables.push(MPayable {
-                    seq,
-                    payee,
-                    kind,
-                    year: lines.cap_year,
-                    amount: -x,
-                });
+                self.payables.push(MPayable { seq, payee, kind, year: lines.cap_year, amount: -x });
             }
         }
         self.records[i].reversal = Some((seq, returned));
-        Ok(Outcome::Reversal {
-            record_seq,
-            lines,
-            returned,
-        })
+        Ok(Outcome::Reversal { record_seq, lines, returned })
     }
 
     // ----- requests of the admin, holders and finance -----
 
-    fn dedupe_request(
-        &self,
-        namespace: &str,
-        request_id: &str,
-        payload: &[u8],
-    ) -> Result<(), Expect> {
+    fn dedupe_request(&self, namespace: &str, request_id: &str, payload: &[u8]) -> Result<(), Expect> {
         if !id_ok(request_id) {
             return Err(rej(C::Malformed));
         }
-        match self
-            .requests
-            .iter()
-            .find(|r| r.namespace == namespace && r.request_id == request_id)
-        {
-            Some(r) if r.payload == payload => Err(Expect::Duplicate {
-                seq: r.seq,
-                lines: None,
-            }),
+        match self.requests.iter().find(|r| r.namespace == namespace && r.request_id == request_id) {
+            Some(r) if r.payload == payload => Err(Expect::Duplicate { seq: r.seq, lines: None }),
             Some(_) => Err(rej(C::Conflict)),
             None => Ok(()),
         }
@@ -871,9 +756,7 @@ impl Model {
         match &req.op {
             None => return Err(rej(C::Malformed)),
             Some(AOp::RegisterEntity(r)) => {
-                if !uscc_ok(&r.id)
-                    || !text_ok(&r.name, 100)
-                    || !(r.related_group.is_empty() || id_ok(&r.related_group))
+                if !uscc_ok(&r.id) || !text_ok(&r.name, 100) || !(r.related_group.is_empty() || id_ok(&r.related_group))
                 {
                     return Err(rej(C::Malformed));
                 }
@@ -893,32 +776,16 @@ impl Model {
             }
             Some(AOp::AddKey(k)) => {
                 let e = self.known(&k.id)?;
-                let key: PublicKey = k
-                    .public_key
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| rej(C::Malformed))?;
+                let key: PublicKey = k.public_key.as_slice().try_into().map_err(|_| rej(C::Malformed))?;
                 if self.keys.iter().any(|x| x.key == key) {
                     return Err(rej(C::KeyExists));
                 }
-                self.keys.push(MKey {
-                    key,
-                    owner: e.id,
-                    revoked: false,
-                });
+                self.keys.push(MKey { key, owner: e.id, revoked: false });
             }
             Some(AOp::RevokeKey(k)) => {
                 let e = self.known(&k.id)?;
-                let key: PublicKey = k
-                    .public_key
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| rej(C::Malformed))?;
-                let i = self
-                    .keys
-                    .iter()
-                    .position(|x| x.key == key && x.owner == e.id)
-                    .ok_or(rej(C::UnknownKey))?;
+                let key: PublicKey = k.public_key.as_slice().try_into().map_err(|_| rej(C::Malformed))?;
+                let i = self.keys.iter().position(|x| x.key == key && x.owner == e.id).ok_or(rej(C::UnknownKey))?;
                 if self.keys[i].revoked {
                     return Err(rej(C::AlreadyRevoked));
                 }
@@ -991,11 +858,7 @@ impl Model {
                     (p.corpus_voucher_holder_max, p.corpus_voucher_budget)
                 };
                 let same_kind = self.vouchers.iter().filter(|x| x.compute == compute);
-                let held: Decimal = same_kind
-                    .clone()
-                    .filter(|x| x.holder == holder.id)
-                    .map(|x| x.face)
-                    .sum();
+                let held: Decimal = same_kind.clone().filter(|x| x.holder == holder.id).map(|x| x.face).sum();
                 if held + face > max {
                     return Err(rej(C::HolderLimit));
                 }
@@ -1017,11 +880,7 @@ impl Model {
                 if !id_ok(&r.voucher_id) {
                     return Err(rej(C::Malformed));
                 }
-                let v = self
-                    .vouchers
-                    .iter_mut()
-                    .find(|v| v.id == r.voucher_id)
-                    .ok_or(rej(C::UnknownVoucher))?;
+                let v = self.vouchers.iter_mut().find(|v| v.id == r.voucher_id).ok_or(rej(C::UnknownVoucher))?;
                 if v.revoked {
                     return Err(rej(C::AlreadyRevoked));
                 }
@@ -1079,21 +938,14 @@ impl Model {
                     return Err(rej(C::VoucherInvalid));
                 }
                 // Authorizing again replaces the limit; what was drawn stays counted.
-                match self
-                    .auths
-                    .iter_mut()
-                    .find(|x| x.voucher == v.id && x.provider == provider.id)
-                {
+                match self.auths.iter_mut().find(|x| x.voucher == v.id && x.provider == provider.id) {
                     Some(x) => {
                         x.limit = limit;
                         x.withdrawn = false;
                     }
-                    None => self.auths.push(MAuth {
-                        voucher: v.id.clone(),
-                        provider: provider.id,
-                        limit,
-                        withdrawn: false,
-                    }),
+                    None => {
+                        self.auths.push(MAuth { voucher: v.id.clone(), provider: provider.id, limit, withdrawn: false })
+                    }
                 }
             }
             Some(HOp::Withdraw(w)) => {
@@ -1104,9 +956,7 @@ impl Model {
                 let a = self
                     .auths
                     .iter_mut()
-                    .find(|x| {
-                        x.voucher == v.id && x.provider.as_str() == w.provider_id && !x.withdrawn
-                    })
+                    .find(|x| x.voucher == v.id && x.provider.as_str() == w.provider_id && !x.withdrawn)
                     .ok_or(rej(C::NoAuthorization))?;
                 a.withdrawn = true;
             }
@@ -1138,23 +988,13 @@ impl Model {
                     .totals()
                     .unsettled
                     .into_iter()
-                    .map(|((payee, kind, year), amount)| StatementLine {
-                        payee,
-                        kind,
-                        year,
-                        amount,
-                    })
+                    .map(|((payee, kind, year), amount)| StatementLine { payee, kind, year, amount })
                     .collect();
-                self.periods.push(MPeriod {
-                    name: c.name.clone(),
-                    closed_at: self.next_seq,
-                    lines: statement.clone(),
-                });
+                self.periods.push(MPeriod { name: c.name.clone(), closed_at: self.next_seq, lines: statement.clone() });
             }
             Some(FOp::Payout(p)) => {
                 let kind = kind_of(p.kind);
-                let amount =
-                    plain(&p.amount, 2).filter(|a| !a.is_zero() && a.abs() <= amount_max());
+                let amount = plain(&p.amount, 2).filter(|a| !a.is_zero() && a.abs() <= amount_max());
                 let (Some(kind), Some(amount)) = (kind, amount) else {
                     return Err(rej(C::Malformed));
                 };
@@ -1171,19 +1011,12 @@ impl Model {
                         && prior.year == p.year
                         && prior.amount == amount;
                     return Err(if same {
-                        Expect::Duplicate {
-                            seq: prior.seq,
-                            lines: None,
-                        }
+                        Expect::Duplicate { seq: prior.seq, lines: None }
                     } else {
                         rej(C::Conflict)
                     });
                 }
-                let period = self
-                    .periods
-                    .iter()
-                    .find(|x| x.name == p.period)
-                    .ok_or(rej(C::UnknownPeriod))?;
+                let period = self.periods.iter().find(|x| x.name == p.period).ok_or(rej(C::UnknownPeriod))?;
                 let line = period
                     .lines
                     .iter()
@@ -1192,12 +1025,7 @@ impl Model {
                 let paid: Decimal = self
                     .payouts
                     .iter()
-                    .filter(|x| {
-                        x.period == p.period
-                            && x.payee == payee
-                            && x.kind == kind
-                            && x.year == p.year
-                    })
+                    .filter(|x| x.period == p.period && x.payee == payee && x.kind == kind && x.year == p.year)
                     .map(|x| x.amount)
                     .sum();
                 // A claw-back line is settled by money received back (a negative payout);
@@ -1315,9 +1143,7 @@ fn case_program(rng: &mut StdRng) -> Program {
     p.renter_cap = pick(rng, &["5000.00", "2000.00", "777.77"]);
     p.supplier_rate = pick(rng, &["0.10", "0.125"]);
     p.supplier_cap = pick(rng, &["3000.00", "1000.00", "555.55"]);
-    p.subsidy_budget = rng
-        .gen_bool(0.5)
-        .then(|| pick(rng, &["20000.00", "8000.00", "2500.00"]));
+    p.subsidy_budget = rng.gen_bool(0.5).then(|| pick(rng, &["20000.00", "8000.00", "2500.00"]));
     p.compute_voucher_holder_max = pick(rng, &["10000.00", "3000.00"]);
     p.compute_voucher_coverage = pick(rng, &["1.00", "1.00", "0.75"]);
     p.compute_voucher_budget = rng.gen_bool(0.3).then(|| dec("15000.00"));
@@ -1328,11 +1154,7 @@ fn case_program(rng: &mut StdRng) -> Program {
                 renter_rate: Some(dec("0.50")),
                 supplier_rate: Some(dec("0.15")),
             },
-            GpuRate {
-                gpu_models: vec!["A800".into()],
-                renter_rate: None,
-                supplier_rate: Some(dec("0.05")),
-            },
+            GpuRate { gpu_models: vec!["A800".into()], renter_rate: None, supplier_rate: Some(dec("0.05")) },
         ];
     }
     if rng.gen_bool(0.15) {
@@ -1456,17 +1278,11 @@ impl World {
 
     fn live_keys(&self, party: usize) -> usize {
         let id = self.parties[party].id;
-        self.model
-            .keys
-            .iter()
-            .filter(|k| k.owner == id && !k.revoked)
-            .count()
+        self.model.keys.iter().filter(|k| k.owner == id && !k.revoked).count()
     }
 
     fn parties_with(&self, role: Role) -> Vec<usize> {
-        (0..self.parties.len())
-            .filter(|&i| self.parties[i].role == role)
-            .collect()
+        (0..self.parties.len()).filter(|&i| self.parties[i].role == role).collect()
     }
 
     fn pick_party(&mut self, role: Role) -> usize {
@@ -1488,9 +1304,7 @@ impl World {
     fn submit(&mut self, desc: String, msg: &Msg, input: &Input) {
         let signature_ok = !(self.setup_done && self.p(0.01));
         let expect = self.model.submit(self.now_ms, msg, input, signature_ok);
-        let got = self
-            .ledger
-            .decide(&mut self.index, self.now_ms, input, signature_ok);
+        let got = self.ledger.decide(&mut self.index, self.now_ms, input, signature_ok);
         self.trace.push(format!(
             "#{} t={} {desc}{} -> {}",
             self.trace.len(),
@@ -1503,48 +1317,19 @@ impl World {
         if let Decision::Accepted(e) = got {
             if let Body::Usage { lines, .. } = &e.body {
                 let rec = self.model.records.last().unwrap();
-                if self
-                    .model
-                    .records
-                    .iter()
-                    .any(|r| r.record_id == rec.record_id && r.provider != rec.provider)
-                {
-                    *self
-                        .stats
-                        .entry("record id shared by two providers".into())
-                        .or_default() += 1;
+                if self.model.records.iter().any(|r| r.record_id == rec.record_id && r.provider != rec.provider) {
+                    *self.stats.entry("record id shared by two providers".into()).or_default() += 1;
                 }
-                *self
-                    .stats
-                    .entry(format!("V {}", lines.voucher_reason))
-                    .or_default() += 1;
-                *self
-                    .stats
-                    .entry(format!("R {}", lines.renter_reason))
-                    .or_default() += 1;
-                *self
-                    .stats
-                    .entry(format!("S {}", lines.supplier_reason))
-                    .or_default() += 1;
+                *self.stats.entry(format!("V {}", lines.voucher_reason)).or_default() += 1;
+                *self.stats.entry(format!("R {}", lines.renter_reason)).or_default() += 1;
+                *self.stats.entry(format!("S {}", lines.supplier_reason)).or_default() += 1;
             }
-            if let Body::Reversal {
-                returned_to_voucher,
-                reversed,
-                ..
-            } = &e.body
-            {
+            if let Body::Reversal { returned_to_voucher, reversed, .. } = &e.body {
                 if self.model.closed_years.contains(&reversed.lines.cap_year) {
-                    *self
-                        .stats
-                        .entry("reversal in a closed year".into())
-                        .or_default() += 1;
+                    *self.stats.entry("reversal in a closed year".into()).or_default() += 1;
                 }
                 if !reversed.lines.voucher.is_zero() {
-                    let k = if *returned_to_voucher {
-                        "returned"
-                    } else {
-                        "lapsed"
-                    };
+                    let k = if *returned_to_voucher { "returned" } else { "lapsed" };
                     *self.stats.entry(format!("reversal V {k}")).or_default() += 1;
                 }
             }
@@ -1557,16 +1342,8 @@ impl World {
         let from = self.trace.len().saturating_sub(40);
         let mut vouchers = String::new();
         for v in &self.model.vouchers {
-            vouchers += &format!(
-                "{} face {} valid {}..{} revoked {}:",
-                v.id, v.face, v.from, v.until, v.revoked
-            );
-            for r in self
-                .model
-                .records
-                .iter()
-                .filter(|r| r.voucher.as_ref() == Some(&v.id))
-            {
+            vouchers += &format!("{} face {} valid {}..{} revoked {}:", v.id, v.face, v.from, v.until, v.revoked);
+            for r in self.model.records.iter().filter(|r| r.voucher.as_ref() == Some(&v.id)) {
                 vouchers += &format!(
                     " [#{} {} by {} V {} reversal {:?}]",
                     r.seq, r.record_id, r.provider, r.lines.voucher, r.reversal
@@ -1586,11 +1363,7 @@ impl World {
     }
 
     fn compare(&self, msg: &Msg, expect: &Expect, got: &Decision) {
-        let bad = |why: &str| {
-            self.fail(&format!(
-                "{why}\nmessage: {msg:?}\nexpected: {expect:?}\ngot: {got:?}"
-            ))
-        };
+        let bad = |why: &str| self.fail(&format!("{why}\nmessage: {msg:?}\nexpected: {expect:?}\ngot: {got:?}"));
         match (expect, got) {
             (Expect::Rejected(c), Decision::Rejected(r)) => {
                 if *c != r.code {
@@ -1618,30 +1391,14 @@ impl World {
                             bad("stored bytes differ from the signed bytes");
                         }
                         no_negative_zero(lines).unwrap_or_else(|e| bad(&e));
-                        let Msg::Usage(u) = msg else {
-                            unreachable!("a usage entry comes from a usage record")
-                        };
-                        self.check_record_invariants(&u.gpu_model, lines)
-                            .unwrap_or_else(|e| bad(&e));
+                        let Msg::Usage(u) = msg else { unreachable!("a usage entry comes from a usage record") };
+                        self.check_record_invariants(&u.gpu_model, lines).unwrap_or_else(|e| bad(&e));
                     }
                     (
-                        Outcome::Reversal {
-                            record_seq,
-                            lines,
-                            returned,
-                        },
-                        Body::Reversal {
-                            reversed,
-                            returned_to_voucher,
-                            ..
-                        },
+                        Outcome::Reversal { record_seq, lines, returned },
+                        Body::Reversal { reversed, returned_to_voucher, .. },
                     ) => {
-                        let rec = self
-                            .model
-                            .records
-                            .iter()
-                            .find(|r| r.seq == *record_seq)
-                            .unwrap();
+                        let rec = self.model.records.iter().find(|r| r.seq == *record_seq).unwrap();
                         if reversed.seq != *record_seq
                             || reversed.lines != *lines
                             || *returned_to_voucher != *returned
@@ -1654,8 +1411,7 @@ impl World {
                             bad("different reversal");
                         }
                     }
-                    (Outcome::Admin, Body::Admin { .. })
-                    | (Outcome::Holder, Body::Holder { .. }) => {}
+                    (Outcome::Admin, Body::Admin { .. }) | (Outcome::Holder, Body::Holder { .. }) => {}
                     (Outcome::Finance(want), Body::Finance { statement, .. }) => {
                         let key = |l: &StatementLine| (l.payee, l.kind, l.year, l.amount);
                         let mut a: Vec<_> = want.iter().map(key).collect();
@@ -1706,11 +1462,7 @@ impl World {
                     errors.push(format!("renter cap broken: {} {y} R {r}", e.id));
                 }
                 if r != get(&t.renter, &(e.id, y)) {
-                    errors.push(format!(
-                        "renter_used {} {y}: ledger {r}, model {}",
-                        e.id,
-                        get(&t.renter, &(e.id, y))
-                    ));
+                    errors.push(format!("renter_used {} {y}: ledger {r}, model {}", e.id, get(&t.renter, &(e.id, y))));
                 }
                 let s = lg.supplier_used(&e.id, y);
                 if s < Decimal::ZERO || s > p.supplier_cap {
@@ -1727,19 +1479,9 @@ impl World {
             match lg.entity(&e.id) {
                 Some(le) => {
                     let f = le.flags;
-                    if (
-                        f.provider,
-                        f.renter_eligible,
-                        f.supplier_eligible,
-                        f.opc,
-                        f.data_supplier,
-                    ) != (
-                        e.provider,
-                        e.renter_eligible,
-                        e.supplier_eligible,
-                        e.opc,
-                        e.data_supplier,
-                    ) || le.related_group != e.group
+                    if (f.provider, f.renter_eligible, f.supplier_eligible, f.opc, f.data_supplier)
+                        != (e.provider, e.renter_eligible, e.supplier_eligible, e.opc, e.data_supplier)
+                        || le.related_group != e.group
                     {
                         errors.push(format!("entity {} differs: {le:?} vs {e:?}", e.id));
                     }
@@ -1750,10 +1492,7 @@ impl World {
         for y in years {
             let b = lg.budget_used(y);
             if b != get(&t.budget, &y) {
-                errors.push(format!(
-                    "budget_used {y}: ledger {b}, model {}",
-                    get(&t.budget, &y)
-                ));
+                errors.push(format!("budget_used {y}: ledger {b}, model {}", get(&t.budget, &y)));
             }
             if p.subsidy_budget.is_some_and(|max| b > max) || b < Decimal::ZERO {
                 errors.push(format!("subsidy budget broken in {y}: {b}"));
@@ -1775,10 +1514,7 @@ impl World {
             };
             let drawn = get(&t.drawn, &v.id);
             if lv.drawn < Decimal::ZERO || lv.drawn > lv.face_value {
-                errors.push(format!(
-                    "voucher {} over-drawn: {} of {}",
-                    v.id, lv.drawn, lv.face_value
-                ));
+                errors.push(format!("voucher {} over-drawn: {} of {}", v.id, lv.drawn, lv.face_value));
             }
             if lv.drawn != drawn
                 || lv.face_value != v.face
@@ -1786,10 +1522,7 @@ impl World {
                 || lv.holder != v.holder
                 || (lv.valid_from, lv.valid_until) != (v.from, v.until)
             {
-                errors.push(format!(
-                    "voucher {}: ledger {lv:?}, model {v:?} drawn {drawn}",
-                    v.id
-                ));
+                errors.push(format!("voucher {}: ledger {lv:?}, model {v:?} drawn {drawn}", v.id));
             }
             let auths: Vec<&MAuth> = m.auths.iter().filter(|a| a.voucher == v.id).collect();
             if auths.len() != lv.authorizations.len() {
@@ -1798,10 +1531,7 @@ impl World {
             for a in auths {
                 let used = get(&t.auth_drawn, &(v.id.clone(), a.provider));
                 match lv.authorizations.get(&a.provider) {
-                    Some(la)
-                        if la.limit == a.limit
-                            && la.withdrawn == a.withdrawn
-                            && la.drawn == used => {}
+                    Some(la) if la.limit == a.limit && la.withdrawn == a.withdrawn && la.drawn == used => {}
                     other => errors.push(format!(
                         "authorization {} {}: ledger {other:?}, model {a:?} drawn {used}",
                         v.id, a.provider
@@ -1810,33 +1540,21 @@ impl World {
             }
         }
         if lg.unsettled() != &t.unsettled {
-            errors.push(format!(
-                "unsettled: ledger {:?}\nmodel {:?}",
-                lg.unsettled(),
-                t.unsettled
-            ));
+            errors.push(format!("unsettled: ledger {:?}\nmodel {:?}", lg.unsettled(), t.unsettled));
         }
         let periods = lg.periods();
         if periods.len() != m.periods.len() {
             errors.push("number of periods".into());
         }
         for (lp, mp) in periods.iter().zip(&m.periods) {
-            if lp.name != mp.name
-                || lp.closed_at != mp.closed_at
-                || lp.lines.len() != mp.lines.len()
-            {
+            if lp.name != mp.name || lp.closed_at != mp.closed_at || lp.lines.len() != mp.lines.len() {
                 errors.push(format!("period {}", mp.name));
             }
             for l in &mp.lines {
                 let paid: Decimal = m
                     .payouts
                     .iter()
-                    .filter(|x| {
-                        x.period == mp.name
-                            && x.payee == l.payee
-                            && x.kind == l.kind
-                            && x.year == l.year
-                    })
+                    .filter(|x| x.period == mp.name && x.payee == l.payee && x.kind == l.kind && x.year == l.year)
                     .map(|x| x.amount)
                     .sum();
                 match lp.lines.get(&(l.payee, l.kind, l.year)) {
@@ -1845,9 +1563,7 @@ impl World {
                             errors.push(format!("paid exceeds payable: {pl:?}"));
                         }
                     }
-                    other => {
-                        errors.push(format!("period {} line {l:?}: ledger {other:?}", mp.name))
-                    }
+                    other => errors.push(format!("period {} line {l:?}: ledger {other:?}", mp.name)),
                 }
             }
         }
@@ -1864,10 +1580,7 @@ impl World {
                         && lp.kind == x.kind
                         && lp.year == x.year
                         && lp.amount == x.amount => {}
-                other => errors.push(format!(
-                    "payout {}: ledger {other:?}, model {x:?}",
-                    x.bank_ref
-                )),
+                other => errors.push(format!("payout {}: ledger {other:?}, model {x:?}", x.bank_ref)),
             }
         }
         let closed: BTreeSet<i32> = m.closed_years.iter().copied().collect();
@@ -1875,11 +1588,7 @@ impl World {
             errors.push("closed years".into());
         }
         if lg.next_seq() != m.next_seq {
-            errors.push(format!(
-                "next_seq: ledger {}, model {}",
-                lg.next_seq(),
-                m.next_seq
-            ));
+            errors.push(format!("next_seq: ledger {}, model {}", lg.next_seq(), m.next_seq));
         }
         if !errors.is_empty() {
             self.fail(&errors.join("\n"));
@@ -1912,30 +1621,16 @@ impl World {
     // ----- the setup: entities, keys, first vouchers and authorizations -----
 
     fn admin_op(&mut self, desc: String, op: AOp) {
-        let msg = Msg::Admin(wire::AdminRequest {
-            request_id: format!("a{}", self.next()),
-            op: Some(op),
-        });
-        let key = if self.setup_done && self.p(0.01) {
-            self.finance.clone()
-        } else {
-            self.admin.clone()
-        };
+        let msg = Msg::Admin(wire::AdminRequest { request_id: format!("a{}", self.next()), op: Some(op) });
+        let key = if self.setup_done && self.p(0.01) { self.finance.clone() } else { self.admin.clone() };
         let input = msg.sign(&key);
         self.submit(desc, &msg, &input);
         self.requests_sent.push((msg, input, key));
     }
 
     fn finance_op(&mut self, desc: String, op: FOp) {
-        let msg = Msg::Finance(wire::FinanceRequest {
-            request_id: format!("f{}", self.next()),
-            op: Some(op),
-        });
-        let key = if self.p(0.01) {
-            self.admin.clone()
-        } else {
-            self.finance.clone()
-        };
+        let msg = Msg::Finance(wire::FinanceRequest { request_id: format!("f{}", self.next()), op: Some(op) });
+        let key = if self.p(0.01) { self.admin.clone() } else { self.finance.clone() };
         let input = msg.sign(&key);
         self.submit(desc, &msg, &input);
         self.requests_sent.push((msg, input, key));
@@ -1955,24 +1650,12 @@ impl World {
     fn setup(&mut self) {
         let plan = [
             (Role::Provider, tk::flags(true, true, true, false, false), 2),
-            (
-                Role::Provider,
-                tk::flags(true, false, true, false, false),
-                1,
-            ),
-            (
-                Role::Provider,
-                tk::flags(true, false, self.p(0.5), false, false),
-                1,
-            ),
+            (Role::Provider, tk::flags(true, false, true, false, false), 1),
+            (Role::Provider, tk::flags(true, false, self.p(0.5), false, false), 1),
             (Role::Renter, tk::flags(false, true, false, false, false), 1),
             (Role::Renter, tk::flags(false, true, false, false, false), 1),
             (Role::Renter, tk::flags(false, true, false, false, false), 1),
-            (
-                Role::Renter,
-                tk::flags(false, false, false, false, false),
-                1,
-            ),
+            (Role::Renter, tk::flags(false, false, false, false, false), 1),
             (Role::Opc, tk::flags(false, true, false, true, false), 1),
             (Role::Opc, tk::flags(false, true, false, true, false), 1),
             (Role::Other, tk::flags(false, true, false, false, false), 1),
@@ -1996,30 +1679,14 @@ impl World {
                 self.admin_op(format!("add key to {id}"), tk::add_key(&id, &public(&k)));
                 keys.push(k);
             }
-            self.parties.push(Party {
-                id,
-                role,
-                keys,
-                initial: flags,
-                group: group.map(str::to_string),
-            });
+            self.parties.push(Party { id, role, keys, initial: flags, group: group.map(str::to_string) });
         }
         let opcs = self.parties_with(Role::Opc);
         let providers = self.parties_with(Role::Provider);
         let year = |s| at(s);
         let firsts = [
-            (
-                opcs[0],
-                dec("0.4"),
-                year("2026-01-01T00:00:00+08:00"),
-                year("2027-01-01T00:00:00+08:00"),
-            ),
-            (
-                opcs[1],
-                dec("0.3"),
-                year("2026-03-01T00:00:00+08:00"),
-                year("2026-07-01T00:00:00+08:00"),
-            ),
+            (opcs[0], dec("0.4"), year("2026-01-01T00:00:00+08:00"), year("2027-01-01T00:00:00+08:00")),
+            (opcs[1], dec("0.3"), year("2026-03-01T00:00:00+08:00"), year("2026-07-01T00:00:00+08:00")),
         ];
         for (holder, share, from, until) in firsts {
             let face = round_fen(self.model.program.compute_voucher_holder_max * share);
@@ -2027,12 +1694,7 @@ impl World {
             self.issue(holder, face, from, until);
         }
         let vids: Vec<String> = self.model.vouchers.iter().map(|v| v.id.clone()).collect();
-        for (vid, prov, limit) in [
-            (0, 0, None),
-            (0, 1, Some(dec("0.2"))),
-            (1, 1, None),
-            (1, 2, Some(dec("0.5"))),
-        ] {
+        for (vid, prov, limit) in [(0, 0, None), (0, 1, Some(dec("0.2"))), (1, 1, None), (1, 2, Some(dec("0.5")))] {
             let Some(vid) = vids.get(vid).cloned() else {
                 continue;
             };
@@ -2052,10 +1714,7 @@ impl World {
             valid_from: from,
             valid_until: until,
         });
-        self.admin_op(
-            format!("issue {id} {face} to {}", self.parties[holder].id),
-            op,
-        );
+        self.admin_op(format!("issue {id} {face} to {}", self.parties[holder].id), op);
     }
 
     fn authorize(&mut self, vid: &str, provider: usize, limit: Option<Decimal>) {
@@ -2069,10 +1728,7 @@ impl World {
             provider_id: self.parties[provider].id.to_string(),
             limit: limit.map(fmt2).unwrap_or_default(),
         });
-        let desc = format!(
-            "authorize {} on {vid} limit {limit:?}",
-            self.parties[provider].id
-        );
+        let desc = format!("authorize {} on {vid} limit {limit:?}", self.parties[provider].id);
         self.holder_op(desc, hp, key, op);
     }
 
@@ -2163,10 +1819,7 @@ impl World {
             }
             _ => self.key_of(provider),
         };
-        let range = voucher
-            .as_deref()
-            .and_then(|id| self.model.voucher(id))
-            .map(|v| (v.from, v.until));
+        let range = voucher.as_deref().and_then(|id| self.model.voucher(id)).map(|v| (v.from, v.until));
         let end = self.pick_end(range);
         let (gpu_hours, unit_price, gpu_count, span) = self.quantities();
         let amount = round_fen(gpu_hours * unit_price);
@@ -2193,11 +1846,7 @@ impl World {
             record_id,
             provider_id: self.parties[provider].id.to_string(),
             renter_id: renter.to_string(),
-            contract_id: if self.p(0.3) {
-                format!("HT-2026-{n}")
-            } else {
-                String::new()
-            },
+            contract_id: if self.p(0.3) { format!("HT-2026-{n}") } else { String::new() },
             gpu_model: gpu_model.into(),
             gpu_count,
             start: end - span,
@@ -2206,11 +1855,7 @@ impl World {
             unit_price: unit_price.to_string(),
             amount: fmt2(amount),
             voucher_id: voucher.unwrap_or_default(),
-            invoice_no: if self.p(0.3) {
-                format!("发票-{n}")
-            } else {
-                String::new()
-            },
+            invoice_no: if self.p(0.3) { format!("发票-{n}") } else { String::new() },
         };
         let mut faults = vec![];
         if self.p(0.04) {
@@ -2288,11 +1933,7 @@ impl World {
                 let lo = from.max(now - 60 * DAY);
                 let hi = (until - 1).min(latest);
                 if lo <= hi {
-                    return if self.p(0.15) {
-                        hi
-                    } else {
-                        self.rng.gen_range(lo..=hi)
-                    };
+                    return if self.p(0.15) { hi } else { self.rng.gen_range(lo..=hi) };
                 }
             }
             if self.p(0.1) && until <= latest {
@@ -2305,12 +1946,7 @@ impl World {
                     .boundaries
                     .iter()
                     .copied()
-                    .chain(
-                        self.model
-                            .vouchers
-                            .iter()
-                            .flat_map(|v| [v.from, v.until - 1, v.until]),
-                    )
+                    .chain(self.model.vouchers.iter().flat_map(|v| [v.from, v.until - 1, v.until]))
                     .filter(|&b| b >= now - 60 * DAY && b <= latest + 120)
                     .collect();
                 near.sort();
@@ -2346,15 +1982,9 @@ impl World {
         let p = &self.model.program;
         let per_cap = (p.renter_cap / p.renter_rate).max(dec("100"));
         let (gpu_hours, price) = match rng.gen_range(0..100) {
-            0..8 => (
-                Decimal::new(rng.gen_range(1..=20_000), 6),
-                Decimal::new(rng.gen_range(1..=20_000), 4),
-            ),
+            0..8 => (Decimal::new(rng.gen_range(1..=20_000), 6), Decimal::new(rng.gen_range(1..=20_000), 4)),
             // x.xx5 × an odd whole number: exactly half a fen to round.
-            8..18 => (
-                Decimal::from(2 * rng.gen_range(0..50) + 1),
-                Decimal::new(rng.gen_range(0..20_000) * 10 + 5, 3),
-            ),
+            8..18 => (Decimal::from(2 * rng.gen_range(0..50) + 1), Decimal::new(rng.gen_range(0..20_000) * 10 + 5, 3)),
             class => {
                 let (lo, hi) = match class {
                     18..65 => (Decimal::ONE, per_cap * dec("0.02")),
@@ -2369,11 +1999,7 @@ impl World {
             }
         };
         let need = gpu_hours * Decimal::from(3600);
-        let mut span = if rng.gen_bool(0.05) {
-            31 * DAY
-        } else {
-            rng.gen_range(60..=31 * DAY)
-        };
+        let mut span = if rng.gen_bool(0.05) { 31 * DAY } else { rng.gen_range(60..=31 * DAY) };
         let count_for = |span: i64| (need / Decimal::from(span)).ceil().to_u64().unwrap().max(1);
         if count_for(span) > 100_000 {
             span = 31 * DAY;
@@ -2400,11 +2026,7 @@ impl World {
         }
         let i = self.rng.gen_range(0..self.model.records.len());
         let payload = self.model.records[i].payload.clone();
-        let Some((Msg::Usage(u), _)) = self
-            .usage_sent
-            .iter()
-            .find(|(_, inp)| inp.signed.payload == payload)
-            .cloned()
+        let Some((Msg::Usage(u), _)) = self.usage_sent.iter().find(|(_, inp)| inp.signed.payload == payload).cloned()
         else {
             return;
         };
@@ -2415,9 +2037,7 @@ impl World {
         } else {
             u.amount = fmt2(plain(&u.amount, 2).unwrap() + dec("0.01"));
         }
-        let party = self
-            .party_of(&Uscc::parse(&u.provider_id).unwrap())
-            .unwrap();
+        let party = self.party_of(&Uscc::parse(&u.provider_id).unwrap()).unwrap();
         let key = self.key_of(party);
         let desc = format!("changed usage {} of {}", u.record_id, u.provider_id);
         let msg = Msg::Usage(u);
@@ -2430,20 +2050,14 @@ impl World {
         if !self.reversals_sent.is_empty() && self.p(0.08) {
             let i = self.rng.gen_range(0..self.reversals_sent.len());
             let input = self.reversals_sent[i].clone();
-            let rv: wire::Reversal =
-                prost::Message::decode(input.signed.payload.as_slice()).unwrap();
+            let rv: wire::Reversal = prost::Message::decode(input.signed.payload.as_slice()).unwrap();
             let desc = format!("resend reversal of {} by {}", rv.record_id, rv.provider_id);
             return self.submit(desc, &Msg::Reversal(rv), &input);
         }
         let (provider, record_id) = match (self.model.records.len(), self.rng.gen_range(0..100)) {
-            (0, _) | (_, 0..10) => (
-                self.pick_party(Role::Provider),
-                format!("nope-{}", self.next()),
-            ),
+            (0, _) | (_, 0..10) => (self.pick_party(Role::Provider), format!("nope-{}", self.next())),
             (n, roll) => {
-                let reversed: Vec<usize> = (0..n)
-                    .filter(|&i| self.model.records[i].reversal.is_some())
-                    .collect();
+                let reversed: Vec<usize> = (0..n).filter(|&i| self.model.records[i].reversal.is_some()).collect();
                 let i = if roll < 25 && !reversed.is_empty() {
                     *reversed.choose(&mut self.rng).unwrap()
                 } else {
@@ -2459,20 +2073,12 @@ impl World {
             }
         };
         let key = self.key_of(provider);
-        let reason = if self.p(0.03) {
-            String::new()
-        } else {
-            format!("correction {}", self.next())
-        };
+        let reason = if self.p(0.03) { String::new() } else { format!("correction {}", self.next()) };
         let rv = wire::Reversal {
             provider_id: self.parties[provider].id.to_string(),
             record_id,
             reason,
-            kind: if self.p(0.02) {
-                wire::RecordKind::Corpus as i32
-            } else {
-                wire::RecordKind::Usage as i32
-            },
+            kind: if self.p(0.02) { wire::RecordKind::Corpus as i32 } else { wire::RecordKind::Usage as i32 },
         };
         let target = self
             .model
@@ -2494,13 +2100,8 @@ impl World {
             _ => self.any_party(),
         };
         let max = self.model.program.compute_voucher_holder_max;
-        let held: Decimal = self
-            .model
-            .vouchers
-            .iter()
-            .filter(|v| v.holder == self.parties[holder].id)
-            .map(|v| v.face)
-            .sum();
+        let held: Decimal =
+            self.model.vouchers.iter().filter(|v| v.holder == self.parties[holder].id).map(|v| v.face).sum();
         let face = match self.rng.gen_range(0..100) {
             0..5 => Decimal::ZERO,
             5..12 if held < max => max - held,
@@ -2508,27 +2109,12 @@ impl World {
         };
         let now = self.now_ms / 1000;
         let (from, until) = *[
-            (
-                at("2026-01-01T00:00:00+08:00"),
-                at("2027-01-01T00:00:00+08:00"),
-            ),
-            (
-                at("2026-03-01T00:00:00+08:00"),
-                at("2026-07-01T00:00:00+08:00"),
-            ),
-            (
-                at("2026-06-15T00:00:00+08:00"),
-                at("2027-02-01T00:00:00+08:00"),
-            ),
+            (at("2026-01-01T00:00:00+08:00"), at("2027-01-01T00:00:00+08:00")),
+            (at("2026-03-01T00:00:00+08:00"), at("2026-07-01T00:00:00+08:00")),
+            (at("2026-06-15T00:00:00+08:00"), at("2027-02-01T00:00:00+08:00")),
             (now - 10 * DAY, now + 20 * DAY),
-            (
-                at("2027-01-01T00:00:00+08:00"),
-                at("2027-03-01T00:00:00+08:00"),
-            ),
-            (
-                at("2025-12-01T00:00:00+08:00"),
-                at("2026-02-15T00:00:00+08:00"),
-            ),
+            (at("2027-01-01T00:00:00+08:00"), at("2027-03-01T00:00:00+08:00")),
+            (at("2025-12-01T00:00:00+08:00"), at("2026-02-15T00:00:00+08:00")),
             (now, now),
         ]
         .choose(&mut self.rng)
@@ -2571,9 +2157,7 @@ impl World {
         let limit = match self.rng.gen_range(0..100) {
             0..45 => None,
             45..50 => Some(Decimal::ZERO),
-            _ => Some(round_fen(
-                v.face * Decimal::new(self.rng.gen_range(1..=70), 2),
-            )),
+            _ => Some(round_fen(v.face * Decimal::new(self.rng.gen_range(1..=70), 2))),
         };
         if self.p(0.08) {
             // Signed by someone who does not hold it.
@@ -2584,10 +2168,7 @@ impl World {
                 provider_id: self.parties[provider].id.to_string(),
                 limit: String::new(),
             });
-            let desc = format!(
-                "authorize on {} by non-holder {}",
-                v.id, self.parties[other].id
-            );
+            let desc = format!("authorize on {} by non-holder {}", v.id, self.parties[other].id);
             return self.holder_op(desc, other, key, op);
         }
         self.authorize(&v.id, provider, limit);
@@ -2605,29 +2186,16 @@ impl World {
         } else {
             return;
         };
-        let Some(hp) = self
-            .model
-            .voucher(&vid)
-            .and_then(|v| self.party_of(&v.holder))
-        else {
+        let Some(hp) = self.model.voucher(&vid).and_then(|v| self.party_of(&v.holder)) else {
             return;
         };
         let key = self.key_of(hp);
-        let op = HOp::Withdraw(wire::Withdraw {
-            voucher_id: vid.clone(),
-            provider_id: provider.to_string(),
-        });
+        let op = HOp::Withdraw(wire::Withdraw { voucher_id: vid.clone(), provider_id: provider.to_string() });
         self.holder_op(format!("withdraw {provider} from {vid}"), hp, key, op);
     }
 
     fn gen_revoke_voucher(&mut self) {
-        let revoked: Vec<String> = self
-            .model
-            .vouchers
-            .iter()
-            .filter(|v| v.revoked)
-            .map(|v| v.id.clone())
-            .collect();
+        let revoked: Vec<String> = self.model.vouchers.iter().filter(|v| v.revoked).map(|v| v.id.clone()).collect();
         let id = if self.model.vouchers.is_empty() || self.p(0.1) {
             "NOPE".to_string()
         } else if !revoked.is_empty() && self.p(0.2) {
@@ -2636,9 +2204,7 @@ impl World {
             let i = self.rng.gen_range(0..self.model.vouchers.len());
             self.model.vouchers[i].id.clone()
         };
-        let op = AOp::RevokeVoucher(wire::RevokeVoucher {
-            voucher_id: id.clone(),
-        });
+        let op = AOp::RevokeVoucher(wire::RevokeVoucher { voucher_id: id.clone() });
         self.admin_op(format!("revoke voucher {id}"), op);
     }
 
@@ -2648,10 +2214,7 @@ impl World {
         let Some(e) = self.model.entity(&id).cloned() else {
             self.fail(&format!("party {id} is not registered"));
         };
-        let mut u = wire::UpdateEntity {
-            id: id.to_string(),
-            ..Default::default()
-        };
+        let mut u = wire::UpdateEntity { id: id.to_string(), ..Default::default() };
         let init = self.parties[who].initial;
         let drift: Vec<u8> = [
             e.provider != init.provider,
@@ -2689,9 +2252,7 @@ impl World {
                 45..50 => u.provider = Some(!e.provider),
                 50..55 => u.opc = Some(!e.opc),
                 55..80 => {
-                    let g = ["g1", "g2", "g3", "g4", "g5"]
-                        .choose(&mut self.rng)
-                        .unwrap();
+                    let g = ["g1", "g2", "g3", "g4", "g5"].choose(&mut self.rng).unwrap();
                     u.related_group = Some(g.to_string())
                 }
                 80..92 => u.clear_related_group = true,
@@ -2720,17 +2281,12 @@ impl World {
         };
         self.admin_op(
             format!("revoke a key of {id}"),
-            AOp::RevokeKey(wire::RevokeKey {
-                id: id.to_string(),
-                public_key: public(&key).to_vec(),
-            }),
+            AOp::RevokeKey(wire::RevokeKey { id: id.to_string(), public_key: public(&key).to_vec() }),
         );
     }
 
     fn gen_add_key(&mut self) {
-        let keyless: Vec<usize> = (0..self.parties.len())
-            .filter(|&i| self.live_keys(i) == 0)
-            .collect();
+        let keyless: Vec<usize> = (0..self.parties.len()).filter(|&i| self.live_keys(i) == 0).collect();
         let who = match keyless.choose(&mut self.rng) {
             Some(&i) if self.p(0.8) => i,
             _ => self.any_party(),
@@ -2743,10 +2299,7 @@ impl World {
             self.parties[who].keys.push(k.clone());
             k
         };
-        self.admin_op(
-            format!("add a key to {id}"),
-            tk::add_key(&id, &public(&key)),
-        );
+        self.admin_op(format!("add a key to {id}"), tk::add_key(&id, &public(&key)));
     }
 
     fn gen_close_period(&mut self) {
@@ -2755,20 +2308,13 @@ impl World {
         } else {
             format!("P{}", self.next())
         };
-        self.finance_op(
-            format!("close period {name}"),
-            FOp::ClosePeriod(wire::ClosePeriod { name }),
-        );
+        self.finance_op(format!("close period {name}"), FOp::ClosePeriod(wire::ClosePeriod { name }));
     }
 
     fn gen_payout(&mut self) {
         let n = self.next();
-        let lines: Vec<(String, StatementLine)> = self
-            .model
-            .periods
-            .iter()
-            .flat_map(|p| p.lines.iter().map(|l| (p.name.clone(), l.clone())))
-            .collect();
+        let lines: Vec<(String, StatementLine)> =
+            self.model.periods.iter().flat_map(|p| p.lines.iter().map(|l| (p.name.clone(), l.clone()))).collect();
         let mut payout = wire::Payout {
             period: "nope".into(),
             payee_id: self.parties[0].id.to_string(),
@@ -2798,20 +2344,11 @@ impl World {
                 .model
                 .payouts
                 .iter()
-                .filter(|x| {
-                    x.period == period
-                        && x.payee == line.payee
-                        && x.kind == line.kind
-                        && x.year == line.year
-                })
+                .filter(|x| x.period == period && x.payee == line.payee && x.kind == line.kind && x.year == line.year)
                 .map(|x| x.amount)
                 .sum();
             let left = line.amount - paid;
-            let unit = if line.amount.is_sign_negative() {
-                dec("-0.01")
-            } else {
-                dec("0.01")
-            };
+            let unit = if line.amount.is_sign_negative() { dec("-0.01") } else { dec("0.01") };
             let amount = match roll {
                 8..40 => left,
                 40..70 => round_fen(left * Decimal::new(self.rng.gen_range(10..=90), 2)),
@@ -2820,11 +2357,7 @@ impl World {
                 86..90 => Decimal::ZERO,
                 _ => left,
             };
-            let amount = if amount.is_zero() && roll < 86 {
-                unit
-            } else {
-                amount
-            };
+            let amount = if amount.is_zero() && roll < 86 { unit } else { amount };
             payout = wire::Payout {
                 period,
                 payee_id: line.payee.to_string(),
@@ -2856,10 +2389,7 @@ impl World {
         let Some(&year) = years.choose(&mut self.rng) else {
             return self.gen_usage();
         };
-        self.finance_op(
-            format!("close year {year}"),
-            FOp::CloseYear(wire::CloseYear { year }),
-        );
+        self.finance_op(format!("close year {year}"), FOp::CloseYear(wire::CloseYear { year }));
     }
 
     fn resend_request(&mut self) {
@@ -2880,9 +2410,7 @@ impl World {
         let (msg, _, key) = self.requests_sent[i].clone();
         let msg = match msg {
             Msg::Admin(mut a) => {
-                a.op = Some(AOp::RevokeVoucher(wire::RevokeVoucher {
-                    voucher_id: "NOPE".into(),
-                }));
+                a.op = Some(AOp::RevokeVoucher(wire::RevokeVoucher { voucher_id: "NOPE".into() }));
                 Msg::Admin(a)
             }
             Msg::Holder(mut h) => {
@@ -2904,13 +2432,7 @@ impl World {
 }
 
 fn no_negative_zero(l: &Lines) -> Result<(), String> {
-    for d in [
-        l.voucher,
-        l.renter,
-        l.renter_uncapped,
-        l.supplier,
-        l.supplier_uncapped,
-    ] {
+    for d in [l.voucher, l.renter, l.renter_uncapped, l.supplier, l.supplier_uncapped] {
         if d.is_zero() && d.is_sign_negative() {
             return Err(format!("a -0.00 line: {l:?}"));
         }
@@ -2921,14 +2443,7 @@ fn no_negative_zero(l: &Lines) -> Result<(), String> {
 fn label(d: &Decision) -> String {
     match d {
         Decision::Accepted(e) => format!("ACCEPTED {}", e.body.kind_name()),
-        Decision::Duplicate(d) => format!(
-            "DUPLICATE{}",
-            if d.lines.is_some() {
-                " record"
-            } else {
-                " request"
-            }
-        ),
+        Decision::Duplicate(d) => format!("DUPLICATE{}", if d.lines.is_some() { " record" } else { " request" }),
         Decision::Rejected(r) => format!("REJECTED {}", r.code),
     }
 }
@@ -3038,12 +2553,7 @@ fn generator_reaches_every_outcome() {
     ] {
         wanted.push(format!("REJECTED {c}"));
     }
-    for r in [
-        L::OutsideWindow,
-        L::Voucher,
-        L::VoucherExhausted,
-        L::NoVoucher,
-    ] {
+    for r in [L::OutsideWindow, L::Voucher, L::VoucherExhausted, L::NoVoucher] {
         wanted.push(format!("V {r}"));
     }
     for r in [
@@ -3058,33 +2568,23 @@ fn generator_reaches_every_outcome() {
     ] {
         wanted.push(format!("R {r}"));
     }
-    for r in [
-        L::OutsideWindow,
-        L::RelatedParty,
-        L::NotEligible,
-        L::Granted,
-        L::CapExhausted,
-        L::BudgetExhausted,
-        L::Capped,
-    ] {
+    for r in
+        [L::OutsideWindow, L::RelatedParty, L::NotEligible, L::Granted, L::CapExhausted, L::BudgetExhausted, L::Capped]
+    {
         wanted.push(format!("S {r}"));
     }
     let missing: Vec<&String> = wanted.iter().filter(|w| !seen.contains_key(*w)).collect();
-    assert!(
-        missing.is_empty(),
-        "never reached: {missing:?}\nseen: {seen:?}"
-    );
+    assert!(missing.is_empty(), "never reached: {missing:?}\nseen: {seen:?}");
 }
 
-/// KNOWN LEDGER BUG, found by the model (see `KNOWN_LEDGER_BUG_LAPSED_DRAW_RETURNS`). SPEC §8:
+/// A regression test for a bug the model found. SPEC §8:
 /// a reversal returns `V` to the voucher "when, at the reversal's recorded time, the voucher
 /// is not revoked and before its valid_until; otherwise the returned amount lapses". Here a
 /// 1,000.00 voucher is drawn in full, the record is reversed after `valid_until` (so the
 /// 1,000.00 lapses), and a late record that ended before `valid_until` names the voucher
-/// again: nothing is left to draw, so it must get `V = 0.00 VOUCHER_EXHAUSTED`. The ledger
-/// draws 100.00 of the lapsed money instead. Un-ignore once the ledger is fixed.
+/// again: nothing is left to draw, so it must get `V = 0.00 VOUCHER_EXHAUSTED` (the ledger
+/// once drew 100.00 of the lapsed money).
 #[test]
-#[ignore = "known ledger bug: a draw whose reversal lapsed is drawn again (SPEC §8)"]
 fn lapsed_draw_is_not_drawn_again() {
     let (admin, finance) = (tk::key(1), tk::key(2));
     let genesis = Genesis {
@@ -3122,11 +2622,8 @@ fn lapsed_draw_is_not_drawn_again() {
         now += 1000;
         accepted(submit(now, &tk::admin(&admin, &format!("a{i}"), op)));
     }
-    let auth = HOp::Authorize(wire::Authorize {
-        voucher_id: "V1".into(),
-        provider_id: p.to_string(),
-        limit: String::new(),
-    });
+    let auth =
+        HOp::Authorize(wire::Authorize { voucher_id: "V1".into(), provider_id: p.to_string(), limit: String::new() });
     now += 1000;
     accepted(submit(now, &tk::holder(&ko, &o, "h1", auth)));
 
@@ -3135,42 +2632,22 @@ fn lapsed_draw_is_not_drawn_again() {
     let end = at("2026-06-30T11:00:00+08:00");
     let u1 = tk::usage_record("u1", &p, &o, "80", "12.50", "1000.00", end, Some("V1"));
     let e = accepted(submit(now, &tk::sign(InputKind::Usage, &kp, &u1)));
-    let Body::Usage { lines, .. } = e.body else {
-        unreachable!()
-    };
-    assert_eq!(
-        (lines.voucher, lines.voucher_reason),
-        (dec("1000.00"), L::Voucher)
-    );
+    let Body::Usage { lines, .. } = e.body else { unreachable!() };
+    assert_eq!((lines.voucher, lines.voucher_reason), (dec("1000.00"), L::Voucher));
 
     // After valid_until, P reverses u1: the 1,000.00 lapses.
     now = at("2026-07-02T09:00:00+08:00") * 1000;
-    let rev = tk::sign(
-        InputKind::Reversal,
-        &kp,
-        &tk::reversal(&p, "u1", "wrong renter"),
-    );
+    let rev = tk::sign(InputKind::Reversal, &kp, &tk::reversal(&p, "u1", "wrong renter"));
     let e = accepted(submit(now, &rev));
-    let Body::Reversal {
-        returned_to_voucher,
-        ..
-    } = e.body
-    else {
-        unreachable!()
-    };
-    assert!(
-        !returned_to_voucher,
-        "the voucher expired before the reversal"
-    );
+    let Body::Reversal { returned_to_voucher, .. } = e.body else { unreachable!() };
+    assert!(!returned_to_voucher, "the voucher expired before the reversal");
 
     // A late record that ended before valid_until names V1: nothing is left to draw.
     now += 1000;
     let late = at("2026-06-30T11:30:00+08:00");
     let u2 = tk::usage_record("u2", &p, &o, "8", "12.50", "100.00", late, Some("V1"));
     let e = accepted(submit(now, &tk::sign(InputKind::Usage, &kp, &u2)));
-    let Body::Usage { lines, .. } = e.body else {
-        unreachable!()
-    };
+    let Body::Usage { lines, .. } = e.body else { unreachable!() };
     assert_eq!(
         (lines.voucher, lines.voucher_reason),
         (Decimal::ZERO, L::VoucherExhausted),

@@ -142,7 +142,10 @@ impl Config {
         range("limits.ack_queue_depth", l.ack_queue_depth, 1, 1 << 20)?;
         range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
         if self.checkpoint_interval_ms == 0 || self.checkpoint_interval_ms > 60_000 {
-            return Err(invalid("checkpoint_interval_ms", "must be between 1 and 60000 (checkpoints every few seconds)"));
+            return Err(invalid(
+                "checkpoint_interval_ms",
+                "must be between 1 and 60000 (checkpoints every few seconds)",
+            ));
         }
         if self.snapshot_interval_entries == 0 {
             return Err(invalid("snapshot_interval_entries", "must be at least 1"));

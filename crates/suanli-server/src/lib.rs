@@ -56,16 +56,14 @@ pub async fn serve(
         last_checkpoint_at: Instant::now(),
         last_snapshot_count: opened.last_snapshot_count,
     };
-    let sequencer_thread = std::thread::Builder::new()
-        .name("suanli-sequencer".into())
-        .spawn(move || {
-            // A failed invariant is a bug: stop the whole process rather than keep serving
-            // from a state nobody can vouch for.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequencer.run(rx))).is_err() {
-                eprintln!("suanlid: the sequencer stopped on a failed invariant; exiting");
-                std::process::exit(70);
-            }
-        })?;
+    let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
+        // A failed invariant is a bug: stop the whole process rather than keep serving
+        // from a state nobody can vouch for.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequencer.run(rx))).is_err() {
+            eprintln!("suanlid: the sequencer stopped on a failed invariant; exiting");
+            std::process::exit(70);
+        }
+    })?;
 
     let ticker = {
         let tx = tx.clone();
@@ -96,7 +94,9 @@ pub async fn serve(
     let limits = &config.limits;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in ["suanli.v1.Ingest", "suanli.v1.Registry", "suanli.v1.Vouchers", "suanli.v1.Settlement", "suanli.v1.Ledger"] {
+    for name in
+        ["suanli.v1.Ingest", "suanli.v1.Registry", "suanli.v1.Vouchers", "suanli.v1.Settlement", "suanli.v1.Ledger"]
+    {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
@@ -115,9 +115,18 @@ pub async fn serve(
             v1::ingest_server::IngestServer::new(services.clone())
                 .max_decoding_message_size(limits.batch_message_bytes_max.max(limits.stream_message_bytes_max)),
         )
-        .add_service(v1::registry_server::RegistryServer::new(services.clone()).max_decoding_message_size(limits.stream_message_bytes_max))
-        .add_service(v1::vouchers_server::VouchersServer::new(services.clone()).max_decoding_message_size(limits.stream_message_bytes_max))
-        .add_service(v1::settlement_server::SettlementServer::new(services.clone()).max_decoding_message_size(limits.stream_message_bytes_max))
+        .add_service(
+            v1::registry_server::RegistryServer::new(services.clone())
+                .max_decoding_message_size(limits.stream_message_bytes_max),
+        )
+        .add_service(
+            v1::vouchers_server::VouchersServer::new(services.clone())
+                .max_decoding_message_size(limits.stream_message_bytes_max),
+        )
+        .add_service(
+            v1::settlement_server::SettlementServer::new(services.clone())
+                .max_decoding_message_size(limits.stream_message_bytes_max),
+        )
         .add_service(v1::ledger_server::LedgerServer::new(services.clone()))
         .add_service(health)
         .add_service(reflection)

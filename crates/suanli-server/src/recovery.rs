@@ -148,7 +148,8 @@ fn init(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError
     let ledger_sk = key_in_dir(opts.data_dir, LEDGER_KEY_FILE, &mut generated)?;
     let ledger_key = ledger_sk.verifying_key().to_bytes();
     let origin = origin_for(&program.id, &ledger_key);
-    let genesis = Genesis { program_toml: program.to_toml(), admin_key, finance_key, ledger_key, origin: origin.clone() };
+    let genesis =
+        Genesis { program_toml: program.to_toml(), admin_key, finance_key, ledger_key, origin: origin.clone() };
     let (ledger, entry) = Ledger::create(genesis, (opts.clock)()).map_err(|e| StartError::Config(e.to_string()))?;
     let signer = Signer::new(&origin, ledger_sk).map_err(|e| StartError::Config(format!("ledger key name: {e}")))?;
     let mut frontier = Frontier::new();

@@ -97,7 +97,10 @@ impl Shared {
     }
 
     /// Hands a verified chunk to the sequencer (waiting for queue room: backpressure).
-    async fn sequence(&self, v: Verified) -> Result<(u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>), Status> {
+    async fn sequence(
+        &self,
+        v: Verified,
+    ) -> Result<(u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>), Status> {
         let (tx, rx) = oneshot::channel();
         if v.inputs.is_empty() {
             let _ = tx.send(Vec::new());
@@ -139,10 +142,7 @@ impl Shared {
 
 fn merge(slots: Vec<Option<Answer>>, answers: Vec<Answer>) -> Vec<Answer> {
     let mut answers = answers.into_iter();
-    slots
-        .into_iter()
-        .map(|s| s.unwrap_or_else(|| answers.next().expect("one answer per sequenced input")))
-        .collect()
+    slots.into_iter().map(|s| s.unwrap_or_else(|| answers.next().expect("one answer per sequenced input"))).collect()
 }
 
 /// Reads up to `max` envelopes: waits for the first, then takes what is already there.
@@ -165,7 +165,12 @@ async fn read_chunk(stream: &mut Streaming<Envelope>, max: usize) -> Result<Vec<
 type AckStream = Pin<Box<dyn Stream<Item = Result<v1::Ack, Status>> + Send>>;
 
 /// Pumps one client stream through verification and the sequencer and back as acks.
-async fn pump(shared: Arc<Shared>, kind: InputKind, mut stream: Streaming<Envelope>, out: mpsc::Sender<Result<v1::Ack, Status>>) {
+async fn pump(
+    shared: Arc<Shared>,
+    kind: InputKind,
+    mut stream: Streaming<Envelope>,
+    out: mpsc::Sender<Result<v1::Ack, Status>>,
+) {
     let max = shared.limits.chunk_records_max;
     let in_flight_max = shared.limits.stream_chunks_in_flight_max;
     let mut verifying = FuturesOrdered::new();
@@ -394,11 +399,7 @@ impl v1::registry_server::Registry for Services {
             cap_use: ledger
                 .cap_use(&id)
                 .into_iter()
-                .map(|(year, (r, s))| v1::CapUse {
-                    year,
-                    renter_subsidy: fmt_money(r),
-                    supplier_subsidy: fmt_money(s),
-                })
+                .map(|(year, (r, s))| v1::CapUse { year, renter_subsidy: fmt_money(r), supplier_subsidy: fmt_money(s) })
                 .collect(),
         }))
     }
@@ -416,7 +417,8 @@ impl v1::vouchers_server::Vouchers for Services {
             return Err(Status::invalid_argument("GetVoucher takes a VoucherQuery"));
         };
         let ledger = self.0.ledger.read().expect("ledger lock");
-        let v = ledger.voucher(&q.voucher_id).ok_or_else(|| Status::not_found(format!("no voucher {}", q.voucher_id)))?;
+        let v =
+            ledger.voucher(&q.voucher_id).ok_or_else(|| Status::not_found(format!("no voucher {}", q.voucher_id)))?;
         permission(reader, Some(&v.holder))?;
         // Lapse is judged at the ledger's clock now: what is left at valid_until lapses.
         let now = (self.0.clock)().div_euclid(1000);

@@ -77,7 +77,12 @@ fn verify_slice(inputs: &[Input], keys: &[Option<Arc<PublicKey>>]) -> Vec<bool> 
     for (i, (input, key)) in inputs.iter().zip(keys).enumerate() {
         // A key that is not a valid strong point can sign nothing.
         if let Some(k) = key {
-            items.push(Item::new(KeyRef::Checked(k), input.kind.domain(), &input.signed.payload, &input.signed.signature));
+            items.push(Item::new(
+                KeyRef::Checked(k),
+                input.kind.domain(),
+                &input.signed.payload,
+                &input.signed.signature,
+            ));
             positions.push(i);
         }
     }

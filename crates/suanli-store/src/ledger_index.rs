@@ -16,10 +16,7 @@ use crate::Store;
 
 /// Record and request index writes, each in the order first written: the `records` and
 /// `requests` of a [`crate::CommitBatch`].
-pub type IndexWrites = (
-    Vec<(RecordKey, RecordSummary)>,
-    Vec<(RequestKey, RequestSummary)>,
-);
+pub type IndexWrites = (Vec<(RecordKey, RecordSummary)>, Vec<(RequestKey, RequestSummary)>);
 
 pub struct LedgerIndex<'s> {
     store: &'s dyn Store,

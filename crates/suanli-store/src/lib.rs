@@ -32,13 +32,9 @@ pub enum StoreError {
     Io(String),
     #[error("the store is damaged: {0}")]
     Corrupt(String),
-    #[error(
-        "the store was written with schema version {found}, this build reads version {expected}"
-    )]
+    #[error("the store was written with schema version {found}, this build reads version {expected}")]
     Schema { found: u32, expected: u32 },
-    #[error(
-        "commit out of order: the store holds {have} entries, the batch starts at entry {first}"
-    )]
+    #[error("commit out of order: the store holds {have} entries, the batch starts at entry {first}")]
     OutOfOrder { have: u64, first: u64 },
 }
 
@@ -88,11 +84,7 @@ pub trait Store: Send + Sync + 'static {
     fn entry_count(&self) -> Result<u64>;
     fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>>;
     /// Entries `from..to` in order (ending early if the log is shorter).
-    fn entries(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
+    fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>>;
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>>;
     fn node(&self, key: NodeKey) -> Result<Option<Hash>>;
@@ -123,11 +115,7 @@ pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
         );
     }
     for (k, s) in &batch.requests {
-        assert!(
-            s.seq < new_count,
-            "request {k:?} refers to entry {} beyond the log of {new_count} entries",
-            s.seq
-        );
+        assert!(s.seq < new_count, "request {k:?} refers to entry {} beyond the log of {new_count} entries", s.seq);
     }
     for &((level, index), _) in &batch.nodes {
         assert!(
@@ -136,15 +124,9 @@ pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
         );
     }
     if let Some((covered, _)) = &batch.snapshot {
-        assert!(
-            *covered <= new_count,
-            "snapshot covers {covered} entries, the log has {new_count}"
-        );
+        assert!(*covered <= new_count, "snapshot covers {covered} entries, the log has {new_count}");
     }
     for (size, _) in &batch.checkpoints {
-        assert!(
-            *size <= new_count,
-            "checkpoint of tree size {size} beyond the log of {new_count} entries"
-        );
+        assert!(*size <= new_count, "checkpoint of tree size {size} beyond the log of {new_count} entries");
     }
 }

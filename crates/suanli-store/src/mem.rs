@@ -42,10 +42,7 @@ impl MemStore {
     /// What a process restarted after a crash right now would find: an independent copy
     /// of every committed batch (and, since commits are atomic, nothing else).
     pub fn clone_committed(&self) -> MemStore {
-        MemStore {
-            data: RwLock::new(self.read().clone()),
-            fail_commits: AtomicBool::new(false),
-        }
+        MemStore { data: RwLock::new(self.read().clone()), fail_commits: AtomicBool::new(false) }
     }
 
     /// While `fail` is set, every commit returns [`StoreError::Io`] and writes nothing,
@@ -75,16 +72,12 @@ impl Store for MemStore {
         for (i, (seq, _)) in batch.entries.iter().enumerate() {
             let expected = have + i as u64;
             if *seq != expected {
-                return Err(StoreError::OutOfOrder {
-                    have: expected,
-                    first: *seq,
-                });
+                return Err(StoreError::OutOfOrder { have: expected, first: *seq });
             }
         }
         crate::assert_batch_within(batch, have + batch.entries.len() as u64);
 
-        d.entries
-            .extend(batch.entries.iter().map(|(_, bytes)| bytes.clone()));
+        d.entries.extend(batch.entries.iter().map(|(_, bytes)| bytes.clone()));
         for (k, v) in &batch.records {
             d.records.insert(k.clone(), v.clone());
         }
@@ -112,24 +105,12 @@ impl Store for MemStore {
 
     fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>> {
         let d = self.read();
-        Ok(usize::try_from(seq)
-            .ok()
-            .and_then(|i| d.entries.get(i))
-            .cloned())
+        Ok(usize::try_from(seq).ok().and_then(|i| d.entries.get(i)).cloned())
     }
 
-    fn entries(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_> {
+    fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_> {
         let end = to.min(self.read().entries.len() as u64);
-        Box::new(MemEntries {
-            store: self,
-            next: from,
-            end,
-            buf: VecDeque::new(),
-        })
+        Box::new(MemEntries { store: self, next: from, end, buf: VecDeque::new() })
     }
 
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>> {
@@ -153,20 +134,11 @@ impl Store for MemStore {
     }
 
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
-        Ok(self
-            .read()
-            .checkpoints
-            .last_key_value()
-            .map(|(s, t)| (*s, t.clone())))
+        Ok(self.read().checkpoints.last_key_value().map(|(s, t)| (*s, t.clone())))
     }
 
     fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>> {
-        Ok(self
-            .read()
-            .checkpoints
-            .range(..=size)
-            .next_back()
-            .map(|(s, t)| (*s, t.clone())))
+        Ok(self.read().checkpoints.range(..=size).next_back().map(|(s, t)| (*s, t.clone())))
     }
 
     fn size_on_disk(&self) -> Result<u64> {
@@ -196,8 +168,7 @@ impl Iterator for MemEntries<'_> {
             // `end` is at most the length when the iterator was made, so these fit.
             let from = self.next as usize;
             let to = (self.end as usize).min(from + ENTRIES_CHUNK_MAX);
-            self.buf
-                .extend((from..to).map(|i| (i as u64, d.entries[i].clone())));
+            self.buf.extend((from..to).map(|i| (i as u64, d.entries[i].clone())));
             self.next = to as u64;
         }
         self.buf.pop_front().map(Ok)

@@ -93,10 +93,7 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 fn describe_key(key: &[u8]) -> String {
     match key.split_first() {
         Some((&ENTRY, rest)) if rest.len() == 8 => {
-            format!(
-                "entry {}",
-                u64::from_be_bytes(rest.try_into().expect("8 bytes"))
-            )
+            format!("entry {}", u64::from_be_bytes(rest.try_into().expect("8 bytes")))
         }
         Some((&META, rest)) => format!("metadata {:?}", String::from_utf8_lossy(rest)),
         Some((&p, rest)) => {
@@ -112,9 +109,7 @@ fn describe_key(key: &[u8]) -> String {
 
 fn io(e: sled::Error) -> StoreError {
     match e {
-        sled::Error::Corruption { at, bt: _ } => {
-            StoreError::Corrupt(format!("sled found corruption at {at:?}"))
-        }
+        sled::Error::Corruption { at, bt: _ } => StoreError::Corrupt(format!("sled found corruption at {at:?}")),
         other => StoreError::Io(other.to_string()),
     }
 }
@@ -124,9 +119,8 @@ fn corrupt(key: &[u8], what: impl std::fmt::Display) -> StoreError {
 }
 
 fn be_u64(key: &[u8], bytes: &[u8]) -> Result<u64> {
-    let b: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| corrupt(key, format_args!("expected 8 bytes, found {}", bytes.len())))?;
+    let b: [u8; 8] =
+        bytes.try_into().map_err(|_| corrupt(key, format_args!("expected 8 bytes, found {}", bytes.len())))?;
     Ok(u64::from_be_bytes(b))
 }
 
@@ -140,8 +134,7 @@ fn entry_seq(key: &[u8]) -> Result<u64> {
 
 fn decode_checkpoint(key: &[u8], value: &[u8]) -> Result<(u64, String)> {
     let size = be_u64(key, &key[1..])?;
-    let text = std::str::from_utf8(value)
-        .map_err(|e| corrupt(key, format_args!("checkpoint is not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(value).map_err(|e| corrupt(key, format_args!("checkpoint is not UTF-8: {e}")))?;
     Ok((size, text.to_string()))
 }
 
@@ -183,18 +176,13 @@ impl SledStore {
         let count = match db.get(META_SCHEMA).map_err(io)? {
             None => Self::init(&db)?,
             Some(v) => {
-                let b: [u8; 4] = v.as_ref().try_into().map_err(|_| {
-                    corrupt(
-                        META_SCHEMA,
-                        format_args!("expected 4 bytes, found {}", v.len()),
-                    )
-                })?;
+                let b: [u8; 4] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt(META_SCHEMA, format_args!("expected 4 bytes, found {}", v.len())))?;
                 let found = u32::from_be_bytes(b);
                 if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema {
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
+                    return Err(StoreError::Schema { found, expected: SCHEMA_VERSION });
                 }
                 Self::check_count(&db)?
             }
@@ -237,9 +225,7 @@ impl SledStore {
         let Some((first_key, _)) = log.next().transpose().map_err(io)? else {
             return match count {
                 0 => Ok(0),
-                _ => Err(StoreError::Corrupt(format!(
-                    "the entry count says {count} entries, the log is empty"
-                ))),
+                _ => Err(StoreError::Corrupt(format!("the entry count says {count} entries, the log is empty"))),
             };
         };
         let first = entry_seq(&first_key)?;
@@ -248,14 +234,10 @@ impl SledStore {
             None => first,
         };
         if count == 0 || last != count - 1 {
-            return Err(StoreError::Corrupt(format!(
-                "the entry count says {count} entries, the last entry is {last}"
-            )));
+            return Err(StoreError::Corrupt(format!("the entry count says {count} entries, the last entry is {last}")));
         }
         if first != 0 {
-            return Err(StoreError::Corrupt(format!(
-                "the log starts at entry {first}, not 0"
-            )));
+            return Err(StoreError::Corrupt(format!("the log starts at entry {first}, not 0")));
         }
         Ok(count)
     }
@@ -265,10 +247,7 @@ impl SledStore {
         for (i, (seq, _)) in batch.entries.iter().enumerate() {
             let expected = have + i as u64;
             if *seq != expected {
-                return Err(StoreError::OutOfOrder {
-                    have: expected,
-                    first: *seq,
-                });
+                return Err(StoreError::OutOfOrder { have: expected, first: *seq });
             }
         }
         let new_count = have + batch.entries.len() as u64;
@@ -311,17 +290,9 @@ impl SledStore {
     }
 
     /// The last key of `range` and its value, read under the visibility lock.
-    fn last_in(
-        &self,
-        lo: Bound<&[u8]>,
-        hi: Bound<&[u8]>,
-    ) -> Result<Option<(sled::IVec, sled::IVec)>> {
+    fn last_in(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Option<(sled::IVec, sled::IVec)>> {
         let _visible = self.visible.read().unwrap_or_else(|p| p.into_inner());
-        self.db
-            .range::<&[u8], _>((lo, hi))
-            .next_back()
-            .transpose()
-            .map_err(io)
+        self.db.range::<&[u8], _>((lo, hi)).next_back().transpose().map_err(io)
     }
 }
 
@@ -329,23 +300,17 @@ impl Store for SledStore {
     fn commit(&self, batch: &CommitBatch) -> Result<()> {
         let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.failed.load(Ordering::Acquire) {
-            return Err(StoreError::Io(
-                "an earlier commit failed; reopen the store before writing again".into(),
-            ));
+            return Err(StoreError::Io("an earlier commit failed; reopen the store before writing again".into()));
         }
         let have = self.count.load(Ordering::Acquire);
         let sled_batch = self.build(have, batch)?;
         let _visible = self.visible.write().unwrap_or_else(|p| p.into_inner());
-        let written = self
-            .db
-            .apply_batch(sled_batch)
-            .and_then(|()| self.db.flush());
+        let written = self.db.apply_batch(sled_batch).and_then(|()| self.db.flush());
         if let Err(e) = written {
             self.failed.store(true, Ordering::Release);
             return Err(io(e));
         }
-        self.count
-            .store(have + batch.entries.len() as u64, Ordering::Release);
+        self.count.store(have + batch.entries.len() as u64, Ordering::Release);
         Ok(())
     }
 
@@ -359,43 +324,28 @@ impl Store for SledStore {
         }
         match self.db.get(entry_key(seq)).map_err(io)? {
             Some(v) => Ok(Some(v.to_vec())),
-            None => Err(StoreError::Corrupt(format!(
-                "entry {seq} is missing below the entry count"
-            ))),
+            None => Err(StoreError::Corrupt(format!("entry {seq} is missing below the entry count"))),
         }
     }
 
-    fn entries(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_> {
+    fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_> {
         // Entries below the published count are immutable, so no lock is needed: the
         // range simply never reaches past what is durable.
         let end = to.min(self.count.load(Ordering::Acquire));
         if from >= end {
             return Box::new(std::iter::empty());
         }
-        Box::new(EntryIter {
-            inner: self.db.range(entry_key(from)..entry_key(end)),
-            next: from,
-            end,
-            done: false,
-        })
+        Box::new(EntryIter { inner: self.db.range(entry_key(from)..entry_key(end)), next: from, end, done: false })
     }
 
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>> {
         let k = prefixed(RECORD, &key.encode());
-        self.get(&k)?
-            .map(|v| RecordSummary::decode(&v).map_err(|e| corrupt(&k, e)))
-            .transpose()
+        self.get(&k)?.map(|v| RecordSummary::decode(&v).map_err(|e| corrupt(&k, e))).transpose()
     }
 
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>> {
         let k = prefixed(REQUEST, &key.encode());
-        self.get(&k)?
-            .map(|v| RequestSummary::decode(&v).map_err(|e| corrupt(&k, e)))
-            .transpose()
+        self.get(&k)?.map(|v| RequestSummary::decode(&v).map_err(|e| corrupt(&k, e))).transpose()
     }
 
     fn node(&self, key: NodeKey) -> Result<Option<Hash>> {
@@ -416,10 +366,7 @@ impl Store for SledStore {
         self.get(META_SNAPSHOT)?
             .map(|v| {
                 if v.len() < 8 {
-                    return Err(corrupt(
-                        META_SNAPSHOT,
-                        format_args!("only {} bytes", v.len()),
-                    ));
+                    return Err(corrupt(META_SNAPSHOT, format_args!("only {} bytes", v.len())));
                 }
                 let covered = be_u64(META_SNAPSHOT, &v[..8])?;
                 Ok((covered, v[8..].to_vec()))
@@ -428,12 +375,9 @@ impl Store for SledStore {
     }
 
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
-        self.last_in(
-            Bound::Included(&[CHECKPOINT]),
-            Bound::Excluded(&[CHECKPOINT + 1]),
-        )?
-        .map(|(k, v)| decode_checkpoint(&k, &v))
-        .transpose()
+        self.last_in(Bound::Included(&[CHECKPOINT]), Bound::Excluded(&[CHECKPOINT + 1]))?
+            .map(|(k, v)| decode_checkpoint(&k, &v))
+            .transpose()
     }
 
     fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>> {
@@ -486,10 +430,7 @@ impl Iterator for EntryIter {
                 if seq == self.next {
                     Ok((seq, v.to_vec()))
                 } else {
-                    Err(StoreError::Corrupt(format!(
-                        "entry {} is missing (the next stored entry is {seq})",
-                        self.next
-                    )))
+                    Err(StoreError::Corrupt(format!("entry {} is missing (the next stored entry is {seq})", self.next)))
                 }
             }),
         };

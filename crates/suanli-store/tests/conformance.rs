@@ -52,10 +52,7 @@ fn empty_batch_changes_nothing(s: &dyn Store) {
 
 fn commit_and_read_back_everything(s: &dyn Store) {
     let mut b = entries_batch(0, 16);
-    b.records = vec![
-        (record_key(1, "r-1"), record_summary(3, 1)),
-        (record_key(2, "r-2"), record_summary(7, 2)),
-    ];
+    b.records = vec![(record_key(1, "r-1"), record_summary(3, 1)), (record_key(2, "r-2"), record_summary(7, 2))];
     b.requests = vec![
         (request_key(None, "admin-1"), request_summary(0, 9)),
         (request_key(Some(4), "h-1"), request_summary(15, 8)),
@@ -88,23 +85,14 @@ fn commit_and_read_back_everything(s: &dyn Store) {
     assert_eq!(s.node((1, 5)).unwrap(), None);
     assert_eq!(s.frontier().unwrap(), Some(vec![1, 2, 3]));
     assert_eq!(s.snapshot().unwrap(), Some((16, b"state".to_vec())));
-    assert_eq!(
-        s.latest_checkpoint().unwrap(),
-        Some((16, "note 16\n".into()))
-    );
-    assert_eq!(
-        s.checkpoint_at_or_before(15).unwrap(),
-        Some((8, "note 8\n".into()))
-    );
+    assert_eq!(s.latest_checkpoint().unwrap(), Some((16, "note 16\n".into())));
+    assert_eq!(s.checkpoint_at_or_before(15).unwrap(), Some((8, "note 8\n".into())));
 }
 
 fn later_record_write_replaces_earlier(s: &dyn Store) {
     let key = record_key(1, "r-1");
     let mut b = entries_batch(0, 3);
-    b.records = vec![
-        (key.clone(), record_summary(1, 1)),
-        (key.clone(), record_summary(2, 2)),
-    ];
+    b.records = vec![(key.clone(), record_summary(1, 1)), (key.clone(), record_summary(2, 2))];
     s.commit(&b).unwrap();
     assert_eq!(s.record(&key).unwrap(), Some(record_summary(2, 2)));
 
@@ -120,10 +108,7 @@ fn later_record_write_replaces_earlier(s: &dyn Store) {
 fn later_request_write_replaces_earlier(s: &dyn Store) {
     let key = request_key(Some(9), "q");
     let mut b = entries_batch(0, 2);
-    b.requests = vec![
-        (key.clone(), request_summary(0, 1)),
-        (key.clone(), request_summary(1, 2)),
-    ];
+    b.requests = vec![(key.clone(), request_summary(0, 1)), (key.clone(), request_summary(1, 2))];
     s.commit(&b).unwrap();
     assert_eq!(s.request(&key).unwrap(), Some(request_summary(1, 2)));
 }
@@ -208,10 +193,7 @@ fn checkpoint_boundaries(s: &dyn Store) {
     assert_eq!(at(10), Some(10));
     assert_eq!(at(11), Some(10));
     assert_eq!(at(u64::MAX), Some(10));
-    assert_eq!(
-        s.checkpoint_at_or_before(5).unwrap(),
-        Some((5, "c5".into()))
-    );
+    assert_eq!(s.checkpoint_at_or_before(5).unwrap(), Some((5, "c5".into())));
     assert_eq!(s.latest_checkpoint().unwrap(), Some((10, "c10".into())));
 
     // A later checkpoint in its own batch becomes the latest; rewriting a size replaces.
@@ -220,26 +202,14 @@ fn checkpoint_boundaries(s: &dyn Store) {
     s.commit(&b).unwrap();
     assert_eq!(s.latest_checkpoint().unwrap(), Some((12, "c12".into())));
     assert_eq!(at(11), Some(10));
-    assert_eq!(
-        s.checkpoint_at_or_before(7).unwrap(),
-        Some((5, "c5 again".into()))
-    );
+    assert_eq!(s.checkpoint_at_or_before(7).unwrap(), Some((5, "c5 again".into())));
 }
 
 fn checkpoint_at_tree_size_zero(s: &dyn Store) {
-    let b = CommitBatch {
-        checkpoints: vec![(0, "empty tree".into())],
-        ..CommitBatch::default()
-    };
+    let b = CommitBatch { checkpoints: vec![(0, "empty tree".into())], ..CommitBatch::default() };
     s.commit(&b).unwrap();
-    assert_eq!(
-        s.checkpoint_at_or_before(0).unwrap(),
-        Some((0, "empty tree".into()))
-    );
-    assert_eq!(
-        s.latest_checkpoint().unwrap(),
-        Some((0, "empty tree".into()))
-    );
+    assert_eq!(s.checkpoint_at_or_before(0).unwrap(), Some((0, "empty tree".into())));
+    assert_eq!(s.latest_checkpoint().unwrap(), Some((0, "empty tree".into())));
 }
 
 fn frontier_and_snapshot_keep_the_latest(s: &dyn Store) {
@@ -264,22 +234,8 @@ fn frontier_and_snapshot_keep_the_latest(s: &dyn Store) {
 fn large_batch(s: &dyn Store) {
     const N: u64 = 10_000;
     let mut b = entries_batch(0, N);
-    b.records = (0..N)
-        .map(|i| {
-            (
-                record_key(i % 17, &format!("rec-{i}")),
-                record_summary(i, (i % 250) as u8),
-            )
-        })
-        .collect();
-    b.requests = (0..N)
-        .map(|i| {
-            (
-                request_key(Some(i % 5), &format!("req-{i}")),
-                request_summary(i, 3),
-            )
-        })
-        .collect();
+    b.records = (0..N).map(|i| (record_key(i % 17, &format!("rec-{i}")), record_summary(i, (i % 250) as u8))).collect();
+    b.requests = (0..N).map(|i| (request_key(Some(i % 5), &format!("req-{i}")), request_summary(i, 3))).collect();
     b.nodes = (0..N).map(|i| ((0, i), [(i % 256) as u8; 32])).collect();
     b.checkpoints = vec![(N, "all".into())];
     s.commit(&b).unwrap();
@@ -300,10 +256,7 @@ fn many_small_batches(s: &dyn Store) {
     const BATCHES: u64 = 200;
     for seq in 0..BATCHES {
         let mut b = entries_batch(seq, 1);
-        b.records = vec![(
-            record_key(seq % 3, &format!("r{seq}")),
-            record_summary(seq, 1),
-        )];
+        b.records = vec![(record_key(seq % 3, &format!("r{seq}")), record_summary(seq, 1))];
         b.frontier = seq.to_be_bytes().to_vec();
         if seq % 50 == 49 {
             b.checkpoints = vec![(seq + 1, format!("c{}", seq + 1))];
@@ -313,19 +266,10 @@ fn many_small_batches(s: &dyn Store) {
     }
     let all = all_entries(s);
     assert_eq!(all, entries_batch(0, BATCHES).entries);
-    assert_eq!(
-        s.frontier().unwrap(),
-        Some((BATCHES - 1).to_be_bytes().to_vec())
-    );
-    assert_eq!(
-        s.record(&record_key(1, "r100")).unwrap(),
-        Some(record_summary(100, 1))
-    );
+    assert_eq!(s.frontier().unwrap(), Some((BATCHES - 1).to_be_bytes().to_vec()));
+    assert_eq!(s.record(&record_key(1, "r100")).unwrap(), Some(record_summary(100, 1)));
     assert_eq!(s.latest_checkpoint().unwrap().map(|c| c.0), Some(200));
-    assert_eq!(
-        s.checkpoint_at_or_before(149).unwrap().map(|c| c.0),
-        Some(100)
-    );
+    assert_eq!(s.checkpoint_at_or_before(149).unwrap().map(|c| c.0), Some(100));
 }
 
 /// A batch that refers past the log it leaves is a caller bug: it panics, writes nothing,
@@ -333,26 +277,14 @@ fn many_small_batches(s: &dyn Store) {
 fn batch_past_the_log_panics_before_writing(s: &dyn Store) {
     s.commit(&entries_batch(0, 2)).unwrap();
     let bad_batches = [
-        CommitBatch {
-            snapshot: Some((5, vec![])),
-            ..entries_batch(2, 1)
-        },
-        CommitBatch {
-            checkpoints: vec![(4, "too far".into())],
-            ..entries_batch(2, 1)
-        },
+        CommitBatch { snapshot: Some((5, vec![])), ..entries_batch(2, 1) },
+        CommitBatch { checkpoints: vec![(4, "too far".into())], ..entries_batch(2, 1) },
         CommitBatch {
             nodes: vec![((1, 1), [0; 32])], // leaves 2..4
             ..entries_batch(2, 1)
         },
-        CommitBatch {
-            records: vec![(record_key(1, "r"), record_summary(3, 1))],
-            ..entries_batch(2, 1)
-        },
-        CommitBatch {
-            requests: vec![(request_key(None, "q"), request_summary(3, 1))],
-            ..entries_batch(2, 1)
-        },
+        CommitBatch { records: vec![(record_key(1, "r"), record_summary(3, 1))], ..entries_batch(2, 1) },
+        CommitBatch { requests: vec![(request_key(None, "q"), request_summary(3, 1))], ..entries_batch(2, 1) },
     ];
     for bad in &bad_batches {
         let outcome = catch_unwind(AssertUnwindSafe(|| s.commit(bad)));
@@ -360,11 +292,8 @@ fn batch_past_the_log_panics_before_writing(s: &dyn Store) {
         assert_eq!(s.entry_count().unwrap(), 2);
         assert_eq!(s.entry(2).unwrap(), None);
     }
-    let ok = CommitBatch {
-        nodes: vec![((1, 1), [0; 32])],
-        checkpoints: vec![(4, "fine".into())],
-        ..entries_batch(2, 2)
-    };
+    let ok =
+        CommitBatch { nodes: vec![((1, 1), [0; 32])], checkpoints: vec![(4, "fine".into())], ..entries_batch(2, 2) };
     s.commit(&ok).unwrap();
     assert_eq!(s.entry_count().unwrap(), 4);
     assert_eq!(s.node((1, 1)).unwrap(), Some([0; 32]));
@@ -385,10 +314,7 @@ fn readers_see_whole_batches_only(s: &dyn Store) {
                         let cp = s.latest_checkpoint().unwrap().map_or(0, |c| c.0);
                         let count = s.entry_count().unwrap();
                         assert!(count >= last, "the count went back from {last} to {count}");
-                        assert!(
-                            cp <= count,
-                            "checkpoint {cp} seen before its entries ({count})"
-                        );
+                        assert!(cp <= count, "checkpoint {cp} seen before its entries ({count})");
                         assert_eq!(count % PER_BATCH, 0, "half a batch is visible");
                         let seen: Vec<u64> = s.entries(0, count).map(|e| e.unwrap().0).collect();
                         assert_eq!(seen, (0..count).collect::<Vec<_>>());

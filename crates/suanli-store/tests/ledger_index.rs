@@ -33,11 +33,7 @@ fn reads_fall_through_the_overlay_to_the_store(s: &dyn Store) {
 
     idx.put_record(&b, &record_summary(2, 2));
     assert_eq!(idx.record(&b), Some(record_summary(2, 2)));
-    assert_eq!(
-        s.record(&b).unwrap(),
-        None,
-        "not in the store before commit"
-    );
+    assert_eq!(s.record(&b).unwrap(), None, "not in the store before commit");
 
     // The overlay shadows the store.
     let mut reversed = record_summary(0, 1);
@@ -48,12 +44,7 @@ fn reads_fall_through_the_overlay_to_the_store(s: &dyn Store) {
     assert_eq!(idx.request(&q), Some(request_summary(1, 7)));
 
     let (records, requests) = idx.take_writes();
-    s.commit(&CommitBatch {
-        records,
-        requests,
-        ..entries_batch(2, 1)
-    })
-    .unwrap();
+    s.commit(&CommitBatch { records, requests, ..entries_batch(2, 1) }).unwrap();
     assert_eq!(idx.record(&a), Some(reversed));
     assert_eq!(idx.record(&b), Some(record_summary(2, 2)));
     assert_eq!(idx.request(&q), Some(request_summary(1, 7)));
@@ -81,18 +72,9 @@ fn take_writes_returns_writes_in_order(s: &dyn Store) {
             (keys[2].clone(), record_summary(2, 1)),
         ]
     );
-    assert_eq!(
-        requests,
-        vec![
-            (qs[0].clone(), request_summary(0, 1)),
-            (qs[1].clone(), request_summary(1, 1))
-        ]
-    );
+    assert_eq!(requests, vec![(qs[0].clone(), request_summary(0, 1)), (qs[1].clone(), request_summary(1, 1))]);
     let (records, requests) = idx.take_writes();
-    assert!(
-        records.is_empty() && requests.is_empty(),
-        "a take empties the overlay"
-    );
+    assert!(records.is_empty() && requests.is_empty(), "a take empties the overlay");
 }
 
 fn discard_writes_forgets_the_overlay(s: &dyn Store) {
@@ -108,11 +90,7 @@ fn discard_writes_forgets_the_overlay(s: &dyn Store) {
 }
 
 fn as_of_hides_records_and_requests_from_the_future(s: &dyn Store) {
-    let (early, reversed, late) = (
-        record_key(1, "early"),
-        record_key(1, "rev"),
-        record_key(1, "late"),
-    );
+    let (early, reversed, late) = (record_key(1, "early"), record_key(1, "rev"), record_key(1, "late"));
     let mut rev = record_summary(5, 2);
     rev.reversed_by = Some(7);
     let (q3, q6) = (request_key(None, "q3"), request_key(Some(1), "q6"));
@@ -122,10 +100,7 @@ fn as_of_hides_records_and_requests_from_the_future(s: &dyn Store) {
             (reversed.clone(), rev.clone()),
             (late.clone(), record_summary(8, 3)),
         ],
-        requests: vec![
-            (q3.clone(), request_summary(3, 1)),
-            (q6.clone(), request_summary(6, 1)),
-        ],
+        requests: vec![(q3.clone(), request_summary(3, 1)), (q6.clone(), request_summary(6, 1))],
         ..entries_batch(0, 10)
     })
     .unwrap();
@@ -141,30 +116,10 @@ fn as_of_hides_records_and_requests_from_the_future(s: &dyn Store) {
         (3, [Some(record_summary(2, 1)), None, None], [None, None]),
         (4, [Some(record_summary(2, 1)), None, None], [Some(3), None]),
         (5, [Some(record_summary(2, 1)), None, None], [Some(3), None]),
-        (
-            6,
-            [Some(record_summary(2, 1)), Some(rev_unreversed()), None],
-            [Some(3), None],
-        ),
-        (
-            7,
-            [Some(record_summary(2, 1)), Some(rev_unreversed()), None],
-            [Some(3), Some(6)],
-        ),
-        (
-            8,
-            [Some(record_summary(2, 1)), Some(rev.clone()), None],
-            [Some(3), Some(6)],
-        ),
-        (
-            9,
-            [
-                Some(record_summary(2, 1)),
-                Some(rev.clone()),
-                Some(record_summary(8, 3)),
-            ],
-            [Some(3), Some(6)],
-        ),
+        (6, [Some(record_summary(2, 1)), Some(rev_unreversed()), None], [Some(3), None]),
+        (7, [Some(record_summary(2, 1)), Some(rev_unreversed()), None], [Some(3), Some(6)]),
+        (8, [Some(record_summary(2, 1)), Some(rev.clone()), None], [Some(3), Some(6)]),
+        (9, [Some(record_summary(2, 1)), Some(rev.clone()), Some(record_summary(8, 3))], [Some(3), Some(6)]),
     ];
     for (n, records, requests) in cases {
         idx.set_as_of(Some(n));

@@ -19,10 +19,7 @@ fn clone_committed_is_an_independent_copy_of_the_commits() {
     s.commit(&entries_batch(3, 2)).unwrap();
     assert_eq!(crashed.entry_count().unwrap(), 3);
     assert_eq!(all_entries(&crashed), b.entries);
-    assert_eq!(
-        crashed.record(&record_key(1, "a")).unwrap(),
-        Some(record_summary(1, 1))
-    );
+    assert_eq!(crashed.record(&record_key(1, "a")).unwrap(), Some(record_summary(1, 1)));
     assert_eq!(crashed.latest_checkpoint().unwrap(), Some((3, "c3".into())));
 
     // The copy lives on by itself, from where the original was at the crash.
@@ -36,10 +33,7 @@ fn failing_commits_write_nothing_until_healed() {
     let s = MemStore::new();
     s.commit(&entries_batch(0, 1)).unwrap();
     s.fail_commits(true);
-    let b = CommitBatch {
-        records: vec![(record_key(1, "a"), record_summary(1, 1))],
-        ..entries_batch(1, 1)
-    };
+    let b = CommitBatch { records: vec![(record_key(1, "a"), record_summary(1, 1))], ..entries_batch(1, 1) };
     assert!(matches!(s.commit(&b), Err(StoreError::Io(_))));
     assert_eq!(s.entry_count().unwrap(), 1);
     assert_eq!(s.record(&record_key(1, "a")).unwrap(), None);

@@ -61,10 +61,7 @@ fn reopen_after_drop_gives_the_same_data() {
     let s = SledStore::open(dir.path()).unwrap();
     assert_eq!(s.entry_count().unwrap(), 8);
     assert_eq!(all_entries(&s), b.entries);
-    assert_eq!(
-        s.record(&b.records[0].0).unwrap(),
-        Some(b.records[0].1.clone())
-    );
+    assert_eq!(s.record(&b.records[0].0).unwrap(), Some(b.records[0].1.clone()));
     assert_eq!(s.request(&b.requests[0].0).unwrap(), Some(b.requests[0].1));
     assert_eq!(s.node((3, 0)).unwrap(), Some([7; 32]));
     assert_eq!(s.frontier().unwrap(), Some(b.frontier.clone()));
@@ -72,10 +69,7 @@ fn reopen_after_drop_gives_the_same_data() {
     assert_eq!(s.latest_checkpoint().unwrap(), Some((8, "cp".into())));
 
     // And it carries on where it stopped.
-    assert!(matches!(
-        s.commit(&entries_batch(0, 1)),
-        Err(StoreError::OutOfOrder { have: 8, first: 0 })
-    ));
+    assert!(matches!(s.commit(&entries_batch(0, 1)), Err(StoreError::OutOfOrder { have: 8, first: 0 })));
     s.commit(&entries_batch(8, 2)).unwrap();
     s.close().unwrap();
     drop(s);
@@ -102,13 +96,9 @@ fn schema_is_written_and_another_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(SledStore::open(dir.path()).unwrap());
     tamper(dir.path(), |db| {
-        let v = db
-            .get("mschema")
-            .unwrap()
-            .expect("schema written on create");
+        let v = db.get("mschema").unwrap().expect("schema written on create");
         assert_eq!(v.as_ref(), SCHEMA_VERSION.to_be_bytes());
-        db.insert("mschema", &(SCHEMA_VERSION + 1).to_be_bytes()[..])
-            .unwrap();
+        db.insert("mschema", &(SCHEMA_VERSION + 1).to_be_bytes()[..]).unwrap();
     });
     match open_err(dir.path()) {
         StoreError::Schema { found, expected } => {
@@ -135,10 +125,7 @@ fn count_beyond_the_log_is_refused() {
         db.insert("mcount", &5u64.to_be_bytes()[..]).unwrap();
     });
     let e = open_err(dir.path());
-    assert!(
-        matches!(&e, StoreError::Corrupt(m) if m.contains("5 entries") && m.contains("last entry is 2")),
-        "{e}"
-    );
+    assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("5 entries") && m.contains("last entry is 2")), "{e}");
 }
 
 #[test]
@@ -149,10 +136,7 @@ fn entries_at_or_beyond_the_count_are_refused() {
         db.insert(entry_key(3), "stray").unwrap();
     });
     let e = open_err(dir.path());
-    assert!(
-        matches!(&e, StoreError::Corrupt(m) if m.contains("last entry is 3")),
-        "{e}"
-    );
+    assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("last entry is 3")), "{e}");
 }
 
 #[test]
@@ -175,10 +159,7 @@ fn an_empty_log_with_a_count_is_refused() {
         }
     });
     let e = open_err(dir.path());
-    assert!(
-        matches!(&e, StoreError::Corrupt(m) if m.contains("log is empty")),
-        "{e}"
-    );
+    assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("log is empty")), "{e}");
 }
 
 #[test]
@@ -189,10 +170,7 @@ fn a_log_not_starting_at_zero_is_refused() {
         db.remove(entry_key(0)).unwrap();
     });
     let e = open_err(dir.path());
-    assert!(
-        matches!(&e, StoreError::Corrupt(m) if m.contains("starts at entry 1")),
-        "{e}"
-    );
+    assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("starts at entry 1")), "{e}");
 }
 
 #[test]
@@ -214,11 +192,7 @@ fn a_gap_in_the_log_is_reported_when_read() {
     });
     let s = SledStore::open(dir.path()).unwrap();
     let read: Vec<_> = s.entries(0, 3).collect();
-    assert_eq!(
-        read.len(),
-        2,
-        "one good entry, then the error, then nothing"
-    );
+    assert_eq!(read.len(), 2, "one good entry, then the error, then nothing");
     assert_eq!(read[0].as_ref().unwrap().0, 0);
     assert!(matches!(&read[1], Err(StoreError::Corrupt(m)) if m.contains("entry 1 is missing")));
     assert!(matches!(s.entry(1), Err(StoreError::Corrupt(_))));

@@ -121,9 +121,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let store_dir = config.data_dir.join(recovery::STORE_DIR);
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?);
     let clock = system_clock();
     let opened = recovery::open_or_init(
         &*store,
@@ -141,10 +140,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Listen only once the ledger is ready to serve.
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
-    eprintln!(
-        "suanlid: ledger {} ({} entries) listening on {local}",
-        opened.origin,
-        opened.ledger.next_seq()
-    );
+    eprintln!("suanlid: ledger {} ({} entries) listening on {local}", opened.origin, opened.ledger.next_seq());
     suanli_server::serve(&config, opened, store, listener, clock, shutdown_signal()).await
 }

@@ -28,19 +28,13 @@ impl std::ops::Deref for Fixture {
 }
 
 pub fn mem() -> Fixture {
-    Fixture {
-        store: Box::new(MemStore::new()),
-        dir: None,
-    }
+    Fixture { store: Box::new(MemStore::new()), dir: None }
 }
 
 pub fn sled() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(dir.path()).expect("open a new sled store");
-    Fixture {
-        store: Box::new(store),
-        dir: Some(dir),
-    }
+    Fixture { store: Box::new(store), dir: Some(dir) }
 }
 
 /// Instantiates each named `fn(&dyn Store)` as a test for every store implementation.
@@ -65,18 +59,11 @@ pub fn entry_bytes(seq: u64) -> Vec<u8> {
 
 /// A batch of the entries `from..from + n`, nothing else.
 pub fn entries_batch(from: u64, n: u64) -> CommitBatch {
-    CommitBatch {
-        entries: (from..from + n).map(|s| (s, entry_bytes(s))).collect(),
-        ..CommitBatch::default()
-    }
+    CommitBatch { entries: (from..from + n).map(|s| (s, entry_bytes(s))).collect(), ..CommitBatch::default() }
 }
 
 pub fn record_key(provider: u64, record_id: &str) -> RecordKey {
-    RecordKey {
-        kind: RecordKind::Usage,
-        provider: uscc(provider),
-        record_id: record_id.to_string(),
-    }
+    RecordKey { kind: RecordKind::Usage, provider: uscc(provider), record_id: record_id.to_string() }
 }
 
 /// A summary of a usage record accepted as entry `seq`; `tag` varies the money so that
@@ -120,16 +107,10 @@ pub fn request_key(holder: Option<u64>, request_id: &str) -> RequestKey {
 }
 
 pub fn request_summary(seq: u64, tag: u8) -> RequestSummary {
-    RequestSummary {
-        seq,
-        payload_hash: [tag; 32],
-    }
+    RequestSummary { seq, payload_hash: [tag; 32] }
 }
 
 /// Every entry of the store, in order, failing the test on any read error.
 pub fn all_entries(store: &dyn Store) -> Vec<(u64, Vec<u8>)> {
-    store
-        .entries(0, u64::MAX)
-        .collect::<Result<Vec<_>, _>>()
-        .expect("read entries")
+    store.entries(0, u64::MAX).collect::<Result<Vec<_>, _>>().expect("read entries")
 }
