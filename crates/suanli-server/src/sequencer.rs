@@ -123,7 +123,8 @@ impl Sequencer {
         let started = Instant::now();
         let ledger_lock = self.ledger.clone();
         let mut ledger = ledger_lock.write().expect("ledger lock");
-        let mut index = LedgerIndex::new(&*self.store);
+        let store = self.store.clone();
+        let mut index = LedgerIndex::new(&*store);
         let mut batch = CommitBatch::default();
         let mut replies = Vec::with_capacity(commands.len());
         let mut want_checkpoint = final_round;
@@ -171,14 +172,12 @@ impl Sequencer {
             self.last_snapshot_count = count;
         }
         let entries = batch.entries.len();
-        if !batch.is_empty() {
-            if let Err(e) = self.store.commit(&batch) {
-                // The in-memory state is now ahead of the disk. Answering anything would
-                // risk acknowledging what is not stored; stop and let recovery take over.
-                error!(error = %e, "commit failed; stopping without acknowledging the round");
-                eprintln!("suanlid: commit failed: {e}; stopping (restart recovers the last durable state)");
-                std::process::exit(74);
-            }
+        if let Err(e) = if batch.is_empty() { Ok(()) } else { self.store.commit(&batch) } {
+            // The in-memory state is now ahead of the disk. Answering anything would
+            // risk acknowledging what is not stored; stop and let recovery take over.
+            error!(error = %e, "commit failed; stopping without acknowledging the round");
+            eprintln!("suanlid: commit failed: {e}; stopping (restart recovers the last durable state)");
+            std::process::exit(74);
         }
         drop(ledger);
         debug!(entries, elapsed_us = started.elapsed().as_micros() as u64, "round committed");

@@ -50,6 +50,10 @@ enum Slot {
     Answered(Answer),
 }
 
+/// A chunk handed to the sequencer: where it starts in its stream, the answers already
+/// known, and the receiver of the sequencer's answers for the rest.
+type Sequenced = (u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>);
+
 /// A chunk after verification, ready for the sequencer.
 struct Verified {
     start: u64,
@@ -174,7 +178,7 @@ async fn pump(
     let max = shared.limits.chunk_records_max;
     let in_flight_max = shared.limits.stream_chunks_in_flight_max;
     let mut verifying = FuturesOrdered::new();
-    let mut sequencing: VecDeque<(u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>)> = VecDeque::new();
+    let mut sequencing: VecDeque<Sequenced> = VecDeque::new();
     let mut next_index = 0u64;
     let mut input_done = false;
     let mut failure: Option<Status> = None;
