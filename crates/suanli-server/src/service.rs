@@ -522,4 +522,19 @@ impl v1::ledger_server::Ledger for Services {
             server_time_ms: (self.0.clock)(),
         }))
     }
+
+    async fn get_checkpoint(
+        &self,
+        req: Request<v1::CheckpointRequest>,
+    ) -> Result<Response<v1::SignedCheckpoint>, Status> {
+        let latest = if req.into_inner().fresh {
+            let (tx, rx) = oneshot::channel();
+            self.0.sequencer.send(Command::Checkpoint { reply: tx }).await.map_err(|_| unavailable())?;
+            rx.await.map_err(|_| unavailable())?
+        } else {
+            self.0.store.latest_checkpoint().map_err(|e| Status::internal(e.to_string()))?
+        };
+        let (size, note) = latest.ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))?;
+        Ok(Response::new(v1::SignedCheckpoint { size, note }))
+    }
 }

@@ -1,0 +1,264 @@
+//! The end-to-end test harness: starts the real `suanlid` binary on port 0 in a temporary
+//! data directory, finds the port it bound, runs the real `suanli` binary against it, and
+//! stops the server with SIGTERM (graceful) or SIGKILL (crash).
+//!
+//! Binaries are looked up next to the test executable (`target/<profile>/`), where
+//! `cargo test --workspace` puts them; if they are missing the harness builds them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use suanli_core::keyfile;
+
+/// `target/<profile>/`, the directory holding the workspace's binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// The path of a workspace binary (`suanlid` or `suanli`), built if it is missing.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() {
+        let package = if name == "suanlid" { "suanli-server" } else { "suanli-cli" };
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "-p", package, "--bin", name]);
+        if bin_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building {name} failed");
+    }
+    assert!(path.exists(), "{} not found; run `cargo build --workspace --bins`", path.display());
+    path
+}
+
+/// A running `suanlid`.
+pub struct Server {
+    pub child: Option<Child>,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts a new ledger in a fresh temporary directory.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let mut s = Server::start_in(&data, &[]);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts `suanlid` on `data_dir` with extra flags, waiting until it listens.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::try_start_in(data_dir, extra).unwrap_or_else(|e| panic!("suanlid did not start: {e}"))
+    }
+
+    /// Like [`Server::start_in`], but returns the server's error output if it exits.
+    pub fn try_start_in(data_dir: &Path, extra: &[&str]) -> Result<Server, String> {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let log = data_dir.with_extension(format!("log.{}", std::process::id()));
+        let mut child = Command::new(bin("suanlid"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("SUANLI_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn suanlid");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_path = log.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&log_path).ok();
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+                if !sent {
+                    if let Some(addr) = line.split("listening on ").nth(1) {
+                        let _ = tx.send(Ok(addr.trim().to_string()));
+                        sent = true;
+                    } else if line.contains("error") {
+                        let _ = tx.send(Err(line.clone()));
+                        sent = true;
+                    }
+                }
+            }
+            if !sent {
+                let _ = tx.send(Err("suanlid exited before listening".into()));
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(addr)) => Ok(Server { child: Some(child), addr, data_dir: data_dir.to_path_buf(), _tmp: None, log }),
+            Ok(Err(e)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("suanlid did not listen within 60 s".into())
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn admin_key(&self) -> PathBuf {
+        self.data_dir.join("admin.key")
+    }
+
+    pub fn finance_key(&self) -> PathBuf {
+        self.data_dir.join("finance.key")
+    }
+
+    pub fn read_key(path: &Path) -> SigningKey {
+        keyfile::parse_secret(&std::fs::read_to_string(path).expect("key file")).expect("key file format")
+    }
+
+    /// SIGTERM, then wait: the graceful path.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("suanlid did not stop within 30 s of SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops (gracefully) and starts again on the same directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut s = Server::start_in(&self.data_dir, &[]);
+        self.child = s.child.take();
+        self.addr = std::mem::take(&mut s.addr);
+    }
+
+    /// Runs `suanli --server <this> args...`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli_at(&self.url(), args, None)
+    }
+
+    /// Runs `suanli`, asserting success, returning stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "suanli {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `suanli` against `url`, optionally in a working directory.
+pub fn cli_at(url: &str, args: &[&str], cwd: Option<&Path>) -> Output {
+    let mut cmd = Command::new(bin("suanli"));
+    cmd.arg("--server").arg(url).args(args);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    cmd.output().expect("run suanli")
+}
+
+/// A tokio runtime for tests that talk gRPC directly.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+pub use suanli_proto::v1;
+
+/// Direct gRPC clients, for tests that need to send what the CLI never would.
+pub struct Grpc {
+    pub ingest: v1::ingest_client::IngestClient<tonic::transport::Channel>,
+    pub registry: v1::registry_client::RegistryClient<tonic::transport::Channel>,
+    pub vouchers: v1::vouchers_client::VouchersClient<tonic::transport::Channel>,
+    pub settlement: v1::settlement_client::SettlementClient<tonic::transport::Channel>,
+    pub ledger: v1::ledger_client::LedgerClient<tonic::transport::Channel>,
+}
+
+impl Grpc {
+    pub async fn connect(url: &str) -> Grpc {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect to suanlid");
+        let big = 64 * 1024 * 1024;
+        Grpc {
+            ingest: v1::ingest_client::IngestClient::new(channel.clone()).max_encoding_message_size(big),
+            registry: v1::registry_client::RegistryClient::new(channel.clone()),
+            vouchers: v1::vouchers_client::VouchersClient::new(channel.clone()),
+            settlement: v1::settlement_client::SettlementClient::new(channel.clone()),
+            ledger: v1::ledger_client::LedgerClient::new(channel),
+        }
+    }
+
+    /// (entry count, signed checkpoint note) after asking for a fresh checkpoint.
+    pub async fn log_state(&mut self) -> (u64, String) {
+        let cp = self.ledger.get_checkpoint(v1::CheckpointRequest { fresh: true }).await.expect("checkpoint");
+        let cp = cp.into_inner();
+        (cp.size, cp.note)
+    }
+}
+
+/// The envelope of a signed core input.
+pub fn envelope(input: &suanli_core::ledger::Input) -> v1::Envelope {
+    v1::Envelope {
+        payload: input.signed.payload.clone(),
+        public_key: input.signed.public_key.to_vec(),
+        signature: input.signed.signature.to_vec(),
+    }
+}
+
+/// The reason code (or status name) of an ack.
+pub fn code(ack: &v1::Ack) -> String {
+    match v1::Status::try_from(ack.status) {
+        Ok(v1::Status::Rejected) => ack.reason.clone(),
+        Ok(s) => s.as_str_name().to_string(),
+        Err(_) => "?".into(),
+    }
+}
