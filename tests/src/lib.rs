@@ -262,3 +262,18 @@ pub fn code(ack: &v1::Ack) -> String {
         Err(_) => "?".into(),
     }
 }
+
+/// A signed read (domain `suanli/v1/read`), fresh now.
+pub fn read(key: &SigningKey, query: v1::read_request::Query) -> v1::Envelope {
+    use prost::Message;
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let issued_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let req = v1::ReadRequest { issued_at_ms, nonce: n.to_le_bytes().to_vec(), query: Some(query) };
+    let payload = req.encode_to_vec();
+    let signature = suanli_core::sig::sign(key, suanli_core::sig::Domain::Read, &payload);
+    v1::Envelope { payload, public_key: key.verifying_key().to_bytes().to_vec(), signature: signature.to_vec() }
+}
