@@ -125,6 +125,23 @@ impl Sequencer {
         let mut ledger = ledger_lock.write().expect("ledger lock");
         let store = self.store.clone();
         let mut index = LedgerIndex::new(&*store);
+        // Entries appended by other nodes sharing the store come first, exactly as they are.
+        let others = match store.begin_round(ledger.next_seq()) {
+            Ok(others) => others,
+            Err(e) => {
+                error!(error = %e, "cannot start a write round; stopping");
+                eprintln!("suanlid: cannot start a write round: {e}; stopping");
+                std::process::exit(74);
+            }
+        };
+        for (seq, bytes) in others {
+            let entry = Entry::decode(&bytes).unwrap_or_else(|e| panic!("entry {seq} from the shared store: {e}"));
+            index.set_as_of(Some(seq));
+            ledger.apply(&mut index, &entry).unwrap_or_else(|e| panic!("entry {seq} from the shared store: {e}"));
+            index.discard_writes();
+            self.frontier.append(leaf_hash(&bytes), |_, _| {});
+        }
+        index.set_as_of(None);
         let mut batch = CommitBatch::default();
         let mut replies = Vec::with_capacity(commands.len());
         let mut want_checkpoint = final_round;
@@ -172,7 +189,13 @@ impl Sequencer {
             self.last_snapshot_count = count;
         }
         let entries = batch.entries.len();
-        if let Err(e) = if batch.is_empty() { Ok(()) } else { self.store.commit(&batch) } {
+        let committed = if batch.is_empty() {
+            store.abort_round();
+            Ok(())
+        } else {
+            store.commit(&batch)
+        };
+        if let Err(e) = committed {
             // The in-memory state is now ahead of the disk. Answering anything would
             // risk acknowledging what is not stored; stop and let recovery take over.
             error!(error = %e, "commit failed; stopping without acknowledging the round");

@@ -78,6 +78,16 @@ impl CommitBatch {
 /// The storage of one ledger. Reads see every committed batch. Implementations are shared
 /// between the one writer (the sequencer) and many readers (queries, proofs, exports).
 pub trait Store: Send + Sync + 'static {
+    /// Starts a write round of the sequencer. A store shared by several ledger nodes takes
+    /// its write lock here (held until the round's `commit` or [`Store::abort_round`]) and
+    /// returns the entries other nodes appended after the first `known_count`, which the
+    /// caller applies before deciding anything. A single-writer store has none.
+    fn begin_round(&self, known_count: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let _ = known_count;
+        Ok(Vec::new())
+    }
+    /// Ends a round without writing (releases a shared store's lock).
+    fn abort_round(&self) {}
     /// Writes the batch atomically; for a durable store, returns only once it is on disk.
     fn commit(&self, batch: &CommitBatch) -> Result<()>;
     /// Number of entries in the log (the next sequence number).
