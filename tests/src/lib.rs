@@ -38,6 +38,17 @@ pub fn bin(name: &str) -> PathBuf {
         assert!(status.success(), "building {name} failed");
     }
     assert!(path.exists(), "{} not found; run `cargo build --workspace --bins`", path.display());
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(bin_time), Some(test_time)) =
+        (modified(&path), std::env::current_exe().ok().as_deref().and_then(modified))
+    {
+        if bin_time < test_time {
+            eprintln!(
+                "warning: {} is older than this test; `cargo test --workspace` rebuilds it, `-p suanli-tests` alone does not",
+                path.display()
+            );
+        }
+    }
     path
 }
 

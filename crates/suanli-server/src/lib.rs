@@ -55,6 +55,7 @@ pub async fn serve(
         last_checkpoint_size: opened.last_checkpoint_size,
         last_checkpoint_at: Instant::now(),
         last_snapshot_count: opened.last_snapshot_count,
+        last_checkpoint: store.latest_checkpoint()?,
     };
     let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
         // A failed invariant is a bug: stop the whole process rather than keep serving

@@ -22,7 +22,7 @@ use suanli_core::entry::Entry;
 use suanli_core::ledger::{Answer, Decision, Input, Ledger};
 use suanli_core::merkle::{Frontier, leaf_hash};
 use suanli_core::note::Signer;
-use suanli_store::ledger_index::LedgerIndex;
+use suanli_store::ledger_index::{LedgerIndex, Pending};
 use suanli_store::{CommitBatch, Store};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
@@ -87,17 +87,84 @@ pub struct Sequencer {
     pub last_checkpoint_size: u64,
     pub last_checkpoint_at: Instant,
     pub last_snapshot_count: u64,
+    /// The latest checkpoint signed (it may still be on its way to the disk).
+    pub last_checkpoint: Option<(u64, String)>,
 }
 
 enum Reply {
     Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>),
-    Checkpoint(oneshot::Sender<Option<(u64, String)>>),
+    Checkpoint(oneshot::Sender<Option<(u64, String)>>, Option<(u64, String)>),
+}
+
+/// A decided round on its way to the disk.
+struct Decided {
+    round: u64,
+    batch: CommitBatch,
+    replies: Vec<Reply>,
+    /// Tells the sequencer the round is durable (for stores that cannot pipeline).
+    done: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+/// Rounds decided but not yet committed, at most: bounds memory and the distance between
+/// what the ledger state says and what is on disk.
+pub const PIPELINE_ROUNDS_MAX: usize = 2;
+
+/// Writes decided rounds in order, then answers their submitters.
+fn commit_loop(store: Arc<dyn Store>, pending: Arc<Pending>, rx: std::sync::mpsc::Receiver<Decided>) {
+    for d in rx {
+        let committed = if d.batch.is_empty() {
+            store.abort_round();
+            Ok(())
+        } else {
+            store.commit(&d.batch)
+        };
+        if let Err(e) = committed {
+            // The in-memory state is now ahead of the disk. Answering anything would
+            // risk acknowledging what is not stored; stop and let recovery take over.
+            error!(error = %e, "commit failed; stopping without acknowledging the round");
+            eprintln!("suanlid: commit failed: {e}; stopping (restart recovers the last durable state)");
+            std::process::exit(74);
+        }
+        pending.committed(d.round, &d.batch.records, &d.batch.requests);
+        for r in d.replies {
+            match r {
+                Reply::Submit(tx, answers) => {
+                    let _ = tx.send(answers);
+                }
+                Reply::Checkpoint(tx, cp) => {
+                    let _ = tx.send(cp);
+                }
+            }
+        }
+        if let Some(done) = d.done {
+            let _ = done.send(());
+        }
+    }
 }
 
 impl Sequencer {
     /// Runs until every sender is gone, then writes a final snapshot and checkpoint.
     pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         info!(entries = self.frontier.size(), "sequencer started");
+        let pending = Arc::new(Pending::default());
+        let (to_committer, committer_rx) = std::sync::mpsc::sync_channel::<Decided>(PIPELINE_ROUNDS_MAX);
+        let committer = {
+            let (store, pending) = (self.store.clone(), pending.clone());
+            std::thread::Builder::new()
+                .name("suanli-commit".into())
+                .spawn(move || {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        commit_loop(store, pending, committer_rx)
+                    }))
+                    .is_err()
+                    {
+                        eprintln!("suanlid: the committer stopped on a failed invariant; exiting");
+                        std::process::exit(70);
+                    }
+                })
+                .expect("committer thread starts")
+        };
+        let mut round_no = 0u64;
         while let Some(first) = rx.blocking_recv() {
             let mut round = vec![first];
             let mut records = round_records(&round[0]);
@@ -110,21 +177,32 @@ impl Sequencer {
                     Err(_) => break,
                 }
             }
-            self.round(round, false);
+            round_no += 1;
+            self.round(round_no, round, false, &pending, &to_committer);
         }
-        self.round(Vec::new(), true);
+        round_no += 1;
+        self.round(round_no, Vec::new(), true, &pending, &to_committer);
+        drop(to_committer);
+        let _ = committer.join();
         if let Err(e) = self.store.close() {
             error!(error = %e, "closing the store failed");
         }
         info!(entries = self.frontier.size(), "sequencer stopped");
     }
 
-    fn round(&mut self, commands: Vec<Command>, final_round: bool) {
+    fn round(
+        &mut self,
+        round_no: u64,
+        commands: Vec<Command>,
+        final_round: bool,
+        pending: &Pending,
+        to_committer: &std::sync::mpsc::SyncSender<Decided>,
+    ) {
         let started = Instant::now();
         let ledger_lock = self.ledger.clone();
         let mut ledger = ledger_lock.write().expect("ledger lock");
         let store = self.store.clone();
-        let mut index = LedgerIndex::new(&*store);
+        let mut index = LedgerIndex::with_pending(&*store, pending);
         // Entries appended by other nodes sharing the store come first, exactly as they are.
         let others = match store.begin_round(ledger.next_seq()) {
             Ok(others) => others,
@@ -144,6 +222,7 @@ impl Sequencer {
         index.set_as_of(None);
         let mut batch = CommitBatch::default();
         let mut replies = Vec::with_capacity(commands.len());
+        let mut checkpoint_waiters = Vec::new();
         let mut want_checkpoint = final_round;
         for cmd in commands {
             match cmd {
@@ -160,7 +239,7 @@ impl Sequencer {
                 }
                 Command::Checkpoint { reply } => {
                     want_checkpoint = true;
-                    replies.push(Reply::Checkpoint(reply));
+                    checkpoint_waiters.push(reply);
                 }
                 Command::Tick => {}
             }
@@ -178,7 +257,8 @@ impl Sequencer {
         if grew && (want_checkpoint || self.last_checkpoint_at.elapsed() >= self.config.checkpoint_interval) {
             let cp = Checkpoint::new(self.origin.clone(), count, self.frontier.root());
             let note = sign_checkpoint(&cp, &self.signer).expect("the ledger's own checkpoint is well formed");
-            batch.checkpoints.push((count, note));
+            batch.checkpoints.push((count, note.clone()));
+            self.last_checkpoint = Some((count, note));
             self.last_checkpoint_size = count;
             self.last_checkpoint_at = Instant::now();
         }
@@ -188,33 +268,23 @@ impl Sequencer {
             batch.snapshot = Some((count, encode_snapshot(&self.frontier, &ledger)));
             self.last_snapshot_count = count;
         }
-        let entries = batch.entries.len();
-        let committed = if batch.is_empty() {
-            store.abort_round();
-            Ok(())
-        } else {
-            store.commit(&batch)
-        };
-        if let Err(e) = committed {
-            // The in-memory state is now ahead of the disk. Answering anything would
-            // risk acknowledging what is not stored; stop and let recovery take over.
-            error!(error = %e, "commit failed; stopping without acknowledging the round");
-            eprintln!("suanlid: commit failed: {e}; stopping (restart recovers the last durable state)");
-            std::process::exit(74);
-        }
         drop(ledger);
-        debug!(entries, elapsed_us = started.elapsed().as_micros() as u64, "round committed");
-        let latest = batch.checkpoints.last().cloned();
-        for r in replies {
-            match r {
-                Reply::Submit(tx, answers) => {
-                    let _ = tx.send(answers);
-                }
-                Reply::Checkpoint(tx) => {
-                    let cp = latest.clone().or_else(|| self.store.latest_checkpoint().ok().flatten());
-                    let _ = tx.send(cp);
-                }
-            }
+        for w in checkpoint_waiters {
+            replies.push(Reply::Checkpoint(w, self.last_checkpoint.clone()));
+        }
+        pending.add(round_no, &batch.records, &batch.requests);
+        debug!(entries = batch.entries.len(), elapsed_us = started.elapsed().as_micros() as u64, "round decided");
+        let (done, wait) = if self.store.pipelined() {
+            (None, None)
+        } else {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            (Some(tx), Some(rx))
+        };
+        to_committer
+            .send(Decided { round: round_no, batch, replies, done })
+            .expect("the committer runs until the sequencer stops");
+        if let Some(rx) = wait {
+            let _ = rx.recv();
         }
     }
 

@@ -2,6 +2,10 @@
 //! write overlay (the batch being built, not yet committed) to the store, and writes are
 //! collected into the next [`CommitBatch`].
 //!
+//! Between the two sits an optional [`Pending`] layer: index writes of earlier rounds that
+//! were handed to the committer but are not yet durable. The sequencer decides round k+1
+//! while round k is being written, and round k+1 must see round k's records.
+//!
 //! For restart recovery it can also hide the future: a snapshot covers entries `0..s`,
 //! but the store's index already holds records of later entries. Replaying entry `n`
 //! must see the index as it was before `n`, so with [`LedgerIndex::set_as_of`] every
@@ -9,6 +13,7 @@
 //! after `n` reads as not yet made.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 
 use suanli_core::index::{Index, RecordKey, RecordSummary, RequestKey, RequestSummary};
 
@@ -18,8 +23,64 @@ use crate::Store;
 /// `requests` of a [`crate::CommitBatch`].
 pub type IndexWrites = (Vec<(RecordKey, RecordSummary)>, Vec<(RequestKey, RequestSummary)>);
 
+/// Index writes of rounds handed to the committer and not yet durable, each tagged with its
+/// round so that committing round k never removes a newer write of round k+1.
+#[derive(Default)]
+pub struct Pending {
+    records: RwLock<HashMap<RecordKey, (u64, RecordSummary)>>,
+    requests: RwLock<HashMap<RequestKey, (u64, RequestSummary)>>,
+}
+
+impl Pending {
+    /// Makes round `round`'s writes visible to later rounds until it is committed.
+    pub fn add(&self, round: u64, records: &[(RecordKey, RecordSummary)], requests: &[(RequestKey, RequestSummary)]) {
+        if !records.is_empty() {
+            let mut m = self.records.write().expect("pending lock");
+            for (k, v) in records {
+                m.insert(k.clone(), (round, v.clone()));
+            }
+        }
+        if !requests.is_empty() {
+            let mut m = self.requests.write().expect("pending lock");
+            for (k, v) in requests {
+                m.insert(k.clone(), (round, *v));
+            }
+        }
+    }
+
+    /// Round `round` is durable: its writes are now read from the store.
+    pub fn committed(
+        &self,
+        round: u64,
+        records: &[(RecordKey, RecordSummary)],
+        requests: &[(RequestKey, RequestSummary)],
+    ) {
+        if !records.is_empty() {
+            let mut m = self.records.write().expect("pending lock");
+            for (k, _) in records {
+                if m.get(k).is_some_and(|(r, _)| *r == round) {
+                    m.remove(k);
+                }
+            }
+        }
+        if !requests.is_empty() {
+            let mut m = self.requests.write().expect("pending lock");
+            for (k, _) in requests {
+                if m.get(k).is_some_and(|(r, _)| *r == round) {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.read().expect("pending lock").is_empty() && self.requests.read().expect("pending lock").is_empty()
+    }
+}
+
 pub struct LedgerIndex<'s> {
     store: &'s dyn Store,
+    pending: Option<&'s Pending>,
     records: HashMap<RecordKey, RecordSummary>,
     requests: HashMap<RequestKey, RequestSummary>,
     record_order: Vec<RecordKey>,
@@ -31,12 +92,18 @@ impl<'s> LedgerIndex<'s> {
     pub fn new(store: &'s dyn Store) -> Self {
         LedgerIndex {
             store,
+            pending: None,
             records: HashMap::new(),
             requests: HashMap::new(),
             record_order: Vec::new(),
             request_order: Vec::new(),
             as_of: None,
         }
+    }
+
+    /// Reads also see `pending`: writes of earlier rounds not yet committed.
+    pub fn with_pending(store: &'s dyn Store, pending: &'s Pending) -> Self {
+        LedgerIndex { pending: Some(pending), ..LedgerIndex::new(store) }
     }
 
     /// Replay mode: read the index as it was before entry `seq`. `None` turns it off.
@@ -87,6 +154,11 @@ impl Index for LedgerIndex<'_> {
         if let Some(s) = self.records.get(key) {
             return self.visible_record(s.clone());
         }
+        if let Some(p) = self.pending {
+            if let Some((_, s)) = p.records.read().expect("pending lock").get(key) {
+                return self.visible_record(s.clone());
+            }
+        }
         let stored = self.store.record(key).unwrap_or_else(|e| {
             panic!("cannot read the record index ({e}); stopping rather than risk counting a record twice")
         });
@@ -100,8 +172,9 @@ impl Index for LedgerIndex<'_> {
     }
 
     fn request(&self, key: &RequestKey) -> Option<RequestSummary> {
-        let s = match self.requests.get(key) {
-            Some(s) => Some(*s),
+        let pending = || self.pending.and_then(|p| p.requests.read().expect("pending lock").get(key).map(|(_, s)| *s));
+        let s = match self.requests.get(key).copied().or_else(pending) {
+            Some(s) => Some(s),
             None => self.store.request(key).unwrap_or_else(|e| {
                 panic!("cannot read the request index ({e}); stopping rather than risk applying a request twice")
             }),

@@ -88,6 +88,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Ends a round without writing (releases a shared store's lock).
     fn abort_round(&self) {}
+    /// Whether the sequencer may decide the next round while this one is being committed.
+    /// A store whose write lock spans a round (shared by several nodes) says no.
+    fn pipelined(&self) -> bool {
+        true
+    }
     /// Writes the batch atomically; for a durable store, returns only once it is on disk.
     fn commit(&self, batch: &CommitBatch) -> Result<()>;
     /// Number of entries in the log (the next sequence number).

@@ -32,10 +32,20 @@ fn open_err(dir: &Path) -> StoreError {
     }
 }
 
-/// A store with three entries, closed again.
+/// A store with three entries, committed one at a time (so one chunk each), closed again.
 fn three_entries(dir: &Path) {
     let s = SledStore::open(dir).unwrap();
-    s.commit(&entries_batch(0, 3)).unwrap();
+    for seq in 0..3 {
+        s.commit(&entries_batch(seq, 1)).unwrap();
+    }
+}
+
+/// A one-entry chunk in the store's layout.
+fn chunk_of(entry: &[u8]) -> Vec<u8> {
+    let mut v = 1u32.to_be_bytes().to_vec();
+    v.extend_from_slice(&(entry.len() as u32).to_be_bytes());
+    v.extend_from_slice(entry);
+    v
 }
 
 fn full_batch() -> CommitBatch {
@@ -133,7 +143,7 @@ fn entries_at_or_beyond_the_count_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     three_entries(dir.path());
     tamper(dir.path(), |db| {
-        db.insert(entry_key(3), "stray").unwrap();
+        db.insert(entry_key(3), chunk_of(b"stray")).unwrap();
     });
     let e = open_err(dir.path());
     assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("last entry is 3")), "{e}");

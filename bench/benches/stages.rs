@@ -1,0 +1,195 @@
+//! Criterion benchmarks of each stage of the hot path, on realistic records (the load
+//! generator's workload): decode, signature checks (one at a time and in batches of
+//! several sizes), policy decision, Merkle append, and store commits at several batch
+//! sizes. Run with `cargo bench -p suanli-bench --bench stages`.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use prost::Message;
+use suanli_bench::Workload;
+use suanli_core::entry::Genesis;
+use suanli_core::index::MemIndex;
+use suanli_core::ledger::{Decision, Input, Ledger};
+use suanli_core::merkle::{Frontier, leaf_hash};
+use suanli_core::program::Program;
+use suanli_core::sig::{self, Item};
+use suanli_core::testkit as tk;
+use suanli_core::wire;
+use suanli_store::ledger_index::LedgerIndex;
+use suanli_store::sled_store::SledStore;
+use suanli_store::{CommitBatch, Store};
+
+const NOW_S: i64 = 1_795_000_000; // 2026-11-17, inside the suzhou-2026 window
+
+fn workload(records: u64) -> Workload {
+    Workload { records, providers: 8, renters: 1000, voucher_every: 10, end_base: NOW_S - 3600, run: 0 }
+}
+
+fn inputs(n: u64) -> Vec<Input> {
+    workload(n).signed_by_provider().into_iter().flatten().collect()
+}
+
+/// A ledger with the workload's entities, vouchers and authorizations in place.
+fn ledger(w: &Workload) -> (Ledger, MemIndex) {
+    let admin = tk::key(1);
+    let genesis = Genesis {
+        program_toml: Program::suzhou_2026().to_toml(),
+        admin_key: tk::public(&admin),
+        finance_key: tk::public(&tk::key(2)),
+        ledger_key: tk::public(&tk::key(3)),
+        origin: "bench".into(),
+    };
+    let (mut l, _) = Ledger::create(genesis, NOW_S * 1000).expect("genesis");
+    let mut idx = MemIndex::default();
+    let (a, h) = w.setup(&admin);
+    for i in a.iter().chain(&h) {
+        assert!(matches!(l.decide(&mut idx, NOW_S * 1000, i, true), Decision::Accepted(_)));
+    }
+    (l, idx)
+}
+
+fn decode(c: &mut Criterion) {
+    let ins = inputs(1024);
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(ins.len() as u64));
+    g.bench_function("usage record (prost + field rules)", |b| {
+        b.iter(|| {
+            for i in &ins {
+                let r = wire::UsageRecord::decode(i.signed.payload.as_slice()).expect("decodes");
+                black_box(suanli_core::validate::usage(&r).expect("valid"));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn signatures(c: &mut Criterion) {
+    let ins = inputs(4096);
+    let keys: Vec<sig::PublicKey> =
+        (0..8).map(|p| sig::check_public_key(&tk::public(&suanli_bench::provider_key(p))).expect("key")).collect();
+    let key_of = |pk: &[u8; 32]| keys.iter().find(|k| k.as_bytes() == pk).expect("known");
+    let items: Vec<Item<'_>> = ins
+        .iter()
+        .map(|i| Item::new(key_of(&i.signed.public_key), i.kind.domain(), &i.signed.payload, &i.signed.signature))
+        .collect();
+    let mut g = c.benchmark_group("signatures");
+    g.throughput(Throughput::Elements(256));
+    g.bench_function("one at a time", |b| {
+        b.iter(|| {
+            for it in &items[..256] {
+                it.verify().expect("valid");
+            }
+        })
+    });
+    for size in [16usize, 64, 256, 1024] {
+        g.throughput(Throughput::Elements(4096));
+        g.bench_function(format!("batches of {size}"), |b| {
+            b.iter(|| {
+                for chunk in items.chunks(size) {
+                    black_box(sig::verify_batch(chunk));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn policy(c: &mut Criterion) {
+    let w = workload(20_000);
+    let ins: Vec<Input> = w.signed_by_provider().into_iter().flatten().collect();
+    let mut g = c.benchmark_group("policy");
+    g.throughput(Throughput::Elements(ins.len() as u64));
+    g.sample_size(10);
+    g.bench_function("decide (memory index)", |b| {
+        b.iter_batched(
+            || ledger(&w),
+            |(mut l, mut idx)| {
+                for i in &ins {
+                    black_box(l.decide(&mut idx, NOW_S * 1000, i, true));
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+fn merkle(c: &mut Criterion) {
+    let leaves: Vec<[u8; 32]> = (0..4096u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let mut g = c.benchmark_group("merkle");
+    g.throughput(Throughput::Elements(leaves.len() as u64));
+    g.bench_function("append", |b| {
+        b.iter(|| {
+            let mut f = Frontier::new();
+            for l in &leaves {
+                f.append(*l, |_, h| {
+                    black_box(h);
+                });
+            }
+            black_box(f.root())
+        })
+    });
+    g.bench_function("leaf hash of a 400-byte entry", |b| {
+        let entry = vec![7u8; 400];
+        b.iter(|| black_box(leaf_hash(&entry)))
+    });
+    g.finish();
+}
+
+/// One sled commit of `n` sequenced records: entries, index writes, Merkle nodes, flush.
+fn store(c: &mut Criterion) {
+    let w = workload(8192);
+    let ins: Vec<Input> = w.signed_by_provider().into_iter().flatten().collect();
+    let mut g = c.benchmark_group("store commit");
+    g.sample_size(10);
+    for n in [512usize, 2048, 8192] {
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("sled, {n} records"), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = SledStore::open(dir.path()).expect("open");
+                    let (mut l, _) = ledger(&w);
+                    // Setup entries go through a memory index; only the timed batch hits sled.
+                    let first = l.next_seq();
+                    let _ = first;
+                    (dir, store, l)
+                },
+                |(dir, store, mut l)| {
+                    let mut batch = CommitBatch::default();
+                    let mut frontier = Frontier::new();
+                    // The store holds no earlier entries here, so number this batch from 0.
+                    let mut seq = 0u64;
+                    {
+                        let mut idx = LedgerIndex::new(&store);
+                        for i in &ins[..n] {
+                            if let Decision::Accepted(e) = l.decide(&mut idx, NOW_S * 1000, i, true) {
+                                let bytes = e.encode();
+                                frontier.append(leaf_hash(&bytes), |id, h| {
+                                    if id.level >= 4 {
+                                        batch.nodes.push(((id.level, id.index), h));
+                                    }
+                                });
+                                batch.entries.push((seq, bytes));
+                                seq += 1;
+                            }
+                        }
+                        let (records, requests) = idx.take_writes();
+                        batch.records = records;
+                        batch.requests = requests;
+                    }
+                    batch.frontier = frontier.encode();
+                    store.commit(&batch).expect("commit");
+                    drop(store);
+                    drop(dir);
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(stages, decode, signatures, policy, merkle, store);
+criterion_main!(stages);

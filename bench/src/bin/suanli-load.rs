@@ -1,0 +1,290 @@
+//! `suanli-load`: the end-to-end load generator. Pre-signs N records from M providers for
+//! K renters (some holding vouchers, one renting enough to hit its cap), streams them over
+//! real gRPC connections (one per provider) to a running `suanlid`, and reports records/s
+//! acknowledged, ack latency percentiles, the server's peak RSS and disk bytes per record.
+//! In the same run it measures the pure batch-verification rate of the same records on
+//! all cores, and prints the ratio of the two.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures::StreamExt;
+use rayon::prelude::*;
+use suanli_bench::{Workload, percentile};
+use suanli_core::keyfile;
+use suanli_core::ledger::Input;
+use suanli_core::sig::{self, Item};
+use suanli_proto::v1;
+
+#[derive(Debug, Parser)]
+#[command(name = "suanli-load", about = "Stream pre-signed usage records to a running suanlid and measure it")]
+struct Args {
+    /// The ledger to load.
+    #[arg(long, default_value = "http://127.0.0.1:7420")]
+    server: String,
+    /// The admin key, to register the workload's entities (skip with --no-setup).
+    #[arg(long)]
+    admin_key: Option<PathBuf>,
+    /// Do not register entities (they exist from an earlier run).
+    #[arg(long)]
+    no_setup: bool,
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    #[arg(long, default_value_t = 8)]
+    providers: u64,
+    #[arg(long, default_value_t = 1000)]
+    renters: u64,
+    /// Every N-th renter holds a voucher (0: none).
+    #[arg(long, default_value_t = 10)]
+    voucher_every: u64,
+    /// Target records/s over all streams (0: as fast as the ledger acknowledges).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Distinguishes record ids between runs on one ledger.
+    #[arg(long, default_value_t = 0)]
+    run: u64,
+    /// The server's pid, to read its peak RSS from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The server's data directory, to measure its size on disk.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+}
+
+fn envelope(i: &Input) -> v1::Envelope {
+    v1::Envelope {
+        payload: i.signed.payload.clone(),
+        public_key: i.signed.public_key.to_vec(),
+        signature: i.signed.signature.to_vec(),
+    }
+}
+
+/// Batch-verification rate of these inputs on all cores, records/s.
+fn verification_rate(inputs: &[&Input]) -> f64 {
+    let keys: Vec<sig::PublicKey> = inputs
+        .iter()
+        .map(|i| i.signed.public_key)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|k| sig::check_public_key(&k).expect("workload keys are valid"))
+        .collect();
+    let key_of = |pk: &[u8; 32]| keys.iter().find(|k| k.as_bytes() == pk).expect("known key");
+    let started = Instant::now();
+    let ok: usize = inputs
+        .par_chunks(64)
+        .map(|chunk| {
+            let items: Vec<Item<'_>> = chunk
+                .iter()
+                .map(|i| {
+                    Item::new(key_of(&i.signed.public_key), i.kind.domain(), &i.signed.payload, &i.signed.signature)
+                })
+                .collect();
+            sig::verify_batch(&items).iter().filter(|r| r.is_ok()).count()
+        })
+        .sum();
+    assert_eq!(ok, inputs.len(), "every workload signature verifies");
+    inputs.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+async fn setup(server: &str, w: &Workload, admin: &ed25519_dalek::SigningKey) -> anyhow::Result<()> {
+    let channel = tonic::transport::Endpoint::from_shared(server.to_string())?.connect().await?;
+    let mut registry = v1::registry_client::RegistryClient::new(channel.clone());
+    let mut vouchers = v1::vouchers_client::VouchersClient::new(channel);
+    let (admin_ops, holder_ops) = w.setup(admin);
+    for op in &admin_ops {
+        let ack = registry.apply(envelope(op)).await?.into_inner();
+        if ack.status == v1::Status::Rejected as i32 && ack.reason != "ENTITY_EXISTS" && ack.reason != "KEY_EXISTS" {
+            bail!("setup refused: {} {}", ack.reason, ack.detail);
+        }
+    }
+    for op in &holder_ops {
+        let ack = vouchers.apply(envelope(op)).await?.into_inner();
+        if ack.status == v1::Status::Rejected as i32 {
+            bail!("setup refused: {} {}", ack.reason, ack.detail);
+        }
+    }
+    Ok(())
+}
+
+struct StreamResult {
+    latencies_us: Vec<u64>,
+    accepted: u64,
+    duplicate: u64,
+    rejected: u64,
+    first_reject: Option<String>,
+}
+
+async fn run_stream(
+    server: String,
+    envs: Vec<v1::Envelope>,
+    rate_per_stream: u64,
+    origin: Instant,
+) -> anyhow::Result<StreamResult> {
+    let channel = tonic::transport::Endpoint::from_shared(server)?
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(8 << 20))
+        .connect()
+        .await
+        .context("connecting to suanlid")?;
+    let mut ingest = v1::ingest_client::IngestClient::new(channel);
+    let n = envs.len();
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let stamps = sent.clone();
+    let paced = rate_per_stream > 0;
+    let interval = if paced { Duration::from_nanos(1_000_000_000 / rate_per_stream) } else { Duration::ZERO };
+    let start = Instant::now();
+    let outbound = futures::stream::iter(envs.into_iter().enumerate()).then(move |(i, env)| {
+        let stamps = stamps.clone();
+        async move {
+            if paced {
+                let due = start + interval * i as u32;
+                tokio::time::sleep_until(due.into()).await;
+            }
+            stamps[i].store(origin.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            env
+        }
+    });
+    let mut acks = ingest.submit_usage(outbound).await?.into_inner();
+    let mut r = StreamResult {
+        latencies_us: Vec::with_capacity(n),
+        accepted: 0,
+        duplicate: 0,
+        rejected: 0,
+        first_reject: None,
+    };
+    while let Some(ack) = acks.next().await {
+        let ack = ack?;
+        let now = origin.elapsed().as_nanos() as u64;
+        let sent_at = sent[ack.index as usize].load(Ordering::Relaxed);
+        r.latencies_us.push(now.saturating_sub(sent_at) / 1000);
+        match v1::Status::try_from(ack.status) {
+            Ok(v1::Status::Accepted) => r.accepted += 1,
+            Ok(v1::Status::Duplicate) => r.duplicate += 1,
+            _ => {
+                r.rejected += 1;
+                if r.first_reject.is_none() {
+                    r.first_reject = Some(format!("{} {}", ack.reason, ack.detail));
+                }
+            }
+        }
+    }
+    if r.latencies_us.len() != n {
+        bail!("the stream ended after {} of {n} acks", r.latencies_us.len());
+    }
+    Ok(r)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let end_base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64 - 3600;
+    let w = Workload {
+        records: args.records,
+        providers: args.providers,
+        renters: args.renters,
+        voucher_every: args.voucher_every,
+        end_base,
+        run: args.run,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if !args.no_setup {
+        let path = args.admin_key.as_ref().context("--admin-key is needed to register the workload (or --no-setup)")?;
+        let admin = keyfile::parse_secret(&std::fs::read_to_string(path)?)?;
+        rt.block_on(setup(&args.server, &w, &admin))?;
+    }
+
+    eprintln!("signing {} records from {} providers for {} renters…", w.records, w.providers, w.renters);
+    let t = Instant::now();
+    let by_provider = w.signed_by_provider();
+    eprintln!("signed in {:.1} s", t.elapsed().as_secs_f64());
+    let all: Vec<&Input> = by_provider.iter().flatten().collect();
+    let verify_rate = verification_rate(&all);
+    eprintln!("pure batch verification on all cores: {verify_rate:.0} records/s");
+
+    let streams: Vec<Vec<v1::Envelope>> = by_provider.iter().map(|v| v.iter().map(envelope).collect()).collect();
+    drop(all);
+    drop(by_provider);
+    let rate_per_stream = args.rate / args.providers.max(1);
+    let origin = Instant::now();
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|envs| tokio::spawn(run_stream(args.server.clone(), envs, rate_per_stream, origin)))
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await??);
+        }
+        anyhow::Ok(out)
+    })?;
+    let elapsed = origin.elapsed().as_secs_f64();
+    let mut lat: Vec<u64> = results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
+    lat.sort_unstable();
+    let acked = lat.len() as f64;
+    let rate = acked / elapsed;
+    let accepted: u64 = results.iter().map(|r| r.accepted).sum();
+    let duplicate: u64 = results.iter().map(|r| r.duplicate).sum();
+    let rejected: u64 = results.iter().map(|r| r.rejected).sum();
+    if let Some(reason) = results.iter().find_map(|r| r.first_reject.clone()) {
+        eprintln!("note: {rejected} records were rejected, first: {reason}");
+    }
+    let rss = args.server_pid.and_then(peak_rss_bytes);
+    let disk = args.data_dir.as_deref().map(dir_bytes);
+    let (p50, p99, p999) = (percentile(&lat, 500), percentile(&lat, 990), percentile(&lat, 999));
+    println!("records acknowledged   {acked:.0} ({accepted} accepted, {duplicate} duplicate, {rejected} rejected)");
+    println!("wall time              {elapsed:.2} s");
+    println!("throughput             {rate:.0} records/s");
+    println!(
+        "ack latency            p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
+        p50 as f64 / 1e3,
+        p99 as f64 / 1e3,
+        p999 as f64 / 1e3
+    );
+    println!("batch verification     {verify_rate:.0} records/s on all cores (same records)");
+    println!("ratio                  {:.2}", rate / verify_rate);
+    if let Some(b) = rss {
+        println!("server peak RSS        {:.1} MiB", b as f64 / (1 << 20) as f64);
+    }
+    if let Some(d) = disk {
+        println!("disk                   {:.1} MiB, {:.0} bytes/record", d as f64 / (1 << 20) as f64, d as f64 / acked);
+    }
+    if let Some(path) = &args.json_out {
+        let json = serde_json::json!({
+            "records": acked, "accepted": accepted, "duplicate": duplicate, "rejected": rejected,
+            "seconds": elapsed, "records_per_s": rate,
+            "latency_us": {"p50": p50, "p99": p99, "p999": p999},
+            "verify_records_per_s": verify_rate, "ratio": rate / verify_rate,
+            "target_rate": args.rate, "providers": args.providers, "renters": args.renters,
+            "server_peak_rss_bytes": rss, "disk_bytes": disk,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+    }
+    Ok(())
+}
