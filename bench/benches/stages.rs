@@ -137,6 +137,44 @@ fn merkle(c: &mut Criterion) {
     g.finish();
 }
 
+/// A sled store holding the genesis entry and the workload's setup, and its ledger.
+fn ledger_on_sled(w: &Workload) -> (tempfile::TempDir, SledStore, Ledger, Frontier) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let admin = tk::key(1);
+    let genesis = Genesis {
+        program_toml: Program::suzhou_2026().to_toml(),
+        admin_key: tk::public(&admin),
+        finance_key: tk::public(&tk::key(2)),
+        ledger_key: tk::public(&tk::key(3)),
+        origin: "bench".into(),
+    };
+    let (mut l, entry0) = Ledger::create(genesis, NOW_S * 1000).expect("genesis");
+    let mut batch = CommitBatch::default();
+    let mut frontier = Frontier::new();
+    let mut push = |bytes: Vec<u8>, seq: u64, batch: &mut CommitBatch| {
+        frontier.append(leaf_hash(&bytes), |_, _| {});
+        batch.entries.push((seq, bytes));
+    };
+    push(entry0.encode(), 0, &mut batch);
+    {
+        let mut idx = LedgerIndex::new(&store);
+        let (a, h) = w.setup(&admin);
+        for i in a.iter().chain(&h) {
+            match l.decide(&mut idx, NOW_S * 1000, i, true) {
+                Decision::Accepted(e) => push(e.encode(), e.seq, &mut batch),
+                other => panic!("setup: {other:?}"),
+            }
+        }
+        let (records, requests) = idx.take_writes();
+        batch.records = records;
+        batch.requests = requests;
+    }
+    batch.frontier = frontier.encode();
+    store.commit(&batch).expect("setup commit");
+    (dir, store, l, frontier)
+}
+
 /// One sled commit of `n` sequenced records: entries, index writes, Merkle nodes, flush.
 fn store(c: &mut Criterion) {
     let w = workload(8192);
@@ -148,19 +186,9 @@ fn store(c: &mut Criterion) {
         g.bench_function(format!("sled, {n} records"), |b| {
             b.iter_batched(
                 || {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    let store = SledStore::open(dir.path()).expect("open");
-                    let (mut l, _) = ledger(&w);
-                    // Setup entries go through a memory index; only the timed batch hits sled.
-                    let first = l.next_seq();
-                    let _ = first;
-                    (dir, store, l)
-                },
-                |(dir, store, mut l)| {
+                    // Decide outside the timing; only the commit is measured.
+                    let (dir, store, mut l, mut frontier) = ledger_on_sled(&w);
                     let mut batch = CommitBatch::default();
-                    let mut frontier = Frontier::new();
-                    // The store holds no earlier entries here, so number this batch from 0.
-                    let mut seq = 0u64;
                     {
                         let mut idx = LedgerIndex::new(&store);
                         for i in &ins[..n] {
@@ -171,8 +199,7 @@ fn store(c: &mut Criterion) {
                                         batch.nodes.push(((id.level, id.index), h));
                                     }
                                 });
-                                batch.entries.push((seq, bytes));
-                                seq += 1;
+                                batch.entries.push((e.seq, bytes));
                             }
                         }
                         let (records, requests) = idx.take_writes();
@@ -180,9 +207,12 @@ fn store(c: &mut Criterion) {
                         batch.requests = requests;
                     }
                     batch.frontier = frontier.encode();
+                    (dir, store, batch)
+                },
+                // The store and its directory are returned so they are dropped untimed.
+                |(dir, store, batch)| {
                     store.commit(&batch).expect("commit");
-                    drop(store);
-                    drop(dir);
+                    (dir, store)
                 },
                 BatchSize::PerIteration,
             )

@@ -39,15 +39,12 @@ pub fn bin(name: &str) -> PathBuf {
     }
     assert!(path.exists(), "{} not found; run `cargo build --workspace --bins`", path.display());
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(bin_time), Some(test_time)) =
-        (modified(&path), std::env::current_exe().ok().as_deref().and_then(modified))
-    {
-        if bin_time < test_time {
-            eprintln!(
-                "warning: {} is older than this test; `cargo test --workspace` rebuilds it, `-p suanli-tests` alone does not",
-                path.display()
-            );
-        }
+    let test_time = std::env::current_exe().ok().as_deref().and_then(modified);
+    if modified(&path).zip(test_time).is_some_and(|(bin_time, test_time)| bin_time < test_time) {
+        eprintln!(
+            "warning: {} is older than this test; `cargo test --workspace` rebuilds it, `-p suanli-tests` alone does not",
+            path.display()
+        );
     }
     path
 }

@@ -12,6 +12,7 @@
 //! stop the process without answering. A restart recovers the last durable state, and
 //! clients resubmit what was never acknowledged (deduplication makes that harmless).
 
+use std::cell::RefCell;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use suanli_core::entry::Entry;
 use suanli_core::ledger::{Answer, Decision, Input, Ledger};
 use suanli_core::merkle::{Frontier, leaf_hash};
 use suanli_core::note::Signer;
+use suanli_store::filter::KeyFilter;
 use suanli_store::ledger_index::{LedgerIndex, Pending};
 use suanli_store::{CommitBatch, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -164,6 +166,23 @@ impl Sequencer {
                 })
                 .expect("committer thread starts")
         };
+        let filter = RefCell::new(KeyFilter::new());
+        let started = Instant::now();
+        for key in self.store.record_keys() {
+            match key {
+                Ok(k) => filter.borrow_mut().insert(&k),
+                Err(e) => {
+                    eprintln!("suanlid: cannot read the record index: {e}; stopping");
+                    std::process::exit(74);
+                }
+            }
+        }
+        info!(
+            records = filter.borrow().len(),
+            bytes = filter.borrow().bytes(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "record key filter built"
+        );
         let mut round_no = 0u64;
         while let Some(first) = rx.blocking_recv() {
             let mut round = vec![first];
@@ -178,10 +197,10 @@ impl Sequencer {
                 }
             }
             round_no += 1;
-            self.round(round_no, round, false, &pending, &to_committer);
+            self.round(round_no, round, false, &pending, &filter, &to_committer);
         }
         round_no += 1;
-        self.round(round_no, Vec::new(), true, &pending, &to_committer);
+        self.round(round_no, Vec::new(), true, &pending, &filter, &to_committer);
         drop(to_committer);
         let _ = committer.join();
         if let Err(e) = self.store.close() {
@@ -196,13 +215,14 @@ impl Sequencer {
         commands: Vec<Command>,
         final_round: bool,
         pending: &Pending,
+        filter: &RefCell<KeyFilter>,
         to_committer: &std::sync::mpsc::SyncSender<Decided>,
     ) {
         let started = Instant::now();
         let ledger_lock = self.ledger.clone();
         let mut ledger = ledger_lock.write().expect("ledger lock");
         let store = self.store.clone();
-        let mut index = LedgerIndex::with_pending(&*store, pending);
+        let mut index = LedgerIndex::with_pending(&*store, pending).with_filter(filter);
         // Entries appended by other nodes sharing the store come first, exactly as they are.
         let others = match store.begin_round(ledger.next_seq()) {
             Ok(others) => others,

@@ -12,12 +12,14 @@
 //! record or request accepted at or after `n` reads as absent, and a reversal made at or
 //! after `n` reads as not yet made.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 use suanli_core::index::{Index, RecordKey, RecordSummary, RequestKey, RequestSummary};
 
 use crate::Store;
+use crate::filter::KeyFilter;
 
 /// Record and request index writes, each in the order first written: the `records` and
 /// `requests` of a [`crate::CommitBatch`].
@@ -81,6 +83,7 @@ impl Pending {
 pub struct LedgerIndex<'s> {
     store: &'s dyn Store,
     pending: Option<&'s Pending>,
+    filter: Option<&'s RefCell<KeyFilter>>,
     records: HashMap<RecordKey, RecordSummary>,
     requests: HashMap<RequestKey, RequestSummary>,
     record_order: Vec<RecordKey>,
@@ -93,6 +96,7 @@ impl<'s> LedgerIndex<'s> {
         LedgerIndex {
             store,
             pending: None,
+            filter: None,
             records: HashMap::new(),
             requests: HashMap::new(),
             record_order: Vec::new(),
@@ -104,6 +108,13 @@ impl<'s> LedgerIndex<'s> {
     /// Reads also see `pending`: writes of earlier rounds not yet committed.
     pub fn with_pending(store: &'s dyn Store, pending: &'s Pending) -> Self {
         LedgerIndex { pending: Some(pending), ..LedgerIndex::new(store) }
+    }
+
+    /// Consults `filter` before the store: a key the filter has never seen is not there.
+    /// Every key put through this index is added to it.
+    pub fn with_filter(mut self, filter: &'s RefCell<KeyFilter>) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
     /// Replay mode: read the index as it was before entry `seq`. `None` turns it off.
@@ -154,10 +165,13 @@ impl Index for LedgerIndex<'_> {
         if let Some(s) = self.records.get(key) {
             return self.visible_record(s.clone());
         }
-        if let Some(p) = self.pending {
-            if let Some((_, s)) = p.records.read().expect("pending lock").get(key) {
-                return self.visible_record(s.clone());
-            }
+        let pending =
+            self.pending.and_then(|p| p.records.read().expect("pending lock").get(key).map(|(_, s)| s.clone()));
+        if let Some(s) = pending {
+            return self.visible_record(s);
+        }
+        if self.filter.is_some_and(|f| !f.borrow().may_contain(&key.encode())) {
+            return None;
         }
         let stored = self.store.record(key).unwrap_or_else(|e| {
             panic!("cannot read the record index ({e}); stopping rather than risk counting a record twice")
@@ -166,6 +180,9 @@ impl Index for LedgerIndex<'_> {
     }
 
     fn put_record(&mut self, key: &RecordKey, summary: &RecordSummary) {
+        if let Some(f) = self.filter {
+            f.borrow_mut().insert(&key.encode());
+        }
         if self.records.insert(key.clone(), summary.clone()).is_none() {
             self.record_order.push(key.clone());
         }

@@ -11,6 +11,7 @@
 //! in-memory twin for simulation). A commit is atomic and, for durable stores, on disk
 //! when `commit` returns: acknowledgements are sent only after that.
 
+pub mod filter;
 pub mod ledger_index;
 pub mod mem;
 pub mod sled_store;
@@ -101,6 +102,8 @@ pub trait Store: Send + Sync + 'static {
     /// Entries `from..to` in order (ending early if the log is shorter).
     fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>>;
+    /// Every record key held ([`RecordKey::encode`] bytes), to rebuild the key filter.
+    fn record_keys(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_>;
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>>;
     fn node(&self, key: NodeKey) -> Result<Option<Hash>>;
     fn frontier(&self) -> Result<Option<Vec<u8>>>;

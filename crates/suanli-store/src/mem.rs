@@ -113,6 +113,11 @@ impl Store for MemStore {
         Box::new(MemEntries { store: self, next: from, end, buf: VecDeque::new() })
     }
 
+    fn record_keys(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
+        let keys: Vec<Vec<u8>> = self.read().records.keys().map(RecordKey::encode).collect();
+        Box::new(keys.into_iter().map(Ok))
+    }
+
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>> {
         Ok(self.read().records.get(key).cloned())
     }

@@ -424,6 +424,10 @@ impl Store for SledStore {
         self.get(&k)?.map(|v| RecordSummary::decode(&v).map_err(|e| corrupt(&k, e))).transpose()
     }
 
+    fn record_keys(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
+        Box::new(self.db.range([RECORD]..[RECORD + 1]).keys().map(|k| k.map(|k| k[1..].to_vec()).map_err(io)))
+    }
+
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>> {
         let k = prefixed(REQUEST, &key.encode());
         self.get(&k)?.map(|v| RequestSummary::decode(&v).map_err(|e| corrupt(&k, e))).transpose()

@@ -23,7 +23,24 @@ for_each_store!(
     many_small_batches,
     batch_past_the_log_panics_before_writing,
     readers_see_whole_batches_only,
+    record_keys_list_every_record_once,
 );
+
+fn record_keys_list_every_record_once(s: &dyn Store) {
+    assert_eq!(s.record_keys().count(), 0);
+    let mut b = entries_batch(0, 3);
+    b.records = vec![
+        (record_key(1, "a"), record_summary(0, 1)),
+        (record_key(2, "a"), record_summary(1, 2)),
+        (record_key(1, "a"), record_summary(2, 3)),
+    ];
+    s.commit(&b).unwrap();
+    let mut keys: Vec<Vec<u8>> = s.record_keys().map(|k| k.unwrap()).collect();
+    keys.sort();
+    let mut want = vec![record_key(1, "a").encode(), record_key(2, "a").encode()];
+    want.sort();
+    assert_eq!(keys, want);
+}
 
 fn empty_store(s: &dyn Store) {
     assert_eq!(s.entry_count().unwrap(), 0);
