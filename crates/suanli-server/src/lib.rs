@@ -8,6 +8,7 @@
 pub mod config;
 pub mod net;
 pub mod recovery;
+pub mod reports;
 pub mod sequencer;
 pub mod service;
 pub mod verify;
@@ -39,6 +40,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let ledger = Arc::new(RwLock::new(opened.ledger));
+    let report_signer = opened.signer.clone();
     let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
     let sequencer = Sequencer {
         ledger: ledger.clone(),
@@ -90,14 +92,20 @@ pub async fn serve(
         clock,
         read_skew_ms: config.read_skew_ms,
         reads_seen: Mutex::new(ReadReplayCache::default()),
+        signer: report_signer,
     });
     let services = Services(shared.clone());
     let limits = &config.limits;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in
-        ["suanli.v1.Ingest", "suanli.v1.Registry", "suanli.v1.Vouchers", "suanli.v1.Settlement", "suanli.v1.Ledger"]
-    {
+    for name in [
+        "suanli.v1.Ingest",
+        "suanli.v1.Registry",
+        "suanli.v1.Vouchers",
+        "suanli.v1.Settlement",
+        "suanli.v1.Ledger",
+        "suanli.v1.Reports",
+    ] {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
@@ -129,6 +137,10 @@ pub async fn serve(
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
         .add_service(v1::ledger_server::LedgerServer::new(services.clone()))
+        .add_service(
+            v1::reports_server::ReportsServer::new(services.clone())
+                .max_decoding_message_size(limits.stream_message_bytes_max),
+        )
         .add_service(health)
         .add_service(reflection)
         .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), shutdown)
