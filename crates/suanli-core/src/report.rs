@@ -170,13 +170,13 @@ impl AnnualReport {
             Body::Finance { input, .. } => {
                 let req = wire::FinanceRequest::decode(input.payload.as_slice())
                     .map_err(|e| err(format!("finance payload: {e}")))?;
-                if let Some(wire::finance_request::Op::Payout(p)) = req.op {
-                    if p.year == self.year {
-                        let payee = Uscc::parse(&p.payee_id).map_err(|e| err(e.to_string()))?;
-                        let amount = crate::money::parse_decimal(&p.amount, crate::money::MONEY_PLACES)
-                            .map_err(|e| err(e.to_string()))?;
-                        self.rows.entry(payee).or_default().paid += amount;
-                    }
+                if let Some(wire::finance_request::Op::Payout(p)) = req.op
+                    && p.year == self.year
+                {
+                    let payee = Uscc::parse(&p.payee_id).map_err(|e| err(e.to_string()))?;
+                    let amount = crate::money::parse_decimal(&p.amount, crate::money::MONEY_PLACES)
+                        .map_err(|e| err(e.to_string()))?;
+                    self.rows.entry(payee).or_default().paid += amount;
                 }
             }
             Body::Genesis(_) | Body::Holder { .. } => {}

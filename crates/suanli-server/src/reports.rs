@@ -249,20 +249,21 @@ pub fn statement(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Result<Stri
                 use prost::Message;
                 let req = wire::FinanceRequest::decode(input.payload.as_slice())
                     .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
-                if let Some(wire::finance_request::Op::Payout(p)) = req.op {
-                    if p.payee_id == id.as_str() && year.is_none_or(|y| y == p.year) {
-                        let amount = suanli_core::money::parse_decimal(&p.amount, 2)
-                            .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
-                        totals.entry(p.year).or_default()[3] += amount;
-                        let _ = writeln!(
-                            out,
-                            "{seq},{time},payout,{},payee,,{},,{},,,,,{}",
-                            csv_cell(&p.bank_ref),
-                            p.year,
-                            fmt_money(amount),
-                            csv_cell(&format!("{} {}", p.period, kind_name(p.kind)))
-                        );
-                    }
+                if let Some(wire::finance_request::Op::Payout(p)) = req.op
+                    && p.payee_id == id.as_str()
+                    && year.is_none_or(|y| y == p.year)
+                {
+                    let amount = suanli_core::money::parse_decimal(&p.amount, 2)
+                        .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
+                    totals.entry(p.year).or_default()[3] += amount;
+                    let _ = writeln!(
+                        out,
+                        "{seq},{time},payout,{},payee,,{},,{},,,,,{}",
+                        csv_cell(&p.bank_ref),
+                        p.year,
+                        fmt_money(amount),
+                        csv_cell(&format!("{} {}", p.period, kind_name(p.kind)))
+                    );
                 }
                 continue;
             }
