@@ -210,6 +210,57 @@ impl Client {
             .await
     }
 
+    /// The annual settlement report of cap year `year` (as of entry `as_of`, inclusive, or
+    /// the latest), read by finance or the admin: the file's bytes and its signature note.
+    pub async fn annual_report(
+        &self,
+        key: &SigningKey,
+        year: i32,
+        as_of_seq: Option<u64>,
+        format: v1::ReportFormat,
+    ) -> Result<(Vec<u8>, String), ClientError> {
+        let query = || read_request::Query::Report(v1::ReportQuery { year, as_of_seq, format: format as i32 });
+        let stream = self
+            .read("Reports.AnnualReport", key, query, |env| async move { self.reports().annual_report(env).await })
+            .await?;
+        self.collect_file("Reports.AnnualReport", stream).await
+    }
+
+    /// One entity's statement (CSV), read by the entity itself, finance or the admin.
+    pub async fn statement(&self, key: &SigningKey, id: &str, year: Option<i32>) -> Result<String, ClientError> {
+        let query = || read_request::Query::Statement(v1::StatementQuery { id: id.into(), year: year.unwrap_or(0) });
+        let stream =
+            self.read("Reports.EntityStatement", key, query, |env| async move {
+                self.reports().entity_statement(env).await
+            })
+            .await?;
+        let (bytes, _) = self.collect_file("Reports.EntityStatement", stream).await?;
+        String::from_utf8(bytes).map_err(|e| {
+            ClientError::from_status(&self.url, "Reports.EntityStatement", tonic::Status::internal(e.to_string()))
+        })
+    }
+
+    fn reports(&self) -> v1::reports_client::ReportsClient<Channel> {
+        v1::reports_client::ReportsClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
+    }
+
+    async fn collect_file(
+        &self,
+        call: &'static str,
+        mut stream: tonic::Streaming<v1::FileChunk>,
+    ) -> Result<(Vec<u8>, String), ClientError> {
+        let mut bytes = Vec::new();
+        let mut signature = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.err(call))?;
+            bytes.extend_from_slice(&chunk.data);
+            if !chunk.signature.is_empty() {
+                signature = chunk.signature;
+            }
+        }
+        Ok((bytes, signature))
+    }
+
     /// Sends a signed read. A read is only answered near the ledger's clock; if this
     /// machine's clock is off and the ledger says so, the read is signed again once at the
     /// ledger's time.

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod output;
 pub mod records;
 pub mod signing;
+pub mod verify;
 
 pub use client::{AckStream, Client};
 pub use error::ClientError;

@@ -7,6 +7,7 @@ mod common;
 mod entity;
 mod keys;
 mod records;
+mod report;
 mod settle;
 mod voucher;
 
@@ -70,6 +71,11 @@ enum Command {
     /// Close settlement periods and years, record payouts, list statements (finance key).
     #[command(subcommand)]
     Settle(settle::SettleCommand),
+    /// One entity's statement, record by record, with totals accrued, paid and owed (CSV).
+    Statement(report::StatementArgs),
+    /// The annual settlement report (finance key) and its offline verification.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -82,6 +88,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(c) => records::run_usage(&ctx, c).await,
         Command::Corpus(c) => records::run_corpus(&ctx, c).await,
         Command::Settle(c) => settle::run(&ctx, c).await,
+        Command::Statement(a) => report::statement(&ctx, a).await,
+        Command::Report(c) => report::run(&ctx, c).await,
     }
 }
 
