@@ -46,7 +46,7 @@ impl Default for Limits {
             batch_records_max: 10_000,
             chunk_records_max: 512,
             stream_chunks_in_flight_max: 4,
-            sequencer_queue_depth: 256,
+            sequencer_queue_depth: 64,
             commit_records_max: 8192,
             streams_per_connection_max: 64,
             connections_max: 1024,
@@ -71,6 +71,8 @@ pub struct Config {
     pub admin_pubkey: Option<String>,
     /// The finance bureau's public key (base64). `None` on first start: generate `finance.key`.
     pub finance_pubkey: Option<String>,
+    /// Page cache of the sled store, MiB. sled's own memory use is a few times this.
+    pub store_cache_mib: u64,
     /// How often a checkpoint is signed while the log grows, milliseconds.
     pub checkpoint_interval_ms: u64,
     /// A state snapshot is written after this many new entries (and at shutdown).
@@ -88,6 +90,7 @@ impl Default for Config {
             program: None,
             admin_pubkey: None,
             finance_pubkey: None,
+            store_cache_mib: 32,
             checkpoint_interval_ms: 2000,
             snapshot_interval_entries: 100_000,
             read_skew_ms: 5 * 60 * 1000,
@@ -141,6 +144,9 @@ impl Config {
         range("limits.connections_max", l.connections_max, 1, 100_000)?;
         range("limits.ack_queue_depth", l.ack_queue_depth, 1, 1 << 20)?;
         range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
+        if !(8..=65_536).contains(&self.store_cache_mib) {
+            return Err(invalid("store_cache_mib", "must be between 8 and 65536"));
+        }
         if self.checkpoint_interval_ms == 0 || self.checkpoint_interval_ms > 60_000 {
             return Err(invalid(
                 "checkpoint_interval_ms",

@@ -54,7 +54,9 @@ use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
 use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreError};
 
 /// Bytes of sled's page cache: bounded, so memory does not grow with the index.
-pub const CACHE_CAPACITY_BYTES: u64 = 96 * 1024 * 1024;
+pub const CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+/// Period of sled's background flusher, which is also what evicts cached pages.
+pub const BACKGROUND_FLUSH_MS: u64 = 200;
 
 const ENTRY: u8 = b'e';
 const RECORD: u8 = b'r';
@@ -228,12 +230,20 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`, checking its schema version and that its
     /// entry count agrees with its log.
     pub fn open(dir: &Path) -> Result<SledStore> {
+        SledStore::open_with_cache(dir, CACHE_CAPACITY_BYTES)
+    }
+
+    /// Like [`SledStore::open`] with a page cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
-            // Every commit flushes; a background flusher would only add fsyncs.
-            .flush_every_ms(None)
+            // Every commit flushes for durability; the background flusher is kept anyway
+            // because sled 0.34 pages out cached nodes only from it. Without it memory grew
+            // by about 2.3 KB per record written regardless of the cache size (measured:
+            // 300k records, 8 MiB cache, 702 MB resident; with a 200 ms flusher, 147 MB).
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
             .open()
             .map_err(io)?;
         let count = match db.get(META_SCHEMA).map_err(io)? {
