@@ -4,7 +4,8 @@
 //! plus what makes the ledger fast to run and restart: the record/request index (dedupe
 //! forever without holding every record in memory), Merkle subtree hashes (proofs without
 //! rehashing the past), periodic state snapshots (restart without replaying from entry 0)
-//! and signed checkpoints.
+//! and signed checkpoints, and the leaf hash of every entry (finding an entry by its leaf
+//! hash for an inclusion proof, without an index insert per record).
 //!
 //! One trait, [`Store`], with two implementations that pass one conformance suite:
 //! [`sled_store::SledStore`] (the embedded default, durable) and [`mem::MemStore`] (the
@@ -17,6 +18,7 @@ pub mod mem;
 pub mod sled_store;
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
+use suanli_core::merkle::leaf_hash;
 
 /// A Merkle tree node id: the perfect subtree of 2^level leaves starting at leaf
 /// `index << level`.
@@ -50,6 +52,11 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct CommitBatch {
     /// New log entries: consecutive sequence numbers starting at the store's `entry_count`.
     pub entries: Vec<(u64, Vec<u8>)>,
+    /// The RFC 6962 leaf hash of each of `entries`, in the same order (the sequencer has
+    /// just computed them for the Merkle tree), or empty. Stores keep them as one value per
+    /// commit, so that [`Store::find_leaf`] can answer without an insert per record on the
+    /// hot path; entries committed without them are hashed when a lookup reaches them.
+    pub leaf_hashes: Vec<Hash>,
     /// Index writes in order; a later write of the same key replaces an earlier one.
     pub records: Vec<(RecordKey, RecordSummary)>,
     pub requests: Vec<(RequestKey, RequestSummary)>,
@@ -113,6 +120,16 @@ pub trait Store: Send + Sync + 'static {
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>>;
     /// The latest checkpoint whose tree size is at most `size`.
     fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>>;
+    /// The sequence number of the entry below `to` whose RFC 6962 leaf hash is `leaf`
+    /// (entries are unique, since each holds its own sequence number), or `None`.
+    ///
+    /// This scans: an audit lookup, not a hot-path read. Stores override it to read the
+    /// leaf hashes kept per commit ([`CommitBatch::leaf_hashes`]), about 32 bytes per entry;
+    /// this default, and the stores for entries committed without leaf hashes, hash the
+    /// entries themselves.
+    fn find_leaf(&self, leaf: &Hash, to: u64) -> Result<Option<u64>> {
+        find_leaf_in_entries(self, leaf, 0, to)
+    }
     /// Bytes the store occupies on disk (0 for memory).
     fn size_on_disk(&self) -> Result<u64>;
     /// Flushes and closes cleanly (also done on drop, best effort).
@@ -124,6 +141,17 @@ pub trait Store: Send + Sync + 'static {
 /// is applied. A violation is a bug in the caller, so it panics before anything is
 /// written (both stores call this, so they fail the same way).
 pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
+    assert!(
+        batch.leaf_hashes.is_empty() || batch.leaf_hashes.len() == batch.entries.len(),
+        "{} leaf hashes for {} entries",
+        batch.leaf_hashes.len(),
+        batch.entries.len()
+    );
+    // Checking every hash costs a SHA-256 per entry on the commit path; tests do it.
+    #[cfg(debug_assertions)]
+    for ((seq, bytes), h) in batch.entries.iter().zip(&batch.leaf_hashes) {
+        assert_eq!(&leaf_hash(bytes), h, "the leaf hash given for entry {seq} is not its hash");
+    }
     for (k, s) in &batch.records {
         assert!(
             s.facts.seq < new_count && s.reversed_by.is_none_or(|r| r < new_count),
@@ -147,4 +175,59 @@ pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
     for (size, _) in &batch.checkpoints {
         assert!(*size <= new_count, "checkpoint of tree size {size} beyond the log of {new_count} entries");
     }
+}
+
+/// Hashes the entries `from..to` until one has the leaf hash `leaf`: the lookup of last
+/// resort, for stores and entries without kept leaf hashes.
+pub(crate) fn find_leaf_in_entries<S: Store + ?Sized>(
+    store: &S,
+    leaf: &Hash,
+    from: u64,
+    to: u64,
+) -> Result<Option<u64>> {
+    for item in store.entries(from, to) {
+        let (seq, bytes) = item?;
+        if &leaf_hash(&bytes) == leaf {
+            return Ok(Some(seq));
+        }
+    }
+    Ok(None)
+}
+
+/// Finds `leaf` below `to` in per-commit leaf-hash chunks, given in order as (first seq,
+/// concatenated 32-byte hashes). Entries no chunk covers (committed without leaf hashes)
+/// go to `hash_range(from, to)`, which hashes the entries themselves. `to` must not exceed
+/// the entry count.
+pub(crate) fn scan_leaf_chunks<C: AsRef<[u8]>>(
+    chunks: impl Iterator<Item = Result<(u64, C)>>,
+    leaf: &Hash,
+    to: u64,
+    mut hash_range: impl FnMut(u64, u64) -> Result<Option<u64>>,
+) -> Result<Option<u64>> {
+    let mut next = 0u64;
+    for chunk in chunks {
+        let (first, bytes) = chunk?;
+        if first >= to {
+            break;
+        }
+        if first > next
+            && let Some(seq) = hash_range(next, first)?
+        {
+            return Ok(Some(seq));
+        }
+        let bytes = bytes.as_ref();
+        if bytes.is_empty() || bytes.len() % 32 != 0 {
+            return Err(StoreError::Corrupt(format!(
+                "the leaf hashes of the commit starting at entry {first} are {} bytes, not a multiple of 32",
+                bytes.len()
+            )));
+        }
+        let held = (bytes.len() / 32) as u64;
+        let usable = held.min(to - first) as usize;
+        if let Some(i) = bytes[..usable * 32].chunks_exact(32).position(|h| h == leaf) {
+            return Ok(Some(first + i as u64));
+        }
+        next = next.max(first + held);
+    }
+    if next < to { hash_range(next, to) } else { Ok(None) }
 }
