@@ -5,6 +5,7 @@
 //! [`sequencer::Sequencer`] thread decides and group-commits, and answers flow back only
 //! once durable. [`recovery`] creates or recovers the ledger before anything listens.
 
+pub mod audit;
 pub mod config;
 pub mod net;
 pub mod recovery;
@@ -95,9 +96,14 @@ pub async fn serve(
     let limits = &config.limits;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in
-        ["suanli.v1.Ingest", "suanli.v1.Registry", "suanli.v1.Vouchers", "suanli.v1.Settlement", "suanli.v1.Ledger"]
-    {
+    for name in [
+        "suanli.v1.Ingest",
+        "suanli.v1.Registry",
+        "suanli.v1.Vouchers",
+        "suanli.v1.Settlement",
+        "suanli.v1.Ledger",
+        "suanli.v1.Audit",
+    ] {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
@@ -129,6 +135,8 @@ pub async fn serve(
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
         .add_service(v1::ledger_server::LedgerServer::new(services.clone()))
+        // The verifiable log (audit.rs): public proofs, entries and exports.
+        .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())))
         .add_service(health)
         .add_service(reflection)
         .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), shutdown)
