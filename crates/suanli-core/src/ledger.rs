@@ -1354,6 +1354,43 @@ impl Ledger {
     }
 }
 
+/// The facts of an accepted usage or corpus record, read back from its entry (for reports,
+/// statements and stores that keep only slim index values). `None` for other entries or a
+/// payload that does not decode (never the case for entries this ledger wrote).
+pub fn record_facts(entry: &Entry) -> Option<RecordFacts> {
+    match &entry.body {
+        Body::Usage { input, lines } => {
+            let r: wire::UsageRecord = validate::decode(&input.payload).ok()?;
+            let u = validate::usage(&r).ok()?;
+            Some(RecordFacts {
+                seq: entry.seq,
+                kind: RecordKind::Usage,
+                provider: u.provider,
+                renter: u.renter,
+                voucher_id: u.voucher_id,
+                gpu_hours: u.gpu_hours,
+                amount: u.amount,
+                lines: *lines,
+            })
+        }
+        Body::Corpus { input, lines } => {
+            let r: wire::CorpusRecord = validate::decode(&input.payload).ok()?;
+            let c = validate::corpus(&r).ok()?;
+            Some(RecordFacts {
+                seq: entry.seq,
+                kind: RecordKind::Corpus,
+                provider: c.supplier,
+                renter: c.buyer,
+                voucher_id: Some(c.voucher_id),
+                gpu_hours: Decimal::ZERO,
+                amount: c.amount,
+                lines: *lines,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// R when capped by what the cap and the budget have left (SPEC §6 step 4/5 reasons).
 fn capped(uncapped: Decimal, cap_left: Decimal, budget_left: Option<Decimal>) -> (Decimal, LineReason) {
     let cap_left = cap_left.max(Decimal::ZERO);

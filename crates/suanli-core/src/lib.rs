@@ -20,6 +20,7 @@ pub mod model;
 pub mod money;
 pub mod note;
 pub mod program;
+pub mod report;
 pub mod sig;
 pub mod snapshot;
 pub mod testkit;

@@ -21,12 +21,18 @@ struct World {
     ledger: Ledger,
     index: MemIndex,
     now_ms: i64,
+    /// Every accepted entry, from the genesis entry on: the log.
+    log: Vec<suanli_core::entry::Entry>,
 }
 
 impl World {
     fn submit(&mut self, input: &Input) -> Decision {
         self.now_ms += 1000;
-        self.ledger.decide(&mut self.index, self.now_ms, input, true)
+        let d = self.ledger.decide(&mut self.index, self.now_ms, input, true);
+        if let Decision::Accepted(e) = &d {
+            self.log.push(e.clone());
+        }
+        d
     }
     fn ok(&mut self, input: &Input) {
         match self.submit(input) {
@@ -65,8 +71,8 @@ fn spec_12_worked_example() {
         origin: "suanli.test/worked-example".into(),
     };
     let t0 = parse_rfc3339("2026-12-01T00:00:00+08:00").unwrap() * 1000;
-    let (ledger, _) = Ledger::create(genesis, t0).unwrap();
-    let mut w = World { ledger, index: MemIndex::default(), now_ms: t0 };
+    let (ledger, entry0) = Ledger::create(genesis, t0).unwrap();
+    let mut w = World { ledger, index: MemIndex::default(), now_ms: t0, log: vec![entry0] };
 
     let (p, p2, r1, r2, o) = (uscc(1), uscc(2), uscc(3), uscc(4), uscc(5));
     let (kp, kp2, ko) = (key(11), key(12), key(15));
@@ -183,4 +189,28 @@ fn spec_12_worked_example() {
     let rec = tk::usage_record("w2", &p, &r2, "8", "12.50", "100.00", just_before + 1, None);
     let (_, l) = lines(&w.submit(&tk::sign(InputKind::Usage, &kp, &rec)));
     check(&l, ("0", L::NoVoucher), ("30.00", L::Granted), ("10.00", L::Granted));
+
+    // The annual report of 2026 (SPEC §10), folded from the log, cell by cell. Computed by
+    // hand: u3 is reversed (not counted, its lines taken back); w1 ended outside the window
+    // (counted as a record of 2026 with all lines 0.00); u8 is between related parties.
+    let mut report = suanli_core::report::AnnualReport::new(2026);
+    for e in &w.log {
+        report.add(e).unwrap();
+    }
+    let csv = report.to_csv();
+    let expected = [
+        suanli_core::report::CSV_COLUMNS.join(","),
+        format!("2026,{p},P,0,0,0.00,0.00,0.00,0.00,9,539432,6742900.00,674280.00,674280.00,200000.00,874280.00,0.00,874280.00"),
+        format!("2026,{p2},P2,0,0,0.00,0.00,0.00,0.00,1,400,5000.00,0.00,0.00,0.00,0.00,0.00,0.00"),
+        format!("2026,{r1},R1,4,521008,6512600.00,1953780.00,1953750.00,0.00,0,0,0.00,0.00,0.00,0.00,1953750.00,0.00,1953750.00"),
+        format!("2026,{r2},R2,3,416,5200.00,30.00,30.00,0.00,0,0,0.00,0.00,0.00,0.00,30.00,0.00,30.00"),
+        format!("2026,{o},O,3,18408,230100.00,9030.00,9030.00,200000.00,0,0,0.00,0.00,0.00,0.00,9030.00,0.00,9030.00"),
+        "2026,TOTAL,,10,539832,6747900.00,1962840.00,1962810.00,200000.00,10,539832,6747900.00,674280.00,674280.00,200000.00,2837090.00,0.00,2837090.00".to_string(),
+    ];
+    let got: Vec<&str> = csv.lines().collect();
+    assert_eq!(got.len(), expected.len(), "{csv}");
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e);
+    }
+    assert!(report.to_json().contains("\"total_payable\": \"874280.00\""));
 }

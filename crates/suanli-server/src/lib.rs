@@ -9,6 +9,7 @@ pub mod audit;
 pub mod config;
 pub mod net;
 pub mod recovery;
+pub mod reports;
 pub mod sequencer;
 pub mod service;
 pub mod verify;
@@ -40,6 +41,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let ledger = Arc::new(RwLock::new(opened.ledger));
+    let report_signer = opened.signer.clone();
     let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
     let sequencer = Sequencer {
         ledger: ledger.clone(),
@@ -91,6 +93,7 @@ pub async fn serve(
         clock,
         read_skew_ms: config.read_skew_ms,
         reads_seen: Mutex::new(ReadReplayCache::default()),
+        signer: report_signer,
     });
     let services = Services(shared.clone());
     let limits = &config.limits;
@@ -102,6 +105,7 @@ pub async fn serve(
         "suanli.v1.Vouchers",
         "suanli.v1.Settlement",
         "suanli.v1.Ledger",
+        "suanli.v1.Reports",
         "suanli.v1.Audit",
     ] {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
@@ -135,6 +139,10 @@ pub async fn serve(
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
         .add_service(v1::ledger_server::LedgerServer::new(services.clone()))
+        .add_service(
+            v1::reports_server::ReportsServer::new(services.clone())
+                .max_decoding_message_size(limits.stream_message_bytes_max),
+        )
         // The verifiable log (audit.rs): public proofs, entries and exports.
         .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())))
         .add_service(health)

@@ -42,6 +42,8 @@ pub struct Shared {
     pub clock: Clock,
     pub read_skew_ms: i64,
     pub reads_seen: Mutex<ReadReplayCache>,
+    /// The ledger key, for signing reports (checkpoints are signed by the sequencer).
+    pub signer: suanli_core::note::Signer,
 }
 
 /// One slot of a chunk: an input to decide, or an answer already known (bad envelope).
@@ -536,5 +538,77 @@ impl v1::ledger_server::Ledger for Services {
         };
         let (size, note) = latest.ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))?;
         Ok(Response::new(v1::SignedCheckpoint { size, note }))
+    }
+}
+
+type FileStream = Pin<Box<dyn Stream<Item = Result<v1::FileChunk, Status>> + Send>>;
+
+/// Bytes of a file sent per message.
+const FILE_CHUNK_BYTES: usize = 1 << 20;
+
+fn file_stream(bytes: Vec<u8>, signature: String) -> FileStream {
+    let mut chunks: Vec<v1::FileChunk> =
+        bytes.chunks(FILE_CHUNK_BYTES).map(|c| v1::FileChunk { data: c.to_vec(), signature: String::new() }).collect();
+    if chunks.is_empty() {
+        chunks.push(v1::FileChunk::default());
+    }
+    chunks.last_mut().expect("at least one").signature = signature;
+    Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))
+}
+
+fn report_status(e: crate::reports::ReportError) -> Status {
+    match e {
+        crate::reports::ReportError::Beyond { .. } => Status::out_of_range(e.to_string()),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl v1::reports_server::Reports for Services {
+    type AnnualReportStream = FileStream;
+    type EntityStatementStream = FileStream;
+
+    async fn annual_report(&self, req: Request<Envelope>) -> Result<Response<FileStream>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        let Some(v1::read_request::Query::Report(q)) = read.query else {
+            return Err(Status::invalid_argument("AnnualReport takes a ReportQuery"));
+        };
+        permission(reader, None)?;
+        if !(2000..2200).contains(&q.year) {
+            return Err(Status::invalid_argument(format!("{} is not a year between 2000 and 2199", q.year)));
+        }
+        let format = match v1::ReportFormat::try_from(q.format) {
+            Ok(v1::ReportFormat::Csv) => crate::reports::Format::Csv,
+            Ok(v1::ReportFormat::Json) => crate::reports::Format::Json,
+            Ok(v1::ReportFormat::Xlsx) => crate::reports::Format::Xlsx,
+            Err(_) => return Err(Status::invalid_argument("format must be csv, json or xlsx")),
+        };
+        let shared = self.0.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            crate::reports::annual(&*shared.store, &shared.signer, q.year, q.as_of_seq, format)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(report_status)?;
+        Ok(Response::new(file_stream(report.bytes, report.signature)))
+    }
+
+    async fn entity_statement(&self, req: Request<Envelope>) -> Result<Response<FileStream>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        let Some(v1::read_request::Query::Statement(q)) = read.query else {
+            return Err(Status::invalid_argument("EntityStatement takes a StatementQuery"));
+        };
+        let id = parse_uscc(&q.id)?;
+        permission(reader, Some(&id))?;
+        if self.0.ledger.read().expect("ledger lock").entity(&id).is_none() {
+            return Err(Status::not_found(format!("{id} is not registered")));
+        }
+        let year = (q.year != 0).then_some(q.year);
+        let shared = self.0.clone();
+        let text = tokio::task::spawn_blocking(move || crate::reports::statement(&*shared.store, &id, year))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(report_status)?;
+        Ok(Response::new(file_stream(text.into_bytes(), String::new())))
     }
 }
