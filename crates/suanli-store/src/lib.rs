@@ -53,9 +53,10 @@ pub struct CommitBatch {
     /// New log entries: consecutive sequence numbers starting at the store's `entry_count`.
     pub entries: Vec<(u64, Vec<u8>)>,
     /// The RFC 6962 leaf hash of each of `entries`, in the same order (the sequencer has
-    /// just computed them for the Merkle tree), or empty. Stores keep them as one value per
-    /// commit, so that [`Store::find_leaf`] can answer without an insert per record on the
-    /// hot path; entries committed without them are hashed when a lookup reaches them.
+    /// just computed them for the Merkle tree), or empty. Stores keep their prefixes as one
+    /// value per commit, so that [`Store::find_leaf`] can answer without an insert per
+    /// record on the hot path; entries committed without them are hashed when a lookup
+    /// reaches them.
     pub leaf_hashes: Vec<Hash>,
     /// Index writes in order; a later write of the same key replaces an earlier one.
     pub records: Vec<(RecordKey, RecordSummary)>,
@@ -124,9 +125,9 @@ pub trait Store: Send + Sync + 'static {
     /// (entries are unique, since each holds its own sequence number), or `None`.
     ///
     /// This scans: an audit lookup, not a hot-path read. Stores override it to read the
-    /// leaf hashes kept per commit ([`CommitBatch::leaf_hashes`]), about 32 bytes per entry;
-    /// this default, and the stores for entries committed without leaf hashes, hash the
-    /// entries themselves.
+    /// leaf-hash prefixes kept per commit ([`CommitBatch::leaf_hashes`], [`LEAF_PREFIX_LEN`]
+    /// bytes per entry); this default, and the stores for entries committed without leaf
+    /// hashes, hash the entries themselves.
     fn find_leaf(&self, leaf: &Hash, to: u64) -> Result<Option<u64>> {
         find_leaf_in_entries(self, leaf, 0, to)
     }
@@ -194,16 +195,34 @@ pub(crate) fn find_leaf_in_entries<S: Store + ?Sized>(
     Ok(None)
 }
 
-/// Finds `leaf` below `to` in per-commit leaf-hash chunks, given in order as (first seq,
-/// concatenated 32-byte hashes). Entries no chunk covers (committed without leaf hashes)
-/// go to `hash_range(from, to)`, which hashes the entries themselves. `to` must not exceed
-/// the entry count.
+/// Bytes of each leaf hash a store keeps: a prefix, confirmed by hashing the entry when it
+/// matches. Eight bytes make a false match about one in 2^64 per entry scanned (and one
+/// costs only a hash), while keeping a quarter of the bytes a full hash would take on the
+/// commit path: 8 bytes per entry next to the entry's few hundred.
+pub const LEAF_PREFIX_LEN: usize = 8;
+
+/// The kept form of a commit's leaf hashes: their prefixes, concatenated.
+pub(crate) fn leaf_prefixes(hashes: &[Hash]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(hashes.len() * LEAF_PREFIX_LEN);
+    for h in hashes {
+        v.extend_from_slice(&h[..LEAF_PREFIX_LEN]);
+    }
+    v
+}
+
+/// Finds `leaf` below `to` in per-commit chunks of leaf-hash prefixes, given in order as
+/// (first seq, concatenated prefixes). A prefix match is confirmed with `entry(seq)`,
+/// which reads the entry to hash it. Entries no chunk covers (committed without leaf
+/// hashes) go to `hash_range(from, to)`, which hashes the entries themselves. `to` must
+/// not exceed the entry count.
 pub(crate) fn scan_leaf_chunks<C: AsRef<[u8]>>(
     chunks: impl Iterator<Item = Result<(u64, C)>>,
     leaf: &Hash,
     to: u64,
+    mut entry: impl FnMut(u64) -> Result<Option<Vec<u8>>>,
     mut hash_range: impl FnMut(u64, u64) -> Result<Option<u64>>,
 ) -> Result<Option<u64>> {
+    let prefix = &leaf[..LEAF_PREFIX_LEN];
     let mut next = 0u64;
     for chunk in chunks {
         let (first, bytes) = chunk?;
@@ -216,18 +235,55 @@ pub(crate) fn scan_leaf_chunks<C: AsRef<[u8]>>(
             return Ok(Some(seq));
         }
         let bytes = bytes.as_ref();
-        if bytes.is_empty() || bytes.len() % 32 != 0 {
+        if bytes.is_empty() || bytes.len() % LEAF_PREFIX_LEN != 0 {
             return Err(StoreError::Corrupt(format!(
-                "the leaf hashes of the commit starting at entry {first} are {} bytes, not a multiple of 32",
+                "the leaf hashes of the commit starting at entry {first} are {} bytes, not a multiple of {LEAF_PREFIX_LEN}",
                 bytes.len()
             )));
         }
-        let held = (bytes.len() / 32) as u64;
+        let held = (bytes.len() / LEAF_PREFIX_LEN) as u64;
         let usable = held.min(to - first) as usize;
-        if let Some(i) = bytes[..usable * 32].chunks_exact(32).position(|h| h == leaf) {
-            return Ok(Some(first + i as u64));
+        for (i, p) in bytes[..usable * LEAF_PREFIX_LEN].chunks_exact(LEAF_PREFIX_LEN).enumerate() {
+            let seq = first + i as u64;
+            if p == prefix {
+                let bytes = entry(seq)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("entry {seq} is missing below the entry count")))?;
+                if &leaf_hash(&bytes) == leaf {
+                    return Ok(Some(seq));
+                }
+            }
         }
         next = next.max(first + held);
     }
     if next < to { hash_range(next, to) } else { Ok(None) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_match_is_confirmed_by_hashing_the_entry() {
+        let entries: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10]).collect();
+        let target = leaf_hash(&entries[4]);
+        // Entry 1's kept prefix is forged to equal the target's: it must not be taken.
+        let mut prefixes = leaf_prefixes(&entries.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>());
+        prefixes[LEAF_PREFIX_LEN..2 * LEAF_PREFIX_LEN].copy_from_slice(&target[..LEAF_PREFIX_LEN]);
+        let mut confirmed = Vec::new();
+        let found = scan_leaf_chunks(
+            [Ok((0u64, &prefixes[..3 * LEAF_PREFIX_LEN])), Ok((3, &prefixes[3 * LEAF_PREFIX_LEN..]))].into_iter(),
+            &target,
+            6,
+            |seq| {
+                confirmed.push(seq);
+                Ok(entries.get(seq as usize).cloned())
+            },
+            |_, _| panic!("every entry is covered"),
+        );
+        assert_eq!(found.unwrap(), Some(4));
+        assert_eq!(confirmed, vec![1, 4]);
+        // Damaged prefix values are reported, not misread.
+        let bad = scan_leaf_chunks([Ok((0u64, &prefixes[..5]))].into_iter(), &target, 6, |_| Ok(None), |_, _| Ok(None));
+        assert!(matches!(bad, Err(StoreError::Corrupt(_))));
+    }
 }

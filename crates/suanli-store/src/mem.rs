@@ -21,7 +21,7 @@ const ENTRIES_CHUNK_MAX: usize = 256;
 #[derive(Debug, Default, Clone)]
 struct Data {
     entries: Vec<Vec<u8>>,
-    /// Leaf hashes per commit, by first sequence number, as the sled store keeps them.
+    /// Leaf-hash prefixes per commit, by first sequence number, as the sled store keeps them.
     leaf_chunks: BTreeMap<u64, Vec<u8>>,
     records: BTreeMap<RecordKey, RecordSummary>,
     requests: BTreeMap<RequestKey, RequestSummary>,
@@ -81,7 +81,7 @@ impl Store for MemStore {
         crate::assert_batch_within(batch, have + batch.entries.len() as u64);
 
         if let (Some((first, _)), false) = (batch.entries.first(), batch.leaf_hashes.is_empty()) {
-            d.leaf_chunks.insert(*first, batch.leaf_hashes.concat());
+            d.leaf_chunks.insert(*first, crate::leaf_prefixes(&batch.leaf_hashes));
         }
         d.entries.extend(batch.entries.iter().map(|(_, bytes)| bytes.clone()));
         for (k, v) in &batch.records {
@@ -158,9 +158,13 @@ impl Store for MemStore {
         let d = self.read();
         let to = to.min(d.entries.len() as u64);
         let chunks = d.leaf_chunks.iter().map(|(first, hashes)| Ok((*first, hashes)));
-        crate::scan_leaf_chunks(chunks, leaf, to, |from, to| {
-            Ok((from..to).find(|&seq| &leaf_hash(&d.entries[seq as usize]) == leaf))
-        })
+        crate::scan_leaf_chunks(
+            chunks,
+            leaf,
+            to,
+            |seq| Ok(d.entries.get(seq as usize).cloned()),
+            |from, to| Ok((from..to).find(|&seq| &leaf_hash(&d.entries[seq as usize]) == leaf)),
+        )
     }
 
     fn size_on_disk(&self) -> Result<u64> {

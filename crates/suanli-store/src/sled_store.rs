@@ -12,7 +12,7 @@
 //! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`] |
 //! | `q` ‖ [`RequestKey::encode`] | [`RequestSummary::encode`] |
 //! | `n` ‖ level (u8) ‖ index (u64) | 32-byte Merkle subtree hash |
-//! | `h` ‖ first seq (u64) | the leaf hashes of one commit's entries, 32 bytes each, in order |
+//! | `h` ‖ first seq (u64) | the leaf hashes of one commit's entries, their first 8 bytes each, in order |
 //! | `c` ‖ tree size (u64) | signed checkpoint note text (UTF-8) |
 //! | `m` ‖ `schema` | [`SCHEMA_VERSION`] as u32 |
 //! | `m` ‖ `count` | entry count as u64, rewritten by every batch that adds entries |
@@ -36,9 +36,11 @@
 //! Finding an entry by its leaf hash (for an inclusion proof) needs a hash → sequence
 //! number map, and a key per entry would cost an insert per record on the hot path. So
 //! each commit writes its leaf hashes as one more value beside its entry chunk, and a
-//! lookup scans those values (32 bytes per entry, no hashing). The family was added
-//! without a schema change: entries committed before it have no `h` value, and a lookup
-//! that reaches them hashes the entries instead.
+//! lookup scans those values, hashing an entry only when its prefix matches. Only the
+//! first [`crate::LEAF_PREFIX_LEN`] bytes of each hash are kept: 8 bytes per entry next to
+//! its few hundred, so the commit path barely notices. The family was added without a
+//! schema change: entries committed before it have no `h` value, and a lookup that
+//! reaches them hashes the entries instead.
 //!
 //! # Visibility
 //!
@@ -340,7 +342,7 @@ impl SledStore {
         if let Some((first, _)) = batch.entries.first() {
             b.insert(&entry_key(*first)[..], encode_chunk(&batch.entries));
             if !batch.leaf_hashes.is_empty() {
-                b.insert(&leaves_key(*first)[..], batch.leaf_hashes.concat());
+                b.insert(&leaves_key(*first)[..], crate::leaf_prefixes(&batch.leaf_hashes));
             }
             b.insert(META_COUNT, &new_count.to_be_bytes()[..]);
         }
@@ -505,7 +507,13 @@ impl Store for SledStore {
             };
             Ok((first, v))
         });
-        crate::scan_leaf_chunks(chunks, leaf, to, |from, to| crate::find_leaf_in_entries(self, leaf, from, to))
+        crate::scan_leaf_chunks(
+            chunks,
+            leaf,
+            to,
+            |seq| self.entry(seq),
+            |from, to| crate::find_leaf_in_entries(self, leaf, from, to),
+        )
     }
 
     fn size_on_disk(&self) -> Result<u64> {
