@@ -285,3 +285,97 @@ pub fn read(key: &SigningKey, query: v1::read_request::Query) -> v1::Envelope {
     let signature = suanli_core::sig::sign(key, suanli_core::sig::Domain::Read, &payload);
     v1::Envelope { payload, public_key: key.verifying_key().to_bytes().to_vec(), signature: signature.to_vec() }
 }
+
+/// The parties of the SPEC §12 worked example, registered through the real `suanli`.
+pub struct Example {
+    pub dir: tempfile::TempDir,
+    pub p: String,
+    pub p2: String,
+    pub r1: String,
+    pub r2: String,
+    pub o: String,
+    pub p_key: String,
+    pub p2_key: String,
+    pub o_key: String,
+    pub admin_key: String,
+    pub finance_key: String,
+}
+
+impl Example {
+    /// Registers P, P2, R1, R2, O with their keys, issues V1 to O and authorizes P (SPEC §12).
+    pub fn setup(server: &Server) -> Example {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+        let u = |n| suanli_core::testkit::uscc(n).to_string();
+        let ex = Example {
+            p: u(1),
+            p2: u(2),
+            r1: u(3),
+            r2: u(4),
+            o: u(5),
+            p_key: path("p.key"),
+            p2_key: path("p2.key"),
+            o_key: path("o.key"),
+            admin_key: server.admin_key().to_string_lossy().into_owned(),
+            finance_key: server.finance_key().to_string_lossy().into_owned(),
+            dir,
+        };
+        let admin = ex.admin_key.as_str();
+        let reg = |id: &str, name: &str, flags: &[&str]| {
+            let mut args = vec!["entity", "register", "--key", admin, "--id", id, "--name", name];
+            args.extend_from_slice(flags);
+            assert!(server.cli_ok(&args).starts_with("ACCEPTED seq="));
+        };
+        reg(&ex.p, "P 苏州智算中心", &["--provider", "--supplier-eligible"]);
+        reg(&ex.p2, "P2", &["--provider", "--supplier-eligible", "--related-group", "g1"]);
+        reg(&ex.r1, "R1 研发企业", &["--renter-eligible"]);
+        reg(&ex.r2, "R2", &["--renter-eligible", "--related-group", "g1"]);
+        reg(&ex.o, "O 一人公司", &["--opc", "--renter-eligible"]);
+        for (key, id) in [(&ex.p_key, &ex.p), (&ex.p2_key, &ex.p2), (&ex.o_key, &ex.o)] {
+            let pubkey = server.cli_ok(&["keygen", "--out", key]).trim().to_string();
+            server.cli_ok(&["entity", "add-key", "--key", admin, "--id", id, "--pubkey", &pubkey]);
+        }
+        server.cli_ok(&[
+            "voucher",
+            "issue",
+            "--key",
+            admin,
+            "--id",
+            "V1",
+            "--holder",
+            &ex.o,
+            "--kind",
+            "compute",
+            "--amount",
+            "200000.00",
+            "--valid-from",
+            "2026-01-01T00:00:00+08:00",
+            "--valid-until",
+            "2027-01-01T00:00:00+08:00",
+        ]);
+        server.cli_ok(&["voucher", "authorize", "--key", &ex.o_key, "--voucher", "V1", "--provider", &ex.p]);
+        ex
+    }
+
+    /// A usage CSV of `(record_id, provider, renter, gpu_hours, amount, voucher)` rows at
+    /// 12.50 yuan per GPU-hour, ending 2026-06-30 12:00 in Shanghai, over spans that make
+    /// the GPU-hours possible.
+    pub fn csv(&self, name: &str, rows: &[(&str, &str, &str, &str, &str, &str)]) -> String {
+        let mut s = String::from(
+            "record_id,provider_id,renter_id,contract_id,gpu_model,gpu_count,start,end,gpu_hours,unit_price,amount,voucher_id,invoice_no\n",
+        );
+        for (id, p, r, gh, amount, v) in rows {
+            let hours: u64 = gh.parse().expect("whole GPU-hours in the example");
+            let count = hours.clamp(1, 1000);
+            let span_h = hours.div_ceil(count) as i64;
+            let end = suanli_core::time::parse_rfc3339("2026-06-30T12:00:00+08:00").expect("time");
+            let start = suanli_core::time::format_rfc3339(end - span_h * 3600, 8 * 3600);
+            s.push_str(&format!(
+                "{id},{p},{r},HT-{id},H100,{count},{start},2026-06-30T12:00:00+08:00,{gh},12.50,{amount},{v},\n"
+            ));
+        }
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, s).expect("write csv");
+        path.to_string_lossy().into_owned()
+    }
+}

@@ -1,0 +1,145 @@
+//! `suanli`: the command-line client of the suanli compute-voucher (算力券) ledger (SPEC §11).
+//!
+//! Commands are grouped by who uses them; each group is a module with its clap arguments and
+//! its `run`. A new group is a new module and one variant of [`Command`].
+
+mod common;
+mod entity;
+mod keys;
+mod records;
+mod report;
+mod settle;
+mod voucher;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::common::Ctx;
+
+/// The default `--server`.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:7420";
+
+const EXAMPLES: &str = "\
+Examples (a ledger started with `suanlid --data-dir data`, which wrote data/admin.key and data/finance.key):
+  suanli keygen --out provider.key
+  suanli entity register --key data/admin.key --id 91350100M000100Y43 --name 'Suzhou AI Compute Center' --provider --supplier-eligible
+  suanli entity add-key --key data/admin.key --id 91350100M000100Y43 --pubkey \"$(suanli pubkey provider.key)\"
+  suanli usage submit --key provider.key --csv usage-2026-03.csv > results.csv
+  suanli settle close --key data/finance.key --period 2026-Q1
+  suanli settle list --key data/finance.key
+
+Commands that change the ledger print `ACCEPTED seq=N` (or `DUPLICATE seq=N` for a retry that was already done)
+and exit 0; a refusal prints `suanli: rejected: CODE: detail` on stderr and exits 1. Every other error prints one
+line starting `suanli:` on stderr and exits non-zero. Money is in yuan with at most two decimals (12500.00); times
+are RFC 3339 with an offset (2026-03-01T00:00:00+08:00).";
+
+/// suanli — the client of the compute-voucher (算力券) ledger.
+///
+/// Registers companies and their keys, issues and authorizes vouchers, submits signed usage
+/// and corpus records, reverses mistakes, and closes and pays settlement periods. Every
+/// request is signed with the key file given by --key; create one with `suanli keygen`.
+#[derive(Debug, Parser)]
+#[command(name = "suanli", version, after_help = EXAMPLES)]
+struct Cli {
+    /// Address of the ledger server (suanlid). Accepted before or after the command.
+    #[arg(long, global = true, value_name = "URL", default_value = DEFAULT_SERVER, env = "SUANLI_SERVER")]
+    server: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new key file (mode 0600) and print its public key.
+    Keygen(keys::KeygenArgs),
+    /// Print the public key (base64) of a key file.
+    Pubkey(keys::PubkeyArgs),
+    /// Register companies, manage their keys and flags (registry operator, admin key).
+    #[command(subcommand)]
+    Entity(entity::EntityCommand),
+    /// Issue, authorize, withdraw, revoke and inspect vouchers.
+    #[command(subcommand)]
+    Voucher(voucher::VoucherCommand),
+    /// Submit and reverse GPU usage records (compute providers).
+    #[command(subcommand)]
+    Usage(records::UsageCommand),
+    /// Submit and reverse corpus-purchase records paid by corpus vouchers (data suppliers).
+    #[command(subcommand)]
+    Corpus(records::CorpusCommand),
+    /// Close settlement periods and years, record payouts, list statements (finance key).
+    #[command(subcommand)]
+    Settle(settle::SettleCommand),
+    /// One entity's statement, record by record, with totals accrued, paid and owed (CSV).
+    Statement(report::StatementArgs),
+    /// The annual settlement report (finance key) and its offline verification.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx { server: cli.server };
+    match cli.command {
+        Command::Keygen(a) => keys::keygen(&a),
+        Command::Pubkey(a) => keys::pubkey(&a),
+        Command::Entity(c) => entity::run(&ctx, c).await,
+        Command::Voucher(c) => voucher::run(&ctx, c).await,
+        Command::Usage(c) => records::run_usage(&ctx, c).await,
+        Command::Corpus(c) => records::run_corpus(&ctx, c).await,
+        Command::Settle(c) => settle::run(&ctx, c).await,
+        Command::Statement(a) => report::statement(&ctx, a).await,
+        Command::Report(c) => report::run(&ctx, c).await,
+    }
+}
+
+/// A clap error as one line: the message, then the usage line.
+fn one_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let mut paragraphs = rendered.split("\n\n");
+    let message = paragraphs.next().unwrap_or_default();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    match rendered.lines().find_map(|l| l.strip_prefix("Usage: ")) {
+        Some(usage) => format!("{message} (usage: {}; see --help)", usage.trim()),
+        None => message,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    eprintln!("suanli: a command is needed here; these are the choices:\n");
+                    let _ = e.print();
+                    ExitCode::from(2)
+                }
+                _ => {
+                    eprintln!("suanli: {}", one_line(&e));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("suanli: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("suanli: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

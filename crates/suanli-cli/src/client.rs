@@ -1,0 +1,296 @@
+//! [`Client`]: one HTTP/2 channel to `suanlid` and a typed method per call of the ledger's
+//! gRPC API. Requests that change state are signed here; an answer of `REJECTED` is a
+//! result (an [`Ack`]), while a gRPC error or a broken connection is a [`ClientError`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use futures::{Stream, StreamExt};
+use suanli_core::ledger::InputKind;
+use suanli_proto::v1::{
+    self, Ack, Envelope, admin_request, finance_request, holder_request, ingest_client::IngestClient,
+    ledger_client::LedgerClient, read_request, registry_client::RegistryClient, settlement_client::SettlementClient,
+    vouchers_client::VouchersClient,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{ClientError, chain};
+use crate::signing::{now_ms, request_id, sign, signed_read};
+
+/// How long to wait for the server to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer accepted (a `PeriodList` of a busy ledger can be large).
+pub const RESPONSE_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Acks of a streaming submission, in the order the records were sent.
+pub type AckStream = Pin<Box<dyn Stream<Item = Result<Ack, ClientError>> + Send>>;
+
+/// A connection to one ledger. Cheap to clone: clones share the channel.
+#[derive(Clone, Debug)]
+pub struct Client {
+    channel: Channel,
+    url: String,
+    /// Server clock minus local clock, learned when a signed read is refused as stale.
+    clock_offset_ms: Arc<AtomicI64>,
+}
+
+/// `127.0.0.1:7420` means `http://127.0.0.1:7420`.
+fn normalize_url(url: &str) -> String {
+    if url.contains("://") { url.to_string() } else { format!("http://{url}") }
+}
+
+impl Client {
+    /// Connects to the ledger at `url` (e.g. `http://127.0.0.1:7420`), failing with
+    /// "cannot reach the ledger at URL: ..." when nothing answers there.
+    pub async fn connect(url: &str) -> Result<Client, ClientError> {
+        let url = normalize_url(url);
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| ClientError::BadUrl { url: url.clone(), detail: chain(&e) })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true);
+        let channel =
+            endpoint.connect().await.map_err(|e| ClientError::Unreachable { url: url.clone(), detail: chain(&e) })?;
+        Ok(Client { channel, url, clock_offset_ms: Arc::new(AtomicI64::new(0)) })
+    }
+
+    /// The address this client dials.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn err(&self, call: &'static str) -> impl Fn(tonic::Status) -> ClientError + '_ {
+        move |status| ClientError::from_status(&self.url, call, status)
+    }
+
+    fn ingest(&self) -> IngestClient<Channel> {
+        IngestClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
+    }
+
+    fn registry(&self) -> RegistryClient<Channel> {
+        RegistryClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
+    }
+
+    fn vouchers(&self) -> VouchersClient<Channel> {
+        VouchersClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
+    }
+
+    fn settlement(&self) -> SettlementClient<Channel> {
+        SettlementClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
+    }
+
+    /// A registry operator's request, signed with the admin key. Without `request_id` a
+    /// fresh `cli-…` id is used; pass the same id to make a retry answer DUPLICATE.
+    pub async fn admin(
+        &self,
+        key: &SigningKey,
+        request_id_: Option<&str>,
+        op: admin_request::Op,
+    ) -> Result<Ack, ClientError> {
+        let req = v1::AdminRequest { request_id: id_or_fresh(request_id_), op: Some(op) };
+        self.apply_admin(sign(InputKind::Admin, key, &req)).await
+    }
+
+    /// Sends an already signed `AdminRequest` envelope.
+    pub async fn apply_admin(&self, env: Envelope) -> Result<Ack, ClientError> {
+        Ok(self.registry().apply(env).await.map_err(self.err("Registry.Apply"))?.into_inner())
+    }
+
+    /// A voucher holder's request, signed with one of `holder_id`'s registered keys.
+    pub async fn holder(
+        &self,
+        key: &SigningKey,
+        holder_id: &str,
+        request_id_: Option<&str>,
+        op: holder_request::Op,
+    ) -> Result<Ack, ClientError> {
+        let req = v1::HolderRequest { request_id: id_or_fresh(request_id_), holder_id: holder_id.into(), op: Some(op) };
+        self.apply_holder(sign(InputKind::Holder, key, &req)).await
+    }
+
+    /// Sends an already signed `HolderRequest` envelope.
+    pub async fn apply_holder(&self, env: Envelope) -> Result<Ack, ClientError> {
+        Ok(self.vouchers().apply(env).await.map_err(self.err("Vouchers.Apply"))?.into_inner())
+    }
+
+    /// A finance bureau request, signed with the finance key.
+    pub async fn finance(
+        &self,
+        key: &SigningKey,
+        request_id_: Option<&str>,
+        op: finance_request::Op,
+    ) -> Result<Ack, ClientError> {
+        let req = v1::FinanceRequest { request_id: id_or_fresh(request_id_), op: Some(op) };
+        self.apply_finance(sign(InputKind::Finance, key, &req)).await
+    }
+
+    /// Sends an already signed `FinanceRequest` envelope.
+    pub async fn apply_finance(&self, env: Envelope) -> Result<Ack, ClientError> {
+        Ok(self.settlement().apply(env).await.map_err(self.err("Settlement.Apply"))?.into_inner())
+    }
+
+    /// Reverses one accepted record, signed by a key of the provider that submitted it.
+    pub async fn reverse(&self, key: &SigningKey, reversal: &v1::Reversal) -> Result<Ack, ClientError> {
+        self.reverse_signed(sign(InputKind::Reversal, key, reversal)).await
+    }
+
+    /// Sends an already signed `Reversal` envelope.
+    pub async fn reverse_signed(&self, env: Envelope) -> Result<Ack, ClientError> {
+        Ok(self.ingest().reverse(env).await.map_err(self.err("Ingest.Reverse"))?.into_inner())
+    }
+
+    /// Streams signed usage records over one `SubmitUsage` call. Envelopes are sent as fast
+    /// as HTTP/2 flow control allows while acks are read; each ack's `index` is the
+    /// position of its record in `envelopes`, and acks arrive in that order. The returned
+    /// stream ends when every record is answered, or with an error if the call breaks.
+    pub async fn submit_usage_stream<S>(&self, envelopes: S) -> Result<AckStream, ClientError>
+    where
+        S: Stream<Item = Envelope> + Send + 'static,
+    {
+        let call = "Ingest.SubmitUsage";
+        let acks = self.ingest().submit_usage(envelopes).await.map_err(self.err(call))?.into_inner();
+        Ok(self.ack_stream(call, acks))
+    }
+
+    /// Streams signed corpus-purchase records over one `SubmitCorpus` call.
+    pub async fn submit_corpus_stream<S>(&self, envelopes: S) -> Result<AckStream, ClientError>
+    where
+        S: Stream<Item = Envelope> + Send + 'static,
+    {
+        let call = "Ingest.SubmitCorpus";
+        let acks = self.ingest().submit_corpus(envelopes).await.map_err(self.err(call))?.into_inner();
+        Ok(self.ack_stream(call, acks))
+    }
+
+    fn ack_stream(&self, call: &'static str, acks: tonic::Streaming<Ack>) -> AckStream {
+        let url = self.url.clone();
+        acks.map(move |r| r.map_err(|s| ClientError::from_status(&url, call, s))).boxed()
+    }
+
+    /// Submits signed usage records as one unary call (at most the server's batch limit).
+    pub async fn submit_usage_batch(&self, envelopes: Vec<Envelope>) -> Result<Vec<Ack>, ClientError> {
+        let batch = v1::EnvelopeBatch { envelopes };
+        Ok(self
+            .ingest()
+            .submit_usage_batch(batch)
+            .await
+            .map_err(self.err("Ingest.SubmitUsageBatch"))?
+            .into_inner()
+            .acks)
+    }
+
+    /// The ledger's public information: program, role keys, origin, size, clock.
+    pub async fn info(&self) -> Result<v1::LedgerInfo, ClientError> {
+        let mut c = LedgerClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX);
+        Ok(c.get_info(v1::InfoRequest {}).await.map_err(self.err("Ledger.GetInfo"))?.into_inner())
+    }
+
+    /// One entity, read with a signed read by the entity itself, the admin or finance.
+    pub async fn get_entity(&self, key: &SigningKey, id: &str) -> Result<v1::EntityInfo, ClientError> {
+        let query = || read_request::Query::Entity(v1::EntityQuery { id: id.into() });
+        self.read("Registry.GetEntity", key, query, |env| async move { self.registry().get_entity(env).await }).await
+    }
+
+    /// One voucher's statement, read by its holder, the admin or finance.
+    pub async fn get_voucher(&self, key: &SigningKey, voucher_id: &str) -> Result<v1::VoucherStatement, ClientError> {
+        let query = || read_request::Query::Voucher(v1::VoucherQuery { voucher_id: voucher_id.into() });
+        self.read("Vouchers.GetVoucher", key, query, |env| async move { self.vouchers().get_voucher(env).await }).await
+    }
+
+    /// Settlement periods with their statement lines, and the payables not yet settled,
+    /// read by finance or the admin.
+    pub async fn list_periods(&self, key: &SigningKey) -> Result<v1::PeriodList, ClientError> {
+        let query = || read_request::Query::Periods(v1::PeriodsQuery {});
+        self.read("Settlement.ListPeriods", key, query, |env| async move { self.settlement().list_periods(env).await })
+            .await
+    }
+
+    /// The annual settlement report of cap year `year` (as of entry `as_of`, inclusive, or
+    /// the latest), read by finance or the admin: the file's bytes and its signature note.
+    pub async fn annual_report(
+        &self,
+        key: &SigningKey,
+        year: i32,
+        as_of_seq: Option<u64>,
+        format: v1::ReportFormat,
+    ) -> Result<(Vec<u8>, String), ClientError> {
+        let query = || read_request::Query::Report(v1::ReportQuery { year, as_of_seq, format: format as i32 });
+        let stream = self
+            .read("Reports.AnnualReport", key, query, |env| async move { self.reports().annual_report(env).await })
+            .await?;
+        self.collect_file("Reports.AnnualReport", stream).await
+    }
+
+    /// One entity's statement (CSV), read by the entity itself, finance or the admin.
+    pub async fn statement(&self, key: &SigningKey, id: &str, year: Option<i32>) -> Result<String, ClientError> {
+        let query = || read_request::Query::Statement(v1::StatementQuery { id: id.into(), year: year.unwrap_or(0) });
+        let stream =
+            self.read("Reports.EntityStatement", key, query, |env| async move {
+                self.reports().entity_statement(env).await
+            })
+            .await?;
+        let (bytes, _) = self.collect_file("Reports.EntityStatement", stream).await?;
+        String::from_utf8(bytes).map_err(|e| {
+            ClientError::from_status(&self.url, "Reports.EntityStatement", tonic::Status::internal(e.to_string()))
+        })
+    }
+
+    fn reports(&self) -> v1::reports_client::ReportsClient<Channel> {
+        v1::reports_client::ReportsClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
+    }
+
+    async fn collect_file(
+        &self,
+        call: &'static str,
+        mut stream: tonic::Streaming<v1::FileChunk>,
+    ) -> Result<(Vec<u8>, String), ClientError> {
+        let mut bytes = Vec::new();
+        let mut signature = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.err(call))?;
+            bytes.extend_from_slice(&chunk.data);
+            if !chunk.signature.is_empty() {
+                signature = chunk.signature;
+            }
+        }
+        Ok((bytes, signature))
+    }
+
+    /// Sends a signed read. A read is only answered near the ledger's clock; if this
+    /// machine's clock is off and the ledger says so, the read is signed again once at the
+    /// ledger's time.
+    async fn read<T, F, Fut>(
+        &self,
+        call: &'static str,
+        key: &SigningKey,
+        query: impl Fn() -> read_request::Query,
+        send: F,
+    ) -> Result<T, ClientError>
+    where
+        F: Fn(Envelope) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let issued = || now_ms().saturating_add(self.clock_offset_ms.load(Ordering::Relaxed));
+        match send(signed_read(key, issued(), query())).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) if s.code() == tonic::Code::Unauthenticated && s.message().contains("clock") => {
+                let before = now_ms();
+                let info = self.info().await?;
+                let after = now_ms();
+                let local = before + (after - before) / 2;
+                self.clock_offset_ms.store(info.server_time_ms - local, Ordering::Relaxed);
+                send(signed_read(key, issued(), query())).await.map(tonic::Response::into_inner).map_err(self.err(call))
+            }
+            Err(s) => Err(ClientError::from_status(&self.url, call, s)),
+        }
+    }
+}
+
+fn id_or_fresh(given: Option<&str>) -> String {
+    given.map_or_else(request_id, str::to_string)
+}

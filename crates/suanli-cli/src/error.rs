@@ -1,0 +1,77 @@
+//! The client's one error type. Each message is a sentence a newcomer can act on: it names
+//! the server, file or line involved, and what the ledger said.
+
+use std::path::PathBuf;
+
+use crate::records::CsvError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The `--server` value is not a URL tonic can dial.
+    #[error("{url:?} is not a usable server address ({detail}); expected something like http://127.0.0.1:7420")]
+    BadUrl { url: String, detail: String },
+    /// Nothing answered at the address, or the connection broke.
+    #[error("cannot reach the ledger at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    /// The ledger answered the call with a gRPC error (not a REJECTED ack: those are results).
+    #[error("the ledger refused {call} ({code}): {message}")]
+    Rpc { call: &'static str, code: String, message: String },
+    /// A key file that cannot be read, parsed or written.
+    #[error("{}: {detail}", path.display())]
+    KeyFile { path: PathBuf, detail: String },
+    /// A CSV file of records that cannot be encoded.
+    #[error(transparent)]
+    Csv(#[from] CsvError),
+    /// An answer the protocol does not allow (a bug in the client or the server).
+    #[error("unexpected answer from the ledger: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Turns a gRPC status into an error. Connection failures read as "cannot reach".
+    pub(crate) fn from_status(url: &str, call: &'static str, status: tonic::Status) -> ClientError {
+        let mut message = status.message().to_string();
+        let mut source = std::error::Error::source(&status);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                if !message.is_empty() {
+                    message.push_str(": ");
+                }
+                message.push_str(&text);
+            }
+            source = s.source();
+        }
+        match status.code() {
+            // A broken connection shows up as Unavailable, or as Unknown with a transport source.
+            tonic::Code::Unavailable => ClientError::Unreachable { url: url.to_string(), detail: message },
+            tonic::Code::Unknown if std::error::Error::source(&status).is_some() => {
+                ClientError::Unreachable { url: url.to_string(), detail: message }
+            }
+            code => ClientError::Rpc { call, code: format!("{code:?}"), message },
+        }
+    }
+
+    /// The gRPC code, when the ledger answered with one.
+    pub fn rpc_code(&self) -> Option<&str> {
+        match self {
+            ClientError::Rpc { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// An error and all its sources on one line, `a: b: c`.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
