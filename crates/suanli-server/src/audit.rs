@@ -312,34 +312,32 @@ impl v1::audit_server::Audit for AuditService {
     ) -> Result<Response<v1::InclusionProof>, Status> {
         use v1::inclusion_proof_request::Leaf;
         let req = req.into_inner();
-        let (index, size, cp) = match req.leaf {
+        // An explicit size is checked first (and bounds a lookup by hash); the default
+        // size is chosen once the entry is known, so that it covers the entry.
+        let explicit = match req.tree_size {
+            0 => None,
+            size => Some(self.tree_size(size).await?),
+        };
+        let index = match req.leaf {
             None => return Err(Status::invalid_argument("give the entry's index or its leaf hash")),
-            Some(Leaf::Index(index)) => {
-                if req.tree_size == 0 {
-                    let cp = self.covering(index + 1).await?;
-                    (index, cp.0, Some(cp))
-                } else {
-                    let (size, cp) = self.tree_size(req.tree_size).await?;
-                    (index, size, cp)
-                }
-            }
+            Some(Leaf::Index(index)) => index,
             Some(Leaf::LeafHash(h)) => {
                 let leaf: Hash = h.as_slice().try_into().map_err(|_| {
                     Status::invalid_argument(format!("a leaf hash is 32 bytes, this one is {}", h.len()))
                 })?;
-                let bound = if req.tree_size == 0 { u64::MAX } else { self.tree_size(req.tree_size).await?.0 };
+                let bound = explicit.as_ref().map_or(u64::MAX, |(size, _)| *size);
                 let _permit = self.leaf_lookups.acquire().await.map_err(|_| Status::unavailable("shutting down"))?;
                 let found = self.blocking(move |s| s.find_leaf(&leaf, bound).map_err(|e| AuditError::from(e).into()));
-                let index = found.await?.ok_or_else(|| {
+                found.await?.ok_or_else(|| {
                     Status::not_found("no durable entry has this leaf hash (SHA-256 of 0x00 and the entry bytes)")
-                })?;
-                if req.tree_size == 0 {
-                    let cp = self.covering(index + 1).await?;
-                    (index, cp.0, Some(cp))
-                } else {
-                    let (size, cp) = self.tree_size(req.tree_size).await?;
-                    (index, size, cp)
-                }
+                })?
+            }
+        };
+        let (size, cp) = match explicit {
+            Some(explicit) => explicit,
+            None => {
+                let cp = self.covering(index + 1).await?;
+                (cp.0, Some(cp))
             }
         };
         Ok(Response::new(self.proof(index, size, cp).await?))
