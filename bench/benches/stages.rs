@@ -194,12 +194,18 @@ fn store(c: &mut Criterion) {
                         for i in &ins[..n] {
                             if let Decision::Accepted(e) = l.decide(&mut idx, NOW_S * 1000, i, true) {
                                 let bytes = e.encode();
-                                frontier.append(leaf_hash(&bytes), |id, h| {
+                                let leaf = leaf_hash(&bytes);
+                                frontier.append(leaf, |id, h| {
                                     if id.level >= 4 {
                                         batch.nodes.push(((id.level, id.index), h));
                                     }
                                 });
                                 batch.entries.push((e.seq, bytes));
+                                // As the sequencer does: the commit keeps its leaf hashes
+                                // (BENCH_NO_LEAF_HASHES=1 measures what keeping them costs).
+                                if std::env::var_os("BENCH_NO_LEAF_HASHES").is_none() {
+                                    batch.leaf_hashes.push(leaf);
+                                }
                             }
                         }
                         let (records, requests) = idx.take_writes();

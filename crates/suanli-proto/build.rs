@@ -1,4 +1,4 @@
-//! Generates the gRPC services from `proto/suanli/v1/ledger.proto` with `protox` (pure
+//! Generates the gRPC services from `proto/suanli/v1/{ledger,audit}.proto` with `protox` (pure
 //! Rust, so a fresh machine needs no `protoc`). The signed messages are not generated
 //! again: they map to `suanli_core::wire`, so there is one Rust type per proto message.
 
@@ -36,8 +36,8 @@ fn main() {
     let fds = protox::Compiler::new([proto_dir])
         .expect("proto include path")
         .include_imports(true)
-        .open_files(["suanli/v1/ledger.proto"])
-        .expect("ledger.proto compiles")
+        .open_files(["suanli/v1/ledger.proto", "suanli/v1/audit.proto"])
+        .expect("ledger.proto and audit.proto compile")
         .file_descriptor_set();
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out.join("suanli_descriptor.bin"), fds.encode_to_vec()).expect("write descriptor");

@@ -240,6 +240,65 @@ impl Client {
         })
     }
 
+    fn audit(&self) -> v1::audit_client::AuditClient<Channel> {
+        v1::audit_client::AuditClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
+    }
+
+    /// The latest signed checkpoint; with `fresh`, the ledger first signs one covering
+    /// every durable entry.
+    pub async fn checkpoint(&self, fresh: bool) -> Result<v1::SignedCheckpoint, ClientError> {
+        let mut c = LedgerClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX);
+        let answer = c.get_checkpoint(v1::CheckpointRequest { fresh }).await;
+        Ok(answer.map_err(self.err("Ledger.GetCheckpoint"))?.into_inner())
+    }
+
+    /// The stored checkpoint with the largest tree size not above `size`, if there is one.
+    pub async fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<v1::SignedCheckpoint>, ClientError> {
+        match self.audit().get_checkpoint(v1::AuditCheckpointRequest { at_or_before: Some(size) }).await {
+            Ok(r) => Ok(Some(r.into_inner())),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(ClientError::from_status(&self.url, "Audit.GetCheckpoint", s)),
+        }
+    }
+
+    /// A usage or corpus record's entry and inclusion proof in the tree of `tree_size`
+    /// (0: the latest checkpoint, which the answer carries).
+    pub async fn find_record(
+        &self,
+        kind: suanli_core::model::RecordKind,
+        provider: &str,
+        record_id: &str,
+        tree_size: u64,
+    ) -> Result<v1::RecordProof, ClientError> {
+        let kind = match kind {
+            suanli_core::model::RecordKind::Usage => v1::RecordKind::Usage,
+            suanli_core::model::RecordKind::Corpus => v1::RecordKind::Corpus,
+        };
+        let req = v1::FindRecordRequest {
+            provider_id: provider.into(),
+            record_id: record_id.into(),
+            kind: kind as i32,
+            tree_size,
+        };
+        Ok(self.audit().find_record(req).await.map_err(self.err("Audit.FindRecord"))?.into_inner())
+    }
+
+    /// Entries `from..to` in chunks, in order (`to` 0: the latest checkpoint's size).
+    pub async fn export_entries(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Pin<Box<dyn Stream<Item = Result<v1::EntryChunk, ClientError>> + Send>>, ClientError> {
+        let stream = self
+            .audit()
+            .export_entries(v1::ExportRequest { from, to })
+            .await
+            .map_err(self.err("Audit.ExportEntries"))?
+            .into_inner();
+        let url = self.url.clone();
+        Ok(Box::pin(stream.map(move |c| c.map_err(|s| ClientError::from_status(&url, "Audit.ExportEntries", s)))))
+    }
+
     fn reports(&self) -> v1::reports_client::ReportsClient<Channel> {
         v1::reports_client::ReportsClient::new(self.channel.clone()).max_decoding_message_size(RESPONSE_BYTES_MAX)
     }

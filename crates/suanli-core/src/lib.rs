@@ -5,10 +5,12 @@
 //! the offline verifier and in simulation tests.
 #![deny(clippy::float_arithmetic)]
 
+pub mod audit;
 pub mod checkpoint;
 pub mod codec;
 pub mod codes;
 pub mod entry;
+pub mod export;
 pub mod ids;
 pub mod index;
 pub mod keyfile;

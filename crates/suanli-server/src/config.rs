@@ -35,6 +35,11 @@ pub struct Limits {
     pub ack_queue_depth: usize,
     /// Signed reads remembered to refuse replays (per skew window).
     pub read_replay_cache_max: usize,
+    /// `Audit.ExportEntries` streams running at once; more are refused (RESOURCE_EXHAUSTED).
+    pub exports_concurrent_max: usize,
+    /// Inclusion-proof lookups by leaf hash running at once (each scans the log's leaf
+    /// hashes); more wait.
+    pub leaf_lookups_concurrent_max: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +57,8 @@ impl Default for Limits {
             connections_max: 1024,
             ack_queue_depth: 4096,
             read_replay_cache_max: 100_000,
+            exports_concurrent_max: 4,
+            leaf_lookups_concurrent_max: 2,
         }
     }
 }
@@ -144,6 +151,8 @@ impl Config {
         range("limits.connections_max", l.connections_max, 1, 100_000)?;
         range("limits.ack_queue_depth", l.ack_queue_depth, 1, 1 << 20)?;
         range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
+        range("limits.exports_concurrent_max", l.exports_concurrent_max, 1, 1024)?;
+        range("limits.leaf_lookups_concurrent_max", l.leaf_lookups_concurrent_max, 1, 1024)?;
         if !(8..=65_536).contains(&self.store_cache_mib) {
             return Err(invalid("store_cache_mib", "must be between 8 and 65536"));
         }

@@ -5,6 +5,7 @@
 //! [`sequencer::Sequencer`] thread decides and group-commits, and answers flow back only
 //! once durable. [`recovery`] creates or recovers the ledger before anything listens.
 
+pub mod audit;
 pub mod config;
 pub mod net;
 pub mod recovery;
@@ -105,6 +106,7 @@ pub async fn serve(
         "suanli.v1.Settlement",
         "suanli.v1.Ledger",
         "suanli.v1.Reports",
+        "suanli.v1.Audit",
     ] {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
@@ -141,6 +143,8 @@ pub async fn serve(
             v1::reports_server::ReportsServer::new(services.clone())
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
+        // The verifiable log (audit.rs): public proofs, entries and exports.
+        .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())))
         .add_service(health)
         .add_service(reflection)
         .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), shutdown)

@@ -155,6 +155,7 @@ fn init(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError
     let mut frontier = Frontier::new();
     let mut batch = CommitBatch::default();
     let bytes = entry.encode();
+    batch.leaf_hashes.push(leaf_hash(&bytes));
     frontier.append(leaf_hash(&bytes), |id, h| {
         if id.level >= NODE_LEVEL_MIN {
             batch.nodes.push(((id.level, id.index), h));

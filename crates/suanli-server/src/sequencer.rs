@@ -318,6 +318,8 @@ impl Sequencer {
             }
         });
         batch.entries.push((entry.seq, bytes));
+        // Kept per commit for lookups by leaf hash (audit.rs): one store value per round.
+        batch.leaf_hashes.push(leaf);
     }
 }
 

@@ -4,7 +4,8 @@
 //! plus what makes the ledger fast to run and restart: the record/request index (dedupe
 //! forever without holding every record in memory), Merkle subtree hashes (proofs without
 //! rehashing the past), periodic state snapshots (restart without replaying from entry 0)
-//! and signed checkpoints.
+//! and signed checkpoints, and the leaf hash of every entry (finding an entry by its leaf
+//! hash for an inclusion proof, without an index insert per record).
 //!
 //! One trait, [`Store`], with two implementations that pass one conformance suite:
 //! [`sled_store::SledStore`] (the embedded default, durable) and [`mem::MemStore`] (the
@@ -17,6 +18,7 @@ pub mod mem;
 pub mod sled_store;
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
+use suanli_core::merkle::leaf_hash;
 
 /// A Merkle tree node id: the perfect subtree of 2^level leaves starting at leaf
 /// `index << level`.
@@ -50,6 +52,12 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct CommitBatch {
     /// New log entries: consecutive sequence numbers starting at the store's `entry_count`.
     pub entries: Vec<(u64, Vec<u8>)>,
+    /// The RFC 6962 leaf hash of each of `entries`, in the same order (the sequencer has
+    /// just computed them for the Merkle tree), or empty. Stores keep their prefixes as one
+    /// value per commit, so that [`Store::find_leaf`] can answer without an insert per
+    /// record on the hot path; entries committed without them are hashed when a lookup
+    /// reaches them.
+    pub leaf_hashes: Vec<Hash>,
     /// Index writes in order; a later write of the same key replaces an earlier one.
     pub records: Vec<(RecordKey, RecordSummary)>,
     pub requests: Vec<(RequestKey, RequestSummary)>,
@@ -113,6 +121,16 @@ pub trait Store: Send + Sync + 'static {
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>>;
     /// The latest checkpoint whose tree size is at most `size`.
     fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>>;
+    /// The sequence number of the entry below `to` whose RFC 6962 leaf hash is `leaf`
+    /// (entries are unique, since each holds its own sequence number), or `None`.
+    ///
+    /// This scans: an audit lookup, not a hot-path read. Stores override it to read the
+    /// leaf-hash prefixes kept per commit ([`CommitBatch::leaf_hashes`], [`LEAF_PREFIX_LEN`]
+    /// bytes per entry); this default, and the stores for entries committed without leaf
+    /// hashes, hash the entries themselves.
+    fn find_leaf(&self, leaf: &Hash, to: u64) -> Result<Option<u64>> {
+        find_leaf_in_entries(self, leaf, 0, to)
+    }
     /// Bytes the store occupies on disk (0 for memory).
     fn size_on_disk(&self) -> Result<u64>;
     /// Flushes and closes cleanly (also done on drop, best effort).
@@ -124,6 +142,17 @@ pub trait Store: Send + Sync + 'static {
 /// is applied. A violation is a bug in the caller, so it panics before anything is
 /// written (both stores call this, so they fail the same way).
 pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
+    assert!(
+        batch.leaf_hashes.is_empty() || batch.leaf_hashes.len() == batch.entries.len(),
+        "{} leaf hashes for {} entries",
+        batch.leaf_hashes.len(),
+        batch.entries.len()
+    );
+    // Checking every hash costs a SHA-256 per entry on the commit path; tests do it.
+    #[cfg(debug_assertions)]
+    for ((seq, bytes), h) in batch.entries.iter().zip(&batch.leaf_hashes) {
+        assert_eq!(&leaf_hash(bytes), h, "the leaf hash given for entry {seq} is not its hash");
+    }
     for (k, s) in &batch.records {
         assert!(
             s.facts.seq < new_count && s.reversed_by.is_none_or(|r| r < new_count),
@@ -146,5 +175,115 @@ pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
     }
     for (size, _) in &batch.checkpoints {
         assert!(*size <= new_count, "checkpoint of tree size {size} beyond the log of {new_count} entries");
+    }
+}
+
+/// Hashes the entries `from..to` until one has the leaf hash `leaf`: the lookup of last
+/// resort, for stores and entries without kept leaf hashes.
+pub(crate) fn find_leaf_in_entries<S: Store + ?Sized>(
+    store: &S,
+    leaf: &Hash,
+    from: u64,
+    to: u64,
+) -> Result<Option<u64>> {
+    for item in store.entries(from, to) {
+        let (seq, bytes) = item?;
+        if &leaf_hash(&bytes) == leaf {
+            return Ok(Some(seq));
+        }
+    }
+    Ok(None)
+}
+
+/// Bytes of each leaf hash a store keeps: a prefix, confirmed by hashing the entry when it
+/// matches. Eight bytes make a false match about one in 2^64 per entry scanned (and one
+/// costs only a hash), while keeping a quarter of the bytes a full hash would take on the
+/// commit path: 8 bytes per entry next to the entry's few hundred.
+pub const LEAF_PREFIX_LEN: usize = 8;
+
+/// The kept form of a commit's leaf hashes: their prefixes, concatenated.
+pub(crate) fn leaf_prefixes(hashes: &[Hash]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(hashes.len() * LEAF_PREFIX_LEN);
+    for h in hashes {
+        v.extend_from_slice(&h[..LEAF_PREFIX_LEN]);
+    }
+    v
+}
+
+/// Finds `leaf` below `to` in per-commit chunks of leaf-hash prefixes, given in order as
+/// (first seq, concatenated prefixes). A prefix match is confirmed with `entry(seq)`,
+/// which reads the entry to hash it. Entries no chunk covers (committed without leaf
+/// hashes) go to `hash_range(from, to)`, which hashes the entries themselves. `to` must
+/// not exceed the entry count.
+pub(crate) fn scan_leaf_chunks<C: AsRef<[u8]>>(
+    chunks: impl Iterator<Item = Result<(u64, C)>>,
+    leaf: &Hash,
+    to: u64,
+    mut entry: impl FnMut(u64) -> Result<Option<Vec<u8>>>,
+    mut hash_range: impl FnMut(u64, u64) -> Result<Option<u64>>,
+) -> Result<Option<u64>> {
+    let prefix = &leaf[..LEAF_PREFIX_LEN];
+    let mut next = 0u64;
+    for chunk in chunks {
+        let (first, bytes) = chunk?;
+        if first >= to {
+            break;
+        }
+        if first > next
+            && let Some(seq) = hash_range(next, first)?
+        {
+            return Ok(Some(seq));
+        }
+        let bytes = bytes.as_ref();
+        if bytes.is_empty() || bytes.len() % LEAF_PREFIX_LEN != 0 {
+            return Err(StoreError::Corrupt(format!(
+                "the leaf hashes of the commit starting at entry {first} are {} bytes, not a multiple of {LEAF_PREFIX_LEN}",
+                bytes.len()
+            )));
+        }
+        let held = (bytes.len() / LEAF_PREFIX_LEN) as u64;
+        let usable = held.min(to - first) as usize;
+        for (i, p) in bytes[..usable * LEAF_PREFIX_LEN].chunks_exact(LEAF_PREFIX_LEN).enumerate() {
+            let seq = first + i as u64;
+            if p == prefix {
+                let bytes = entry(seq)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("entry {seq} is missing below the entry count")))?;
+                if &leaf_hash(&bytes) == leaf {
+                    return Ok(Some(seq));
+                }
+            }
+        }
+        next = next.max(first + held);
+    }
+    if next < to { hash_range(next, to) } else { Ok(None) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_match_is_confirmed_by_hashing_the_entry() {
+        let entries: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10]).collect();
+        let target = leaf_hash(&entries[4]);
+        // Entry 1's kept prefix is forged to equal the target's: it must not be taken.
+        let mut prefixes = leaf_prefixes(&entries.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>());
+        prefixes[LEAF_PREFIX_LEN..2 * LEAF_PREFIX_LEN].copy_from_slice(&target[..LEAF_PREFIX_LEN]);
+        let mut confirmed = Vec::new();
+        let found = scan_leaf_chunks(
+            [Ok((0u64, &prefixes[..3 * LEAF_PREFIX_LEN])), Ok((3, &prefixes[3 * LEAF_PREFIX_LEN..]))].into_iter(),
+            &target,
+            6,
+            |seq| {
+                confirmed.push(seq);
+                Ok(entries.get(seq as usize).cloned())
+            },
+            |_, _| panic!("every entry is covered"),
+        );
+        assert_eq!(found.unwrap(), Some(4));
+        assert_eq!(confirmed, vec![1, 4]);
+        // Damaged prefix values are reported, not misread.
+        let bad = scan_leaf_chunks([Ok((0u64, &prefixes[..5]))].into_iter(), &target, 6, |_| Ok(None), |_, _| Ok(None));
+        assert!(matches!(bad, Err(StoreError::Corrupt(_))));
     }
 }

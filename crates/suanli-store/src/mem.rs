@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
+use suanli_core::merkle::leaf_hash;
 
 use crate::{CommitBatch, Hash, NodeKey, Result, Store, StoreError};
 
@@ -20,6 +21,8 @@ const ENTRIES_CHUNK_MAX: usize = 256;
 #[derive(Debug, Default, Clone)]
 struct Data {
     entries: Vec<Vec<u8>>,
+    /// Leaf-hash prefixes per commit, by first sequence number, as the sled store keeps them.
+    leaf_chunks: BTreeMap<u64, Vec<u8>>,
     records: BTreeMap<RecordKey, RecordSummary>,
     requests: BTreeMap<RequestKey, RequestSummary>,
     nodes: BTreeMap<NodeKey, Hash>,
@@ -77,6 +80,9 @@ impl Store for MemStore {
         }
         crate::assert_batch_within(batch, have + batch.entries.len() as u64);
 
+        if let (Some((first, _)), false) = (batch.entries.first(), batch.leaf_hashes.is_empty()) {
+            d.leaf_chunks.insert(*first, crate::leaf_prefixes(&batch.leaf_hashes));
+        }
         d.entries.extend(batch.entries.iter().map(|(_, bytes)| bytes.clone()));
         for (k, v) in &batch.records {
             d.records.insert(k.clone(), v.clone());
@@ -144,6 +150,21 @@ impl Store for MemStore {
 
     fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>> {
         Ok(self.read().checkpoints.range(..=size).next_back().map(|(s, t)| (*s, t.clone())))
+    }
+
+    fn find_leaf(&self, leaf: &Hash, to: u64) -> Result<Option<u64>> {
+        // One read lock for the whole scan: in memory it is short, and taking the lock
+        // again inside it could wait behind a queued writer forever.
+        let d = self.read();
+        let to = to.min(d.entries.len() as u64);
+        let chunks = d.leaf_chunks.iter().map(|(first, hashes)| Ok((*first, hashes)));
+        crate::scan_leaf_chunks(
+            chunks,
+            leaf,
+            to,
+            |seq| Ok(d.entries.get(seq as usize).cloned()),
+            |from, to| Ok((from..to).find(|&seq| &leaf_hash(&d.entries[seq as usize]) == leaf)),
+        )
     }
 
     fn size_on_disk(&self) -> Result<u64> {

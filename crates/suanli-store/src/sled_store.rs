@@ -12,6 +12,7 @@
 //! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`] |
 //! | `q` ‖ [`RequestKey::encode`] | [`RequestSummary::encode`] |
 //! | `n` ‖ level (u8) ‖ index (u64) | 32-byte Merkle subtree hash |
+//! | `h` ‖ first seq (u64) | the leaf hashes of one commit's entries, their first 8 bytes each, in order |
 //! | `c` ‖ tree size (u64) | signed checkpoint note text (UTF-8) |
 //! | `m` ‖ `schema` | [`SCHEMA_VERSION`] as u32 |
 //! | `m` ‖ `count` | entry count as u64, rewritten by every batch that adds entries |
@@ -29,6 +30,17 @@
 //! entry's sequence number: `count (u32) ‖ count × end offset (u32) ‖ entry bytes…`, all
 //! big-endian. An entry is found by the last chunk key at or below its sequence number,
 //! then sliced out by its offsets; nothing is copied but the entry itself.
+//!
+//! # Leaf hashes
+//!
+//! Finding an entry by its leaf hash (for an inclusion proof) needs a hash → sequence
+//! number map, and a key per entry would cost an insert per record on the hot path. So
+//! each commit writes its leaf hashes as one more value beside its entry chunk, and a
+//! lookup scans those values, hashing an entry only when its prefix matches. Only the
+//! first [`crate::LEAF_PREFIX_LEN`] bytes of each hash are kept: 8 bytes per entry next to
+//! its few hundred, so the commit path barely notices. The family was added without a
+//! schema change: entries committed before it have no `h` value, and a lookup that
+//! reaches them hashes the entries instead.
 //!
 //! # Visibility
 //!
@@ -62,6 +74,7 @@ const ENTRY: u8 = b'e';
 const RECORD: u8 = b'r';
 const REQUEST: u8 = b'q';
 const NODE: u8 = b'n';
+const LEAVES: u8 = b'h';
 const CHECKPOINT: u8 = b'c';
 const META: u8 = b'm';
 
@@ -74,6 +87,13 @@ fn entry_key(seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = ENTRY;
     k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn leaves_key(first: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = LEAVES;
+    k[1..].copy_from_slice(&first.to_be_bytes());
     k
 }
 
@@ -331,6 +351,9 @@ impl SledStore {
         let mut b = sled::Batch::default();
         if let Some((first, _)) = batch.entries.first() {
             b.insert(&entry_key(*first)[..], encode_chunk(&batch.entries));
+            if !batch.leaf_hashes.is_empty() {
+                b.insert(&leaves_key(*first)[..], crate::leaf_prefixes(&batch.leaf_hashes));
+            }
             b.insert(META_COUNT, &new_count.to_be_bytes()[..]);
         }
         for (k, v) in &batch.records {
@@ -480,6 +503,27 @@ impl Store for SledStore {
         self.last_in(Bound::Included(&[CHECKPOINT]), Bound::Included(&hi))?
             .map(|(k, v)| decode_checkpoint(&k, &v))
             .transpose()
+    }
+
+    fn find_leaf(&self, leaf: &Hash, to: u64) -> Result<Option<u64>> {
+        // Values below the published count are immutable, so no lock is needed; a chunk
+        // being written starts at or beyond the count and ends the scan.
+        let to = to.min(self.count.load(Ordering::Acquire));
+        let chunks = self.db.range([LEAVES]..[LEAVES + 1]).map(|kv| {
+            let (k, v) = kv.map_err(io)?;
+            let first = match k.split_first() {
+                Some((&LEAVES, rest)) => be_u64(&k, rest)?,
+                _ => return Err(corrupt(&k, "not a leaf-hash key")),
+            };
+            Ok((first, v))
+        });
+        crate::scan_leaf_chunks(
+            chunks,
+            leaf,
+            to,
+            |seq| self.entry(seq),
+            |from, to| crate::find_leaf_in_entries(self, leaf, from, to),
+        )
     }
 
     fn size_on_disk(&self) -> Result<u64> {

@@ -6,6 +6,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::*;
+use suanli_core::merkle::leaf_hash;
 use suanli_store::{CommitBatch, Store, StoreError};
 
 for_each_store!(
@@ -24,7 +25,51 @@ for_each_store!(
     batch_past_the_log_panics_before_writing,
     readers_see_whole_batches_only,
     record_keys_list_every_record_once,
+    find_leaf_finds_every_entry_below_the_bound,
+    find_leaf_hashes_entries_committed_without_leaf_hashes,
 );
+
+/// `entries_batch` with the leaf hash of each entry, as the sequencer commits it.
+fn hashed_batch(from: u64, n: u64) -> CommitBatch {
+    let mut b = entries_batch(from, n);
+    b.leaf_hashes = b.entries.iter().map(|(_, bytes)| leaf_hash(bytes)).collect();
+    b
+}
+
+fn find_leaf_finds_every_entry_below_the_bound(s: &dyn Store) {
+    assert_eq!(s.find_leaf(&leaf_hash(&entry_bytes(0)), u64::MAX).unwrap(), None);
+    // Commits of different sizes, so lookups cross chunk boundaries.
+    let mut next = 0;
+    for n in [1, 3, 1, 16, 7, 100, 2] {
+        s.commit(&hashed_batch(next, n)).unwrap();
+        next += n;
+    }
+    for seq in 0..next {
+        let h = leaf_hash(&entry_bytes(seq));
+        assert_eq!(s.find_leaf(&h, u64::MAX).unwrap(), Some(seq), "entry {seq}");
+        assert_eq!(s.find_leaf(&h, seq + 1).unwrap(), Some(seq));
+        // Only entries below the bound count: a proof for a smaller tree cannot use it.
+        assert_eq!(s.find_leaf(&h, seq).unwrap(), None);
+    }
+    assert_eq!(s.find_leaf(&leaf_hash(&entry_bytes(next)), u64::MAX).unwrap(), None);
+    assert_eq!(s.find_leaf(&[7; 32], u64::MAX).unwrap(), None);
+    // Bytes are not their own leaf hash: the 0x00 prefix is part of it.
+    let raw: [u8; 32] = entry_bytes(3)[..32].try_into().unwrap_or([0; 32]);
+    assert_eq!(s.find_leaf(&raw, u64::MAX).unwrap(), None);
+}
+
+fn find_leaf_hashes_entries_committed_without_leaf_hashes(s: &dyn Store) {
+    // A store written before leaf hashes were kept, then appended to with them.
+    s.commit(&entries_batch(0, 5)).unwrap();
+    s.commit(&hashed_batch(5, 5)).unwrap();
+    s.commit(&entries_batch(10, 3)).unwrap();
+    s.commit(&hashed_batch(13, 2)).unwrap();
+    for seq in 0..15 {
+        assert_eq!(s.find_leaf(&leaf_hash(&entry_bytes(seq)), 15).unwrap(), Some(seq), "entry {seq}");
+        assert_eq!(s.find_leaf(&leaf_hash(&entry_bytes(seq)), seq).unwrap(), None);
+    }
+    assert_eq!(s.find_leaf(&[0; 32], u64::MAX).unwrap(), None);
+}
 
 fn record_keys_list_every_record_once(s: &dyn Store) {
     assert_eq!(s.record_keys().count(), 0);
@@ -302,6 +347,7 @@ fn batch_past_the_log_panics_before_writing(s: &dyn Store) {
         },
         CommitBatch { records: vec![(record_key(1, "r"), record_summary(3, 1))], ..entries_batch(2, 1) },
         CommitBatch { requests: vec![(request_key(None, "q"), request_summary(3, 1))], ..entries_batch(2, 1) },
+        CommitBatch { leaf_hashes: vec![[0; 32]], ..entries_batch(2, 2) }, // one hash for two entries
     ];
     for bad in &bad_batches {
         let outcome = catch_unwind(AssertUnwindSafe(|| s.commit(bad)));

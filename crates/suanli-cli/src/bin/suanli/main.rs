@@ -6,6 +6,7 @@
 mod common;
 mod entity;
 mod keys;
+mod log;
 mod records;
 mod report;
 mod settle;
@@ -76,6 +77,9 @@ enum Command {
     /// The annual settlement report (finance key) and its offline verification.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// The verifiable log: signed checkpoints, inclusion proofs, exports and their offline verification.
+    #[command(subcommand)]
+    Log(log::LogCommand),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -90,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Settle(c) => settle::run(&ctx, c).await,
         Command::Statement(a) => report::statement(&ctx, a).await,
         Command::Report(c) => report::run(&ctx, c).await,
+        Command::Log(c) => log::run(&ctx, c).await,
     }
 }
 

@@ -1,0 +1,304 @@
+//! `suanli log …`: the verifiable log (SPEC §9) from an auditor's side — the latest signed
+//! checkpoint, a record's inclusion proof, an export of the entries, and the offline
+//! verification of an export. The checks themselves are `suanli_cli::log`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use suanli_cli::log::{self, LogError};
+use suanli_core::keyfile;
+use suanli_core::model::{PublicKey, RecordKind};
+use suanli_core::money::fmt_money;
+
+use crate::common::Ctx;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LogCommand {
+    /// Print the latest signed checkpoint (a C2SP signed note), after checking its signature.
+    ///
+    /// The ledger first signs one covering every durable entry. Save it to check an export
+    /// or a later checkpoint against it: `suanli log checkpoint > cp.txt`.
+    Checkpoint(CheckpointArgs),
+    /// Fetch a record's entry and inclusion proof and check them against a signed checkpoint.
+    Prove(ProveArgs),
+    /// Write the log's entries to an export file, for `log verify` (format: docs/EXPORT.md).
+    Export(ExportArgs),
+    /// Verify an export offline: the checkpoint's signature, the Merkle root, every signature
+    /// and every money line, replayed under the ledger's rules. Needs no server.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckpointArgs {
+    /// The ledger's public key (base64) to check the signature with. Without it, the key
+    /// the server reports is used; pin it to be sure you talk to the ledger you mean.
+    #[arg(long, value_name = "B64")]
+    ledger_pubkey: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    Usage,
+    Corpus,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProveArgs {
+    /// USCC of the provider (or data supplier) that submitted the record.
+    #[arg(long, value_name = "USCC")]
+    provider: String,
+    /// The record's id, as its submitter gave it.
+    #[arg(long, value_name = "RID")]
+    record_id: String,
+    /// A usage record or a corpus-purchase record.
+    #[arg(long, value_enum, default_value = "usage")]
+    kind: Kind,
+    /// Prove inclusion in the tree of this signed checkpoint (a file written by `log
+    /// checkpoint`) instead of the latest one.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// The ledger's public key (base64). Without it, the key the server reports is used;
+    /// an auditor pins it.
+    #[arg(long, value_name = "B64")]
+    ledger_pubkey: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The export file to write (replaced if it exists); its signed checkpoint goes to FILE.checkpoint.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// First entry to export. Only an export from 0 can be verified.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    from: u64,
+    /// Export up to this entry, exclusive. Default: a checkpoint the ledger signs now,
+    /// covering every durable entry.
+    #[arg(long, value_name = "M")]
+    to: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The export file (from `suanli log export`).
+    #[arg(long, value_name = "FILE")]
+    export: PathBuf,
+    /// A signed checkpoint (from `suanli log checkpoint`, or FILE.checkpoint of the export).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// The ledger's public key (base64): the only thing the verifier trusts.
+    #[arg(long, value_name = "B64")]
+    ledger_pubkey: String,
+    /// An older signed checkpoint: the log it signed must be a prefix of the export.
+    #[arg(long, value_name = "FILE")]
+    old_checkpoint: Option<PathBuf>,
+}
+
+pub async fn run(ctx: &Ctx, cmd: LogCommand) -> anyhow::Result<()> {
+    match cmd {
+        LogCommand::Checkpoint(a) => checkpoint(ctx, a).await,
+        LogCommand::Prove(a) => prove(ctx, a).await,
+        LogCommand::Export(a) => export(ctx, a).await,
+        LogCommand::Verify(a) => verify(a),
+    }
+}
+
+/// Base64 of a key or a hash (both 32 bytes), as keys are written everywhere.
+fn b64(bytes: &[u8; 32]) -> String {
+    keyfile::encode_public(bytes)
+}
+
+fn parse_key(value: &str) -> anyhow::Result<PublicKey> {
+    keyfile::parse_public(value).with_context(|| format!("--ledger-pubkey {value:?}"))
+}
+
+fn read_note(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read the checkpoint file {}", path.display()))
+}
+
+/// The key to check checkpoints with: the pinned one, or the one the server reports
+/// (then also the origin the server reports, which the checkpoint must name).
+async fn ledger_key(
+    client: &suanli_cli::Client,
+    pinned: Option<&str>,
+) -> anyhow::Result<(PublicKey, Option<String>, &'static str)> {
+    match pinned {
+        Some(k) => Ok((parse_key(k)?, None, "pinned")),
+        None => {
+            let info = client.info().await?;
+            let key = info
+                .ledger_public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("the ledger reports a public key that is not 32 bytes"))?;
+            Ok((key, Some(info.origin), "as the server reports it; pin it with --ledger-pubkey"))
+        }
+    }
+}
+
+fn same_origin(cp: &suanli_core::checkpoint::Checkpoint, origin: Option<&String>) -> anyhow::Result<()> {
+    match origin {
+        Some(o) if &cp.origin != o => {
+            anyhow::bail!("the checkpoint names the log {:?}, but this ledger is {o:?}", cp.origin)
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> anyhow::Result<()> {
+    let client = ctx.client().await?;
+    let (key, origin, _) = ledger_key(&client, a.ledger_pubkey.as_deref()).await?;
+    let signed = client.checkpoint(true).await?;
+    let cp = log::open_signed_checkpoint(&signed.note, &key, "the ledger's checkpoint")?;
+    same_origin(&cp, origin.as_ref())?;
+    if cp.size != signed.size {
+        anyhow::bail!(
+            "the ledger says its checkpoint covers {} entries, the signed note says {}",
+            signed.size,
+            cp.size
+        );
+    }
+    print!("{}", signed.note);
+    Ok(())
+}
+
+async fn prove(ctx: &Ctx, a: ProveArgs) -> anyhow::Result<()> {
+    let client = ctx.client().await?;
+    let (key, origin, key_source) = ledger_key(&client, a.ledger_pubkey.as_deref()).await?;
+    let kind = match a.kind {
+        Kind::Usage => RecordKind::Usage,
+        Kind::Corpus => RecordKind::Corpus,
+    };
+    // The checkpoint first, when the auditor holds one: the proof is asked for its size.
+    let held = match &a.checkpoint {
+        Some(path) => Some(log::open_signed_checkpoint(&read_note(path)?, &key, "the checkpoint file")?),
+        None => None,
+    };
+    let answer = client.find_record(kind, &a.provider, &a.record_id, held.as_ref().map_or(0, |c| c.size)).await?;
+    let cp = match held {
+        Some(cp) => cp,
+        None => {
+            let note = answer
+                .proof
+                .as_ref()
+                .and_then(|p| p.checkpoint.as_ref())
+                .ok_or_else(|| anyhow::anyhow!("the ledger sent no checkpoint with the proof"))?;
+            log::open_signed_checkpoint(&note.note, &key, "the ledger's checkpoint")?
+        }
+    };
+    same_origin(&cp, origin.as_ref())?;
+    let p = log::check_record_proof(&answer, &cp, kind, &a.provider, &a.record_id)?;
+    let l = &p.lines;
+    println!(
+        "proved: {} record {} of {} is entry {} of the log {}",
+        p.kind.as_str(),
+        p.record_id,
+        p.provider,
+        p.seq,
+        p.checkpoint.origin
+    );
+    println!("  leaf hash {}", hex::encode(p.leaf));
+    println!(
+        "  included in the tree of size {} with root {}; checkpoint signature verified with ledger key {} ({key_source})",
+        p.checkpoint.size,
+        b64(&p.checkpoint.root),
+        b64(&key)
+    );
+    println!("  record signed by key {}", b64(&p.signer));
+    println!(
+        "  money lines (cap year {}): voucher {} {}, renter subsidy {} {}, supplier subsidy {} {}",
+        l.cap_year,
+        fmt_money(l.voucher),
+        l.voucher_reason,
+        fmt_money(l.renter),
+        l.renter_reason,
+        fmt_money(l.supplier),
+        l.supplier_reason
+    );
+    if let Some(r) = p.reversed_by {
+        println!("  reversed by entry {r}");
+    }
+    Ok(())
+}
+
+async fn export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
+    if let Some(to) = a.to
+        && to < a.from
+    {
+        anyhow::bail!("--to {to} is before --from {}", a.from);
+    }
+    let client = ctx.client().await?;
+    let e = log::export(&client, a.from, a.to, &a.out).await?;
+    println!(
+        "exported entries {}..{} ({} entries, {} bytes) of the log {} to {}",
+        e.from,
+        e.to,
+        e.to - e.from,
+        e.bytes,
+        e.origin,
+        a.out.display()
+    );
+    match &e.checkpoint {
+        Some(path) => println!("the signed checkpoint of tree size {} is in {}", e.to, path.display()),
+        None => println!(
+            "no stored checkpoint has tree size {}, so none was written beside the export; leave out --to to export up \
+             to a checkpoint the ledger signs now",
+            e.to
+        ),
+    }
+    Ok(())
+}
+
+fn verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let key = parse_key(&a.ledger_pubkey)?;
+    let note = read_note(&a.checkpoint)?;
+    let old = a.old_checkpoint.as_ref().map(read_note).transpose()?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let v = match log::verify_export(&a.export, &note, old.as_deref(), &key, threads) {
+        Ok(v) => v,
+        Err(e @ LogError::Verify(_)) => anyhow::bail!("{e}"),
+        Err(e) => return Err(e.into()),
+    };
+    let s = &v.summary;
+    println!(
+        "verified: the first {} entries of {} are the tree of size {} with root {}, signed by the ledger key {}",
+        s.entries,
+        a.export.display(),
+        v.checkpoint.size,
+        b64(&s.root),
+        b64(&key)
+    );
+    if let Some(old) = &v.old_checkpoint {
+        println!(
+            "consistent: the old checkpoint's tree of size {} is a prefix of it (its root is the root of the first {} entries)",
+            old.size, old.size
+        );
+    }
+    println!(
+        "replayed every entry under the ledger's program: every stored money line and balance was recomputed and agrees"
+    );
+    let kinds: Vec<String> = s.kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("  entries: {}", kinds.join(", "));
+    println!("  signatures checked: {}", s.signatures_checked);
+    println!(
+        "  money lines, net of reversals: voucher drawn {}, renter subsidy {}, supplier subsidy {}",
+        fmt_money(s.voucher),
+        fmt_money(s.renter),
+        fmt_money(s.supplier)
+    );
+    println!(
+        "  state after entry {}: {} entities, {} vouchers, {} closed periods, {} payable not yet in a period",
+        s.entries.saturating_sub(1),
+        s.entities,
+        s.vouchers,
+        s.periods,
+        fmt_money(s.unsettled)
+    );
+    println!("  the replay held {} records in memory", s.records_indexed);
+    if v.beyond > 0 {
+        println!(
+            "note: the export holds {} more entries beyond the checkpoint; no signature covers them, they were not checked",
+            v.beyond
+        );
+    }
+    Ok(())
+}
