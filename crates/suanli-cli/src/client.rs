@@ -15,7 +15,7 @@ use suanli_proto::v1::{
     ledger_client::LedgerClient, read_request, registry_client::RegistryClient, settlement_client::SettlementClient,
     vouchers_client::VouchersClient,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::error::{ClientError, chain};
 use crate::signing::{now_ms, request_id, sign, signed_read};
@@ -37,6 +37,57 @@ pub struct Client {
     clock_offset_ms: Arc<AtomicI64>,
 }
 
+/// How to speak TLS to an `https://` server: the CA that signed the server's certificate,
+/// and, for a server that requires client certificates, this client's certificate and key.
+/// All PEM files.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    pub ca: Option<std::path::PathBuf>,
+    pub client_cert: Option<std::path::PathBuf>,
+    pub client_key: Option<std::path::PathBuf>,
+}
+
+impl TlsOptions {
+    fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.client_cert.is_none() && self.client_key.is_none()
+    }
+
+    fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>, ClientError> {
+        std::fs::read(path).map_err(|e| ClientError::Tls(format!("reading the {what} {}: {e}", path.display())))
+    }
+
+    /// The rustls client configuration for `url`, or `None` for a plain `http://` URL.
+    fn client_config(&self, url: &str) -> Result<Option<ClientTlsConfig>, ClientError> {
+        let https = url.starts_with("https://");
+        if !https {
+            if !self.is_empty() {
+                return Err(ClientError::Tls(format!(
+                    "--ca, --client-cert and --client-key are for https:// servers; {url} is not one"
+                )));
+            }
+            return Ok(None);
+        }
+        let Some(ca) = &self.ca else {
+            return Err(ClientError::Tls(format!(
+                "{url} uses TLS: give --ca FILE, the CA certificate (PEM) that signed the server's certificate"
+            )));
+        };
+        let mut config =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(Self::read(ca, "CA certificate")?));
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(
+                    Self::read(cert, "client certificate")?,
+                    Self::read(key, "client key")?,
+                ));
+            }
+            (None, None) => {}
+            _ => return Err(ClientError::Tls("--client-cert and --client-key go together".into())),
+        }
+        Ok(Some(config))
+    }
+}
+
 /// `127.0.0.1:7420` means `http://127.0.0.1:7420`.
 fn normalize_url(url: &str) -> String {
     if url.contains("://") { url.to_string() } else { format!("http://{url}") }
@@ -46,14 +97,23 @@ impl Client {
     /// Connects to the ledger at `url` (e.g. `http://127.0.0.1:7420`), failing with
     /// "cannot reach the ledger at URL: ..." when nothing answers there.
     pub async fn connect(url: &str) -> Result<Client, ClientError> {
+        Client::connect_with(url, &TlsOptions::default()).await
+    }
+
+    /// Connects like [`Client::connect`], over TLS for an `https://` URL.
+    pub async fn connect_with(url: &str, tls: &TlsOptions) -> Result<Client, ClientError> {
         let url = normalize_url(url);
-        let endpoint = Endpoint::from_shared(url.clone())
+        let tls = tls.client_config(&url)?;
+        let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| ClientError::BadUrl { url: url.clone(), detail: chain(&e) })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_adaptive_window(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls).map_err(|e| ClientError::Tls(chain(&e)))?;
+        }
         let channel =
             endpoint.connect().await.map_err(|e| ClientError::Unreachable { url: url.clone(), detail: chain(&e) })?;
         Ok(Client { channel, url, clock_offset_ms: Arc::new(AtomicI64::new(0)) })

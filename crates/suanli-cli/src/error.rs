@@ -16,6 +16,9 @@ pub enum ClientError {
     /// The ledger answered the call with a gRPC error (not a REJECTED ack: those are results).
     #[error("the ledger refused {call} ({code}): {message}")]
     Rpc { call: &'static str, code: String, message: String },
+    /// TLS options that do not fit together, or a certificate file that cannot be read.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A key file that cannot be read, parsed or written.
     #[error("{}: {detail}", path.display())]
     KeyFile { path: PathBuf, detail: String },

@@ -22,6 +22,6 @@ pub mod records;
 pub mod signing;
 pub mod verify;
 
-pub use client::{AckStream, Client};
+pub use client::{AckStream, Client, TlsOptions};
 pub use error::ClientError;
 pub use suanli_proto::v1;

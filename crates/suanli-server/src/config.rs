@@ -63,6 +63,27 @@ impl Default for Limits {
     }
 }
 
+/// TLS for the gRPC listener (rustls). With `cert` and `key` the server speaks only TLS;
+/// with `client_ca` too, every client must present a certificate signed by that CA
+/// (mutual TLS), before any request is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// The server's certificate chain, PEM (leaf first).
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert`, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// CA certificate(s), PEM, that client certificates must chain to. Unset: no client
+    /// certificates are asked for.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl Tls {
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some()
+    }
+}
+
 /// Everything `suanlid` needs to run.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -86,6 +107,10 @@ pub struct Config {
     pub snapshot_interval_entries: u64,
     /// How far a signed read's timestamp may be from the server's clock, milliseconds.
     pub read_skew_ms: i64,
+    /// Address of the Prometheus metrics listener (plain HTTP, `GET /metrics`). `None`:
+    /// no metrics listener. Port 0 picks a free port (printed at start).
+    pub metrics_listen: Option<String>,
+    pub tls: Tls,
     pub limits: Limits,
 }
 
@@ -101,6 +126,8 @@ impl Default for Config {
             checkpoint_interval_ms: 2000,
             snapshot_interval_entries: 100_000,
             read_skew_ms: 5 * 60 * 1000,
+            metrics_listen: None,
+            tls: Tls::default(),
             limits: Limits::default(),
         }
     }
@@ -129,9 +156,34 @@ impl Config {
         self.listen.parse().map_err(|e| invalid("listen", format!("{:?} is not host:port ({e})", self.listen)))
     }
 
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match &self.metrics_listen {
+            None => Ok(None),
+            Some(a) => {
+                a.parse().map(Some).map_err(|e| invalid("metrics_listen", format!("{a:?} is not host:port ({e})")))
+            }
+        }
+    }
+
     /// Rules across fields, and ranges that keep the server inside its memory budget.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
+        let grpc = self.listen_addr()?;
+        if let Some(m) = self.metrics_addr()?
+            && m.port() != 0
+            && m == grpc
+        {
+            return Err(invalid("metrics_listen", "must differ from listen"));
+        }
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), None) => {
+                return Err(invalid("tls.key", "tls.cert is set, so the key of that certificate is needed"));
+            }
+            (None, Some(_)) => return Err(invalid("tls.cert", "tls.key is set, so its certificate is needed")),
+            _ => {}
+        }
+        if self.tls.client_ca.is_some() && self.tls.cert.is_none() {
+            return Err(invalid("tls.client_ca", "client certificates need TLS: set tls.cert and tls.key too"));
+        }
         let l = &self.limits;
         let range = |field: &'static str, v: usize, lo: usize, hi: usize| {
             if v < lo || v > hi { Err(invalid(field, format!("{v} is not between {lo} and {hi}"))) } else { Ok(()) }
@@ -192,5 +244,21 @@ mod tests {
         let e = Config::from_toml("listen = \"nowhere\"\n").unwrap_err().to_string();
         assert!(e.contains("listen"), "{e}");
         assert!(Config::from_toml("bogus = 1\n").is_err());
+    }
+
+    #[test]
+    fn tls_and_metrics_fields() {
+        let c = Config::from_toml(
+            "metrics_listen = \"127.0.0.1:9464\"\n[tls]\ncert = \"s.crt\"\nkey = \"s.key\"\nclient_ca = \"ca.crt\"\n",
+        )
+        .unwrap();
+        assert!(c.tls.enabled());
+        assert_eq!(c.metrics_addr().unwrap().unwrap().port(), 9464);
+        let e = Config::from_toml("[tls]\ncert = \"s.crt\"\n").unwrap_err().to_string();
+        assert!(e.contains("tls.key"), "{e}");
+        let e = Config::from_toml("[tls]\nclient_ca = \"ca.crt\"\n").unwrap_err().to_string();
+        assert!(e.contains("tls.client_ca"), "{e}");
+        let e = Config::from_toml("metrics_listen = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("metrics_listen"), "{e}");
     }
 }

@@ -7,11 +7,14 @@
 
 pub mod audit;
 pub mod config;
+pub mod metrics;
 pub mod net;
 pub mod recovery;
 pub mod reports;
+pub mod restore;
 pub mod sequencer;
 pub mod service;
+pub mod tls;
 pub mod verify;
 
 use std::future::Future;
@@ -25,6 +28,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::recovery::Opened;
 use crate::sequencer::{Clock, Command, Sequencer, SequencerConfig};
 use crate::service::{ReadReplayCache, Services, Shared};
@@ -40,6 +44,22 @@ pub async fn serve(
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    serve_with(config, opened, store, listener, None, clock, shutdown).await
+}
+
+/// [`serve`], and also Prometheus metrics on `metrics_listener` when one is given (see
+/// [`metrics`]). TLS is taken from `config.tls`.
+pub async fn serve_with(
+    config: &Config,
+    opened: Opened,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let tls = tls::server_config(&config.tls)?;
+    let metrics = Arc::new(Metrics::default());
     let ledger = Arc::new(RwLock::new(opened.ledger));
     let report_signer = opened.signer.clone();
     let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
@@ -59,6 +79,7 @@ pub async fn serve(
         last_checkpoint_at: Instant::now(),
         last_snapshot_count: opened.last_snapshot_count,
         last_checkpoint: store.latest_checkpoint()?,
+        metrics: metrics.clone(),
     };
     let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
         // A failed invariant is a bug: stop the whole process rather than keep serving
@@ -94,7 +115,10 @@ pub async fn serve(
         read_skew_ms: config.read_skew_ms,
         reads_seen: Mutex::new(ReadReplayCache::default()),
         signer: report_signer,
+        metrics: metrics.clone(),
     });
+    let metrics_task =
+        metrics_listener.map(|l| tokio::spawn(metrics::serve_metrics(l, metrics, shared.ledger.clone())));
     let services = Services(shared.clone());
     let limits = &config.limits;
 
@@ -117,8 +141,12 @@ pub async fn serve(
         .build_v1()?;
 
     let local = listener.local_addr()?;
-    info!(address = %local, "serving");
-    tonic::transport::Server::builder()
+    info!(address = %local, tls = tls.is_some(), "serving");
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .max_concurrent_streams(Some(limits.streams_per_connection_max))
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -152,6 +180,9 @@ pub async fn serve(
 
     info!("stopped accepting; finishing the last round");
     ticker.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     drop(services);
     drop(shared);
     // The sequencer ends when its queue has no senders left: every in-flight call has been

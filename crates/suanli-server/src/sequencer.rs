@@ -29,6 +29,8 @@ use suanli_store::{CommitBatch, Store};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
 
+use crate::metrics::Metrics;
+
 /// Merkle subtrees of at least 2^NODE_LEVEL_MIN leaves are stored; smaller ones are
 /// recomputed from entries when a proof needs them (at most 2^NODE_LEVEL_MIN entries).
 pub const NODE_LEVEL_MIN: u8 = 4;
@@ -47,7 +49,8 @@ pub fn system_clock() -> Clock {
 
 pub enum Command {
     /// Verified inputs (verdict per input), answered in order after the commit.
-    Submit { inputs: Vec<Input>, signature_ok: Vec<bool>, reply: oneshot::Sender<Vec<Answer>> },
+    /// `received`: when the chunk was taken in (for the ack latency metric).
+    Submit { inputs: Vec<Input>, signature_ok: Vec<bool>, reply: oneshot::Sender<Vec<Answer>>, received: Instant },
     /// Sign a checkpoint now (if the log grew since the last one) and return the latest.
     Checkpoint { reply: oneshot::Sender<Option<(u64, String)>> },
     /// Periodic wake-up: sign a checkpoint if the log grew and the interval passed.
@@ -91,10 +94,11 @@ pub struct Sequencer {
     pub last_snapshot_count: u64,
     /// The latest checkpoint signed (it may still be on its way to the disk).
     pub last_checkpoint: Option<(u64, String)>,
+    pub metrics: Arc<Metrics>,
 }
 
 enum Reply {
-    Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>),
+    Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>, Instant),
     Checkpoint(oneshot::Sender<Option<(u64, String)>>, Option<(u64, String)>),
 }
 
@@ -112,13 +116,21 @@ struct Decided {
 pub const PIPELINE_ROUNDS_MAX: usize = 2;
 
 /// Writes decided rounds in order, then answers their submitters.
-fn commit_loop(store: Arc<dyn Store>, pending: Arc<Pending>, rx: std::sync::mpsc::Receiver<Decided>) {
+fn commit_loop(
+    store: Arc<dyn Store>,
+    pending: Arc<Pending>,
+    metrics: Arc<Metrics>,
+    rx: std::sync::mpsc::Receiver<Decided>,
+) {
     for d in rx {
         let committed = if d.batch.is_empty() {
             store.abort_round();
             Ok(())
         } else {
-            store.commit(&d.batch)
+            let started = Instant::now();
+            let r = store.commit(&d.batch);
+            metrics.observe_commit(d.batch.entries.len(), started.elapsed());
+            r
         };
         if let Err(e) = committed {
             // The in-memory state is now ahead of the disk. Answering anything would
@@ -130,7 +142,8 @@ fn commit_loop(store: Arc<dyn Store>, pending: Arc<Pending>, rx: std::sync::mpsc
         pending.committed(d.round, &d.batch.records, &d.batch.requests);
         for r in d.replies {
             match r {
-                Reply::Submit(tx, answers) => {
+                Reply::Submit(tx, answers, received) => {
+                    metrics.observe_ack(received.elapsed());
                     let _ = tx.send(answers);
                 }
                 Reply::Checkpoint(tx, cp) => {
@@ -151,12 +164,12 @@ impl Sequencer {
         let pending = Arc::new(Pending::default());
         let (to_committer, committer_rx) = std::sync::mpsc::sync_channel::<Decided>(PIPELINE_ROUNDS_MAX);
         let committer = {
-            let (store, pending) = (self.store.clone(), pending.clone());
+            let (store, pending, metrics) = (self.store.clone(), pending.clone(), self.metrics.clone());
             std::thread::Builder::new()
                 .name("suanli-commit".into())
                 .spawn(move || {
                     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        commit_loop(store, pending, committer_rx)
+                        commit_loop(store, pending, metrics, committer_rx)
                     }))
                     .is_err()
                     {
@@ -246,7 +259,7 @@ impl Sequencer {
         let mut want_checkpoint = final_round;
         for cmd in commands {
             match cmd {
-                Command::Submit { inputs, signature_ok, reply } => {
+                Command::Submit { inputs, signature_ok, reply, received } => {
                     let mut answers = Vec::with_capacity(inputs.len());
                     for (input, ok) in inputs.iter().zip(signature_ok) {
                         let decision = ledger.decide(&mut index, (self.clock)(), input, ok);
@@ -255,7 +268,8 @@ impl Sequencer {
                         }
                         answers.push(decision.answer());
                     }
-                    replies.push(Reply::Submit(reply, answers));
+                    self.metrics.count_answers(inputs.iter().map(|i| i.kind).zip(&answers));
+                    replies.push(Reply::Submit(reply, answers, received));
                 }
                 Command::Checkpoint { reply } => {
                     want_checkpoint = true;

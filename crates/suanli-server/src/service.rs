@@ -44,6 +44,7 @@ pub struct Shared {
     pub reads_seen: Mutex<ReadReplayCache>,
     /// The ledger key, for signing reports (checkpoints are signed by the sequencer).
     pub signer: suanli_core::note::Signer,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One slot of a chunk: an input to decide, or an answer already known (bad envelope).
@@ -59,6 +60,8 @@ type Sequenced = (u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>);
 /// A chunk after verification, ready for the sequencer.
 struct Verified {
     start: u64,
+    /// When the chunk was taken in, for the ack latency metric.
+    received: std::time::Instant,
     slots: Vec<Option<Answer>>,
     inputs: Vec<Input>,
     signature_ok: Vec<bool>,
@@ -70,7 +73,8 @@ fn unavailable() -> Status {
 
 impl Shared {
     fn prepare(&self, kind: InputKind, envs: Vec<Envelope>) -> Vec<Slot> {
-        envs.into_iter()
+        let slots: Vec<Slot> = envs
+            .into_iter()
             .map(|env| match convert::input(kind, env, self.limits.payload_bytes_max) {
                 Ok(input) => Slot::Input(input),
                 Err(e) => {
@@ -81,10 +85,16 @@ impl Shared {
                     Slot::Answered(Answer::Rejected(Rejection { code, detail: format!("envelope: {e}") }))
                 }
             })
-            .collect()
+            .collect();
+        self.metrics.count_answers(slots.iter().filter_map(|s| match s {
+            Slot::Answered(a) => Some((kind, a)),
+            Slot::Input(_) => None,
+        }));
+        slots
     }
 
     async fn verify(self: &Arc<Self>, start: u64, slots: Vec<Slot>) -> Verified {
+        let received = std::time::Instant::now();
         let mut answers = Vec::with_capacity(slots.len());
         let mut inputs = Vec::with_capacity(slots.len());
         for s in slots {
@@ -99,7 +109,7 @@ impl Shared {
         let inputs = Arc::new(inputs);
         let signature_ok = if inputs.is_empty() { Vec::new() } else { self.verifier.verify(inputs.clone()).await };
         let inputs = Arc::try_unwrap(inputs).unwrap_or_else(|a| (*a).clone());
-        Verified { start, slots: answers, inputs, signature_ok }
+        Verified { start, received, slots: answers, inputs, signature_ok }
     }
 
     /// Hands a verified chunk to the sequencer (waiting for queue room: backpressure).
@@ -112,7 +122,12 @@ impl Shared {
             let _ = tx.send(Vec::new());
         } else {
             self.sequencer
-                .send(Command::Submit { inputs: v.inputs, signature_ok: v.signature_ok, reply: tx })
+                .send(Command::Submit {
+                    inputs: v.inputs,
+                    signature_ok: v.signature_ok,
+                    reply: tx,
+                    received: v.received,
+                })
                 .await
                 .map_err(|_| unavailable())?;
         }
@@ -121,6 +136,7 @@ impl Shared {
 
     /// Submits envelopes and waits for their answers, in order.
     pub async fn submit(self: &Arc<Self>, kind: InputKind, envs: Vec<Envelope>) -> Result<Vec<Answer>, Status> {
+        let received = std::time::Instant::now();
         let slots = self.prepare(kind, envs);
         let mut chunks = Vec::new();
         let mut rest = slots;
@@ -140,7 +156,7 @@ impl Shared {
             inputs.extend(v.inputs);
             signature_ok.extend(v.signature_ok);
         }
-        let (_, slots, rx) = self.sequence(Verified { start: 0, slots, inputs, signature_ok }).await?;
+        let (_, slots, rx) = self.sequence(Verified { start: 0, received, slots, inputs, signature_ok }).await?;
         let answers = rx.await.map_err(|_| unavailable())?;
         Ok(merge(slots, answers))
     }

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use suanli_server::config::Config;
 use suanli_server::recovery::{self, StartOptions};
+use suanli_server::restore::{self, RestoreOptions};
 use suanli_server::sequencer::system_clock;
 use suanli_store::Store;
 use suanli_store::sled_store::SledStore;
@@ -18,9 +19,14 @@ use suanli_store::sled_store::SledStore;
 /// recorded in the genesis entry, a ledger signing key is generated, and admin.key and
 /// finance.key are generated (mode 0600) unless their public keys are given. Later starts
 /// recover the ledger from the directory and refuse to run on an inconsistent store.
+///
+/// `suanlid restore` rebuilds a ledger from a backup (`suanli backup`) into a new data
+/// directory, then exits; start `suanlid --data-dir NEW` on it afterwards.
 #[derive(Debug, Parser)]
-#[command(name = "suanlid", version)]
+#[command(name = "suanlid", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// Data directory (store and keys). Default: ./data
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -45,6 +51,42 @@ struct Args {
     /// Log format: human or json.
     #[arg(long, default_value = "human", value_parser = ["human", "json"])]
     log_format: String,
+    /// Serve Prometheus metrics (plain HTTP, GET /metrics) on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// TLS: the server's certificate chain (PEM). Needs --tls-key; the gRPC port then speaks only TLS.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS: the private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// TLS: require every client to present a certificate signed by this CA (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Rebuild a ledger from a backup (`suanli backup`) into a new data directory, checking
+    /// the checkpoint's signature and that the replayed log has the checkpoint's root.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RestoreArgs {
+    /// The backup file (a log export, from `suanli backup --out FILE`).
+    #[arg(long, value_name = "FILE")]
+    from: PathBuf,
+    /// The signed checkpoint of the backup. Default: FILE.checkpoint beside it.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// The ledger signing key of the source ledger (its data directory's ledger.key);
+    /// copied into the new data directory.
+    #[arg(long, value_name = "FILE")]
+    ledger_key: PathBuf,
+    /// The new data directory; it must not hold a ledger.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
@@ -69,6 +111,18 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     }
     if args.finance_pubkey.is_some() {
         config.finance_pubkey = args.finance_pubkey.clone();
+    }
+    if args.metrics_listen.is_some() {
+        config.metrics_listen = args.metrics_listen.clone();
+    }
+    if args.tls_cert.is_some() {
+        config.tls.cert = args.tls_cert.clone();
+    }
+    if args.tls_key.is_some() {
+        config.tls.key = args.tls_key.clone();
+    }
+    if args.tls_client_ca.is_some() {
+        config.tls.client_ca = args.tls_client_ca.clone();
     }
     config.validate()?;
     Ok(config)
@@ -98,11 +152,15 @@ async fn shutdown_signal() {
 fn main() {
     let args = Args::parse();
     let result = (|| -> anyhow::Result<()> {
+        if let Some(Cmd::Restore(r)) = &args.command {
+            return run_restore(r);
+        }
         let config = load_config(&args)?;
         if args.check_config {
             if let Some(p) = &config.program {
                 recovery::load_program(p)?;
             }
+            suanli_server::tls::server_config(&config.tls)?;
             println!("configuration is valid");
             return Ok(());
         }
@@ -140,6 +198,37 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Listen only once the ledger is ready to serve.
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
-    eprintln!("suanlid: ledger {} ({} entries) listening on {local}", opened.origin, opened.ledger.next_seq());
-    suanli_server::serve(&config, opened, store, listener, clock, shutdown_signal()).await
+    // The address stays last on the line: scripts and the test harness read it from there.
+    let tls = if config.tls.enabled() { ", TLS" } else { "" };
+    eprintln!("suanlid: ledger {} ({} entries{tls}) listening on {local}", opened.origin, opened.ledger.next_seq());
+    let metrics = match config.metrics_addr()? {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics listener on {addr}"))?;
+            eprintln!("suanlid: metrics listening on {}", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
+    suanli_server::serve_with(&config, opened, store, listener, metrics, clock, shutdown_signal()).await
+}
+
+fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
+    let checkpoint = r.checkpoint.clone().unwrap_or_else(|| restore::checkpoint_beside(&r.from));
+    let restored = restore::restore(&RestoreOptions {
+        export: &r.from,
+        checkpoint: &checkpoint,
+        ledger_key: &r.ledger_key,
+        data_dir: &r.data_dir,
+    })?;
+    println!(
+        "restored {} entries of the log {} into {}; root {} matches the signed checkpoint",
+        restored.entries,
+        restored.origin,
+        r.data_dir.display(),
+        hex::encode(restored.root)
+    );
+    if restored.ignored > 0 {
+        println!("{} entries after the checkpoint were left out (no signature vouches for them)", restored.ignored);
+    }
+    Ok(())
 }

@@ -14,11 +14,12 @@ use suanli_core::model::PublicKey;
 /// What the global options give every command.
 pub struct Ctx {
     pub server: String,
+    pub tls: suanli_cli::TlsOptions,
 }
 
 impl Ctx {
     pub async fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect(&self.server).await?)
+        Ok(Client::connect_with(&self.server, &self.tls).await?)
     }
 }
 

@@ -248,6 +248,31 @@ async fn export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The backup file to write (replaced if it exists); its signed checkpoint goes to FILE.checkpoint.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// A backup is a full export up to a checkpoint the ledger signs now: the log is
+/// append-only, so the entries below that checkpoint never change while the export runs,
+/// and the server keeps accepting records meanwhile.
+pub async fn backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
+    let client = ctx.client().await?;
+    let e = log::export(&client, 0, None, &a.out).await?;
+    let Some(cp) = &e.checkpoint else {
+        anyhow::bail!("the ledger signed no checkpoint of tree size {}; the backup is incomplete", e.to);
+    };
+    println!("backed up {} entries ({} bytes) of the log {} to {}", e.to, e.bytes, e.origin, a.out.display());
+    println!("the signed checkpoint of tree size {} is in {}", e.to, cp.display());
+    println!(
+        "restore with: suanlid restore --from {} --ledger-key LEDGER_KEY_FILE --data-dir NEW_DIR",
+        a.out.display()
+    );
+    Ok(())
+}
+
 fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let key = parse_key(&a.ledger_pubkey)?;
     let note = read_note(&a.checkpoint)?;

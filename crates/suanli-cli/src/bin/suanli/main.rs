@@ -47,6 +47,16 @@ struct Cli {
     #[arg(long, global = true, value_name = "URL", default_value = DEFAULT_SERVER, env = "SUANLI_SERVER")]
     server: String,
 
+    /// For an https:// server: the CA certificate (PEM) that signed the server's certificate.
+    #[arg(long, global = true, value_name = "FILE", env = "SUANLI_CA")]
+    ca: Option<std::path::PathBuf>,
+    /// For a server that requires client certificates: this client's certificate (PEM).
+    #[arg(long, global = true, value_name = "FILE", env = "SUANLI_CLIENT_CERT")]
+    client_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, global = true, value_name = "FILE", env = "SUANLI_CLIENT_KEY")]
+    client_key: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -80,10 +90,13 @@ enum Command {
     /// The verifiable log: signed checkpoints, inclusion proofs, exports and their offline verification.
     #[command(subcommand)]
     Log(log::LogCommand),
+    /// Back up a running ledger: its whole log and a checkpoint signed now (restore with `suanlid restore`).
+    Backup(log::BackupArgs),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Ctx { server: cli.server };
+    let tls = suanli_cli::TlsOptions { ca: cli.ca, client_cert: cli.client_cert, client_key: cli.client_key };
+    let ctx = Ctx { server: cli.server, tls };
     match cli.command {
         Command::Keygen(a) => keys::keygen(&a),
         Command::Pubkey(a) => keys::pubkey(&a),
@@ -95,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Statement(a) => report::statement(&ctx, a).await,
         Command::Report(c) => report::run(&ctx, c).await,
         Command::Log(c) => log::run(&ctx, c).await,
+        Command::Backup(a) => log::backup(&ctx, a).await,
     }
 }
 
