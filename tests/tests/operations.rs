@@ -267,8 +267,10 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     let server = Server::start_in(&tmp.path().join("source"), &[]);
     let ex = Example::setup(&server);
     let url = server.url();
-    // Load: batches of records keep arriving while the backup runs.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Load: batches of records keep arriving before, during and after the backup.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let stop_at = std::sync::Arc::new(AtomicUsize::new(usize::MAX));
     let csvs: Vec<String> = (0..40)
         .map(|b| {
             // 8 to 17 GPU-hours at 12.50 yuan each.
@@ -287,28 +289,30 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
         })
         .collect();
     let load = {
-        let (stop, url, key) = (stop.clone(), url.clone(), ex.p_key.clone());
+        let (sent, stop_at, url, key) = (sent.clone(), stop_at.clone(), url.clone(), ex.p_key.clone());
         std::thread::spawn(move || {
-            let mut sent = 0;
             for csv in csvs {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) && sent >= 3 {
+                if sent.load(Ordering::SeqCst) >= stop_at.load(Ordering::SeqCst) {
                     break;
                 }
                 let out = cli_at(&url, &["usage", "submit", "--key", &key, "--csv", &csv], None);
                 assert!(out.status.success(), "{}", text(&out.stderr));
                 assert!(!text(&out.stdout).contains("REJECTED"), "{}", text(&out.stdout));
-                sent += 1;
+                sent.fetch_add(1, Ordering::SeqCst);
             }
-            sent
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "the load did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let backup = tmp.path().join("ledger.backup");
     let out = server.cli_ok(&["backup", "--out", backup.to_str().unwrap()]);
     assert!(out.contains("backed up"), "{out}");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = load.join().unwrap();
-    assert!(sent >= 3);
+    // Two more batches after the backup, so the source is ahead of it.
+    stop_at.store(sent.load(Ordering::SeqCst) + 2, Ordering::SeqCst);
+    load.join().unwrap();
     let note = file_text(&PathBuf::from(format!("{}.checkpoint", backup.display())));
     let (size_line, root_line) = size_and_root(&note);
     let size: u64 = size_line.parse().unwrap();
@@ -350,6 +354,9 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     ]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert!(text(&ok.stdout).contains(&format!("restored {size} entries")), "{}", text(&ok.stdout));
+
+    let (g, _) = size_and_root(&server.cli_ok(&["log", "checkpoint"]));
+    assert!(g.parse::<u64>().unwrap() > size, "the source did not grow after the backup");
 
     let restored = Server::start_in(&restored_dir, &[]);
     // The restored log has the backup's root at the backup's size.
