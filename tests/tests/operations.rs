@@ -137,6 +137,7 @@ fn tls_serves_https_and_can_require_client_certificates() {
     let https = format!("https://{}", server.addr);
     let out = cli_at(&https, &[&["--ca", &ca][..], &register_args(&admin, &id1)].concat(), None);
     assert!(!out.status.success(), "a client without a certificate was served");
+    assert!(text(&out.stderr).contains("--client-cert"), "{}", text(&out.stderr));
     let out = cli_at(
         &https,
         &[

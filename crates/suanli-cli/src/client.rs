@@ -17,7 +17,7 @@ use suanli_proto::v1::{
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::error::{ClientError, chain};
+use crate::error::{ClientError, chain, with_tls_hint};
 use crate::signing::{now_ms, request_id, sign, signed_read};
 
 /// How long to wait for the server to accept a connection.
@@ -114,8 +114,10 @@ impl Client {
         if let Some(tls) = tls {
             endpoint = endpoint.tls_config(tls).map_err(|e| ClientError::Tls(chain(&e)))?;
         }
-        let channel =
-            endpoint.connect().await.map_err(|e| ClientError::Unreachable { url: url.clone(), detail: chain(&e) })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| ClientError::Unreachable { url: url.clone(), detail: with_tls_hint(chain(&e)) })?;
         Ok(Client { channel, url, clock_offset_ms: Arc::new(AtomicI64::new(0)) })
     }
 

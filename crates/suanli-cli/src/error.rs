@@ -47,9 +47,11 @@ impl ClientError {
         }
         match status.code() {
             // A broken connection shows up as Unavailable, or as Unknown with a transport source.
-            tonic::Code::Unavailable => ClientError::Unreachable { url: url.to_string(), detail: message },
+            tonic::Code::Unavailable => {
+                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(message) }
+            }
             tonic::Code::Unknown if std::error::Error::source(&status).is_some() => {
-                ClientError::Unreachable { url: url.to_string(), detail: message }
+                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(message) }
             }
             code => ClientError::Rpc { call, code: format!("{code:?}"), message },
         }
@@ -62,6 +64,18 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// Says what to do when a TLS handshake failed for a reason the user can fix.
+pub(crate) fn with_tls_hint(mut detail: String) -> String {
+    if detail.contains("CertificateRequired") {
+        detail.push_str(" (the ledger requires a client certificate: give --client-cert and --client-key)");
+    } else if detail.contains("UnknownIssuer") {
+        detail.push_str(" (the server's certificate is not signed by the CA given with --ca)");
+    } else if detail.contains("NotValidForName") {
+        detail.push_str(" (the server's certificate does not name the host in --server)");
+    }
+    detail
 }
 
 /// An error and all its sources on one line, `a: b: c`.
