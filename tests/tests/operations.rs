@@ -344,6 +344,28 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     assert!(!busy.status.success(), "restored over a live ledger");
     assert!(text(&busy.stderr).contains("new data directory"), "{}", text(&busy.stderr));
 
+    // A damaged backup (one byte of the last entry changed) is refused, and leaves nothing behind.
+    let damaged = tmp.path().join("damaged.backup");
+    let mut bytes = std::fs::read(&backup).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&damaged, bytes).unwrap();
+    let damaged_dir = tmp.path().join("damaged");
+    let out = suanlid(&[
+        "restore",
+        "--from",
+        damaged.to_str().unwrap(),
+        "--checkpoint",
+        &format!("{}.checkpoint", backup.display()),
+        "--ledger-key",
+        ledger_key.to_str().unwrap(),
+        "--data-dir",
+        damaged_dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "a damaged backup was restored: {}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("suanlid: error:"), "{}", text(&out.stderr));
+    assert!(!damaged_dir.join("store").exists() && !damaged_dir.join("ledger.key").exists());
+
     let ok = suanlid(&[
         "restore",
         "--from",

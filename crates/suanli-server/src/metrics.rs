@@ -195,7 +195,7 @@ impl Metrics {
         self.ack_seconds.render(
             out,
             "suanli_ack_seconds",
-            "From a verified chunk of submissions entering the sequencer queue to its answers (after the commit).",
+            "From a chunk of submissions being taken in (before its signature checks) to its answers (after the commit).",
             micros_as_seconds,
         );
     }
