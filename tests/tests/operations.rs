@@ -366,6 +366,28 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     assert!(text(&out.stderr).contains("suanlid: error:"), "{}", text(&out.stderr));
     assert!(!damaged_dir.join("store").exists() && !damaged_dir.join("ledger.key").exists());
 
+    // A checkpoint signed by the right key but naming another root: the replay matches
+    // rule by rule, and the root check still refuses it.
+    let origin = note.lines().next().unwrap().to_string();
+    let signer = suanli_core::note::Signer::new(&origin, Server::read_key(&ledger_key)).unwrap();
+    let forged = suanli_core::checkpoint::Checkpoint::new(origin, size, [7u8; 32]);
+    let forged_path = tmp.path().join("forged.checkpoint");
+    std::fs::write(&forged_path, suanli_core::checkpoint::sign_checkpoint(&forged, &signer).unwrap()).unwrap();
+    let out = suanlid(&[
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--checkpoint",
+        forged_path.to_str().unwrap(),
+        "--ledger-key",
+        ledger_key.to_str().unwrap(),
+        "--data-dir",
+        damaged_dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "restored against a checkpoint with another root");
+    assert!(text(&out.stderr).contains("differs from the checkpoint's"), "{}", text(&out.stderr));
+    assert!(!damaged_dir.join("store").exists());
+
     let ok = suanlid(&[
         "restore",
         "--from",
