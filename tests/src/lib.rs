@@ -56,6 +56,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub log: PathBuf,
+    /// The extra flags it was started with, used again by [`Server::restart`].
+    pub extra: Vec<String>,
 }
 
 impl Server {
@@ -64,6 +66,15 @@ impl Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("data");
         let mut s = Server::start_in(&data, &[]);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a new ledger in a fresh temporary directory with extra flags.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let mut s = Server::start_in(&data, extra);
         s._tmp = Some(tmp);
         s
     }
@@ -113,7 +124,14 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(addr)) => Ok(Server { child: Some(child), addr, data_dir: data_dir.to_path_buf(), _tmp: None, log }),
+            Ok(Ok(addr)) => Ok(Server {
+                child: Some(child),
+                addr,
+                data_dir: data_dir.to_path_buf(),
+                _tmp: None,
+                log,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+            }),
             Ok(Err(e)) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -173,7 +191,8 @@ impl Server {
     /// Stops (gracefully) and starts again on the same directory.
     pub fn restart(&mut self) {
         self.stop();
-        let mut s = Server::start_in(&self.data_dir, &[]);
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let mut s = Server::start_in(&self.data_dir, &extra);
         self.child = s.child.take();
         self.addr = std::mem::take(&mut s.addr);
     }
@@ -210,6 +229,21 @@ pub fn cli_at(url: &str, args: &[&str], cwd: Option<&Path>) -> Output {
         cmd.current_dir(d);
     }
     cmd.output().expect("run suanli")
+}
+
+/// A new, empty database in this test process's throwaway PostgreSQL cluster (started on
+/// first use, stopped when the process exits), as a `postgres://` connection string.
+pub fn pg_database() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use suanli_store::pg_cluster::Cluster;
+    static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let cluster = CLUSTER
+        .get_or_init(|| Cluster::start(false))
+        .as_ref()
+        .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL cluster: {e}"));
+    cluster.create_database(&format!("e2e{}", NEXT.fetch_add(1, Ordering::Relaxed))).expect("create a database")
 }
 
 /// A tokio runtime for tests that talk gRPC directly.

@@ -1,12 +1,21 @@
 //! SPEC §12 end to end: a real `suanlid` on port 0 with a temporary data directory, and
 //! the real `suanli` binary playing the worked example, every printed outcome line checked.
 
-use suanli_tests::{Example, Server};
+use suanli_tests::{Example, Server, pg_database};
 
 #[test]
 fn spec_12_through_the_command_line() {
-    let server = Server::start();
-    let ex = Example::setup(&server);
+    play(&Server::start());
+}
+
+/// The same example on the PostgreSQL store: every line must come out the same.
+#[test]
+fn spec_12_on_postgres() {
+    play(&Server::start_with(&["--store", &pg_database()]));
+}
+
+fn play(server: &Server) {
+    let ex = Example::setup(server);
     let (p, p2, r1, r2, o) = (&ex.p, &ex.p2, &ex.r1, &ex.r2, &ex.o);
     let rows_p = ex.csv(
         "p.csv",

@@ -90,6 +90,10 @@ impl Tls {
 pub struct Config {
     /// Where the ledger lives: the store, and the keys generated at first start.
     pub data_dir: PathBuf,
+    /// Where the log and its index live. `None`: the embedded sled store under
+    /// `<data_dir>/store`. `postgres://user@host:port/db`: a PostgreSQL database, which
+    /// several nodes may share (each node still keeps its keys in `data_dir`).
+    pub store: Option<String>,
     /// The gRPC listening address.
     pub listen: String,
     /// The program for a new ledger: a preset name (`suzhou-2026`) or a TOML file path.
@@ -118,6 +122,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./data"),
+            store: None,
             listen: "127.0.0.1:7420".into(),
             program: None,
             admin_pubkey: None,
@@ -183,6 +188,11 @@ impl Config {
         }
         if self.tls.client_ca.is_some() && self.tls.cert.is_none() {
             return Err(invalid("tls.client_ca", "client certificates need TLS: set tls.cert and tls.key too"));
+        }
+        if let Some(url) = &self.store
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid("store", "must be a postgres:// connection string (leave it out for the sled store)"));
         }
         let l = &self.limits;
         let range = |field: &'static str, v: usize, lo: usize, hi: usize| {

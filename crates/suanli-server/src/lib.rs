@@ -33,6 +33,10 @@ use crate::recovery::Opened;
 use crate::sequencer::{Clock, Command, Sequencer, SequencerConfig};
 use crate::service::{ReadReplayCache, Services, Shared};
 
+/// How often a node on a store shared with other nodes catches up with their entries when
+/// it has nothing of its own to write: the most its reads can lag behind the shared log.
+pub const SHARED_STORE_CATCH_UP: Duration = Duration::from_millis(200);
+
 /// Serves an opened ledger on `listener` until `shutdown` resolves; then stops accepting,
 /// lets in-flight calls finish, flushes the last round (with a snapshot and a checkpoint)
 /// and returns.
@@ -92,7 +96,12 @@ pub async fn serve_with(
 
     let ticker = {
         let tx = tx.clone();
-        let every = Duration::from_millis(config.checkpoint_interval_ms);
+        let mut every = Duration::from_millis(config.checkpoint_interval_ms);
+        if !store.pipelined() {
+            // A store shared with other nodes: an idle node still catches up with their
+            // entries (each round starts by reading them) so its reads are at most this old.
+            every = every.min(SHARED_STORE_CATCH_UP);
+        }
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(every);
             loop {

@@ -15,6 +15,8 @@
 pub mod filter;
 pub mod ledger_index;
 pub mod mem;
+pub mod pg;
+pub mod pg_cluster;
 pub mod sled_store;
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};

@@ -11,6 +11,7 @@ use suanli_server::recovery::{self, StartOptions};
 use suanli_server::restore::{self, RestoreOptions};
 use suanli_server::sequencer::system_clock;
 use suanli_store::Store;
+use suanli_store::pg::PgStore;
 use suanli_store::sled_store::SledStore;
 
 /// The suanli compute-voucher (算力券) ledger server.
@@ -30,6 +31,10 @@ struct Args {
     /// Data directory (store and keys). Default: ./data
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep the log in PostgreSQL instead of sled under the data directory; several nodes
+    /// may share one database. Example: postgres://suanli@db.example:5432/suanli
+    #[arg(long, value_name = "postgres://...")]
+    store: Option<String>,
     /// Address to listen on for gRPC. Default: 127.0.0.1:7420
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
@@ -99,6 +104,9 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     };
     if let Some(d) = &args.data_dir {
         config.data_dir = d.clone();
+    }
+    if args.store.is_some() {
+        config.store = args.store.clone();
     }
     if let Some(l) = &args.listen {
         config.listen = l.clone();
@@ -178,9 +186,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let store_dir = config.data_dir.join(recovery::STORE_DIR);
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?);
+    let store: Arc<dyn Store> = match &config.store {
+        Some(url) => {
+            let pg = PgStore::open(url).context("opening the PostgreSQL store")?;
+            eprintln!("suanlid: store {}", pg.describe());
+            Arc::new(pg)
+        }
+        None => {
+            let store_dir = config.data_dir.join(recovery::STORE_DIR);
+            Arc::new(
+                SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?,
+            )
+        }
+    };
     let clock = system_clock();
     let opened = recovery::open_or_init(
         &*store,

@@ -37,6 +37,21 @@ pub fn sled() -> Fixture {
     Fixture { store: Box::new(store), dir: Some(dir) }
 }
 
+/// A new, empty PostgreSQL database in the test process's throwaway cluster.
+pub fn pg() -> Fixture {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CLUSTER: OnceLock<Result<suanli_store::pg_cluster::Cluster, String>> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let cluster = CLUSTER
+        .get_or_init(|| suanli_store::pg_cluster::Cluster::start(false))
+        .as_ref()
+        .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL cluster: {e}"));
+    let url = cluster.create_database(&format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed))).expect("create database");
+    let store = suanli_store::pg::PgStore::open(&url).expect("open a new PostgreSQL store");
+    Fixture { store: Box::new(store), dir: None }
+}
+
 /// Instantiates each named `fn(&dyn Store)` as a test for every store implementation.
 #[macro_export]
 macro_rules! for_each_store {
@@ -46,6 +61,9 @@ macro_rules! for_each_store {
         }
         mod sled_store {
             $(#[test] fn $name() { super::$name(&*super::common::sled()) })*
+        }
+        mod pg_store {
+            $(#[test] fn $name() { super::$name(&*super::common::pg()) })*
         }
     };
 }

@@ -1,0 +1,211 @@
+//! Several `suanlid` nodes on one PostgreSQL database (a throwaway cluster started by the
+//! harness): records sent to any node are deduplicated and capped exactly as on one node,
+//! the log they build together replays to the same root, and losing one node mid-stream
+//! loses nothing it acknowledged.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rust_decimal::Decimal;
+use suanli_core::ledger::InputKind;
+use suanli_core::testkit::{self as tk, public, uscc};
+use suanli_core::wire;
+use suanli_tests::{Grpc, Server, code, envelope, pg_database, runtime, v1};
+
+const PROVIDERS: [u64; 2] = [1, 2];
+const RENTER: u64 = 3;
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// A second node on the same database: the first node's keys, its own data directory.
+fn second_node(first: &Server, dir: &Path, url: &str) -> Server {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["admin.key", "finance.key", "ledger.key"] {
+        std::fs::copy(first.data_dir.join(f), dir.join(f)).unwrap();
+    }
+    Server::start_in(dir, &["--store", url])
+}
+
+async fn setup(g: &mut Grpc, admin_key: &Path) {
+    let admin = Server::read_key(admin_key);
+    let ops = vec![
+        tk::register(&uscc(1), "P1", tk::flags(true, false, true, false, false), None),
+        tk::register(&uscc(2), "P2", tk::flags(true, false, true, false, false), None),
+        tk::register(&uscc(RENTER), "R", tk::flags(false, true, false, false, false), None),
+        tk::add_key(&uscc(1), &public(&tk::key(11))),
+        tk::add_key(&uscc(2), &public(&tk::key(12))),
+    ];
+    for (i, op) in ops.into_iter().enumerate() {
+        let ack = g.registry.apply(envelope(&tk::admin(&admin, &format!("s{i}"), op))).await.unwrap().into_inner();
+        assert_eq!(code(&ack), "ACCEPTED");
+    }
+}
+
+/// Record `i` of provider `p`: 100,000.00 yuan, so 30,000.00 of renter subsidy before the
+/// 2,000,000.00 cap.
+fn record(p: u64, i: u64, end: i64) -> v1::Envelope {
+    let r = tk::usage_record(&format!("p{p}-{i}"), &uscc(p), &uscc(RENTER), "8000", "12.50", "100000.00", end, None);
+    envelope(&tk::sign(InputKind::Usage, &tk::key(10 + p), &r))
+}
+
+/// Sends records `from..to` of provider `p` in batches of `chunk`, returning
+/// `(record index, ack)` for every ack received before an error (if any).
+async fn send(url: String, p: u64, from: u64, to: u64, chunk: u64, end: i64) -> Vec<(u64, v1::Ack)> {
+    let mut g = match tonic::transport::Endpoint::from_shared(url).unwrap().connect().await {
+        Ok(c) => v1::ingest_client::IngestClient::new(c),
+        Err(_) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut i = from;
+    while i < to {
+        let n = chunk.min(to - i);
+        let envelopes = (i..i + n).map(|k| record(p, k, end)).collect();
+        match g.submit_usage_batch(v1::EnvelopeBatch { envelopes }).await {
+            Ok(acks) => {
+                for (k, a) in (i..i + n).zip(acks.into_inner().acks) {
+                    out.push((k, a));
+                }
+            }
+            Err(_) => break,
+        }
+        i += n;
+    }
+    out
+}
+
+fn money(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// Waits until both nodes report the same fresh checkpoint; returns its size and note.
+async fn converge(a: &str, b: &str) -> (u64, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (sa, na) = Grpc::connect(a).await.log_state().await;
+        let (sb, nb) = Grpc::connect(b).await.log_state().await;
+        let root = |n: &str| n.lines().nth(2).unwrap_or_default().to_string();
+        if sa == sb && root(&na) == root(&nb) {
+            return (sa, na);
+        }
+        assert!(Instant::now() < deadline, "nodes did not converge: {sa} vs {sb}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn two_nodes_share_one_log_with_exact_dedupe_and_caps() {
+    let url = pg_database();
+    let a = Server::start_with(&["--store", &url]);
+    let tmp = tempfile::tempdir().unwrap();
+    let b = second_node(&a, &tmp.path().join("b"), &url);
+    let rt = runtime();
+    let end = now() - 7200;
+    const N: u64 = 60;
+    let acks = rt.block_on(async {
+        setup(&mut Grpc::connect(&a.url()).await, &a.admin_key()).await;
+        // Every record of both providers goes to both nodes at once, in different chunkings.
+        let mut tasks = Vec::new();
+        for p in PROVIDERS {
+            tasks.push(tokio::spawn(send(a.url(), p, 0, N, 7, end)));
+            tasks.push(tokio::spawn(send(b.url(), p, 0, N, 5, end)));
+        }
+        let mut all = Vec::new();
+        for (t, p) in tasks.into_iter().zip([1, 1, 2, 2]) {
+            let acks = t.await.unwrap();
+            assert_eq!(acks.len() as u64, N, "every record answered");
+            all.extend(acks.into_iter().map(|(i, a)| ((p, i), a)));
+        }
+        all
+    });
+    // Each record: accepted exactly once, and the other node's answer is DUPLICATE of it.
+    let mut accepted = std::collections::HashMap::new();
+    let mut renter_total = Decimal::ZERO;
+    let mut seqs = std::collections::HashSet::new();
+    for (key, ack) in &acks {
+        if code(ack) == "ACCEPTED" {
+            assert!(accepted.insert(*key, ack.clone()).is_none(), "record {key:?} accepted twice");
+            assert!(seqs.insert(ack.seq), "seq {} used twice", ack.seq);
+            renter_total += money(&ack.lines.as_ref().unwrap().renter_subsidy);
+        } else {
+            assert_eq!(code(ack), "DUPLICATE", "{ack:?}");
+        }
+    }
+    assert_eq!(accepted.len() as u64, 2 * N);
+    for (key, ack) in &acks {
+        let first = &accepted[key];
+        assert_eq!((ack.seq, &ack.lines), (first.seq, &first.lines), "record {key:?}");
+    }
+    // 120 records × 30,000.00 = 3,600,000.00 asked, capped at exactly 2,000,000.00.
+    assert_eq!(renter_total, money("2000000.00"));
+
+    rt.block_on(async {
+        let (size, _) = converge(&a.url(), &b.url()).await;
+        assert!(size >= 2 * N + 6);
+    });
+    // Both nodes answer the same balances.
+    let show = |s: &Server| s.cli_ok(&["entity", "show", "--key", a.admin_key().to_str().unwrap(), "--id", &uscc(RENTER).to_string()]);
+    let (sa, sb) = (show(&a), show(&b));
+    assert!(sa.contains("renter_subsidy=2000000.00"), "{sa}");
+    assert_eq!(sa, sb);
+
+    // The shared log replays, offline, to the signed root and to the same money lines.
+    let ledger_pub = a.cli_ok(&["pubkey", a.data_dir.join("ledger.key").to_str().unwrap()]).trim().to_string();
+    let cp = tmp.path().join("cp.txt");
+    let export = tmp.path().join("log.export");
+    std::fs::write(&cp, b.cli_ok(&["log", "checkpoint", "--ledger-pubkey", &ledger_pub])).unwrap();
+    a.cli_ok(&["log", "export", "--out", export.to_str().unwrap()]);
+    let verified = a.cli_ok(&[
+        "log",
+        "verify",
+        "--export",
+        export.to_str().unwrap(),
+        "--checkpoint",
+        cp.to_str().unwrap(),
+        "--ledger-pubkey",
+        &ledger_pub,
+    ]);
+    assert!(verified.contains("OK") || verified.contains("ok") || verified.contains("verified"), "{verified}");
+}
+
+#[test]
+fn losing_a_node_mid_stream_loses_nothing_it_acknowledged() {
+    let url = pg_database();
+    let a = Server::start_with(&["--store", &url]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = second_node(&a, &tmp.path().join("b"), &url);
+    let rt = runtime();
+    let end = now() - 7200;
+    const N: u64 = 400;
+    let (from_a, from_b) = rt.block_on(async {
+        setup(&mut Grpc::connect(&a.url()).await, &a.admin_key()).await;
+        let ta = tokio::spawn(send(a.url(), 1, 0, N, 4, end));
+        let tb = tokio::spawn(send(b.url(), 2, 0, N, 4, end));
+        // Let both streams run, then crash B while its stream is still going.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        b.kill();
+        (ta.await.unwrap(), tb.await.unwrap())
+    });
+    assert_eq!(from_a.len() as u64, N, "the surviving node answered every record");
+    assert!(from_a.iter().all(|(_, a)| code(a) == "ACCEPTED"));
+    assert!((from_b.len() as u64) < N, "B was killed mid-stream (it answered {} of {N})", from_b.len());
+    rt.block_on(async {
+        // Every record B acknowledged is in the shared log: A answers DUPLICATE with B's seq.
+        let again = send(a.url(), 2, 0, N, 50, end).await;
+        assert_eq!(again.len() as u64, N);
+        let acked: std::collections::HashMap<u64, &v1::Ack> = from_b.iter().map(|(i, a)| (*i, a)).collect();
+        for (i, ack) in &again {
+            if let Some(first) = acked.get(i) {
+                assert_eq!(code(first), "ACCEPTED");
+                assert_eq!(code(ack), "DUPLICATE", "record {i} acknowledged by B");
+                assert_eq!((ack.seq, &ack.lines), (first.seq, &first.lines));
+            }
+        }
+    });
+    // B comes back on the same database and agrees with A.
+    let b = Server::start_in(&b.data_dir.clone(), &["--store", &url]);
+    rt.block_on(async {
+        converge(&a.url(), &b.url()).await;
+    });
+}
