@@ -4,12 +4,13 @@
 //! loses nothing it acknowledged.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
 use suanli_core::ledger::InputKind;
 use suanli_core::testkit::{self as tk, public, uscc};
-use suanli_core::wire;
 use suanli_tests::{Grpc, Server, code, envelope, pg_database, runtime, v1};
 
 const PROVIDERS: [u64; 2] = [1, 2];
@@ -53,24 +54,34 @@ fn record(p: u64, i: u64, end: i64) -> v1::Envelope {
 /// Sends records `from..to` of provider `p` in batches of `chunk`, returning
 /// `(record index, ack)` for every ack received before an error (if any).
 async fn send(url: String, p: u64, from: u64, to: u64, chunk: u64, end: i64) -> Vec<(u64, v1::Ack)> {
+    send_in_order(url, p, (from..to).collect(), chunk, end, None).await
+}
+
+/// Sends the given records of provider `p` in this order, in batches of `chunk`.
+async fn send_in_order(
+    url: String,
+    p: u64,
+    order: Vec<u64>,
+    chunk: u64,
+    end: i64,
+    progress: Option<Arc<AtomicUsize>>,
+) -> Vec<(u64, v1::Ack)> {
     let mut g = match tonic::transport::Endpoint::from_shared(url).unwrap().connect().await {
         Ok(c) => v1::ingest_client::IngestClient::new(c),
         Err(_) => return Vec::new(),
     };
     let mut out = Vec::new();
-    let mut i = from;
-    while i < to {
-        let n = chunk.min(to - i);
-        let envelopes = (i..i + n).map(|k| record(p, k, end)).collect();
+    for ids in order.chunks(chunk as usize) {
+        let envelopes = ids.iter().map(|k| record(p, *k, end)).collect();
         match g.submit_usage_batch(v1::EnvelopeBatch { envelopes }).await {
             Ok(acks) => {
-                for (k, a) in (i..i + n).zip(acks.into_inner().acks) {
-                    out.push((k, a));
+                out.extend(ids.iter().copied().zip(acks.into_inner().acks));
+                if let Some(p) = &progress {
+                    p.store(out.len(), Ordering::Release);
                 }
             }
             Err(_) => break,
         }
-        i += n;
     }
     out
 }
@@ -109,13 +120,14 @@ fn two_nodes_share_one_log_with_exact_dedupe_and_caps() {
         let mut tasks = Vec::new();
         for p in PROVIDERS {
             tasks.push(tokio::spawn(send(a.url(), p, 0, N, 7, end)));
-            tasks.push(tokio::spawn(send(b.url(), p, 0, N, 5, end)));
+            // B from the other end, so that each node is first for some records.
+            tasks.push(tokio::spawn(send_in_order(b.url(), p, (0..N).rev().collect(), 5, end, None)));
         }
         let mut all = Vec::new();
-        for (t, p) in tasks.into_iter().zip([1, 1, 2, 2]) {
+        for (t, (p, node)) in tasks.into_iter().zip([(1, 'a'), (1, 'b'), (2, 'a'), (2, 'b')]) {
             let acks = t.await.unwrap();
             assert_eq!(acks.len() as u64, N, "every record answered");
-            all.extend(acks.into_iter().map(|(i, a)| ((p, i), a)));
+            all.extend(acks.into_iter().map(|(i, a)| ((p, i, node), a)));
         }
         all
     });
@@ -123,9 +135,10 @@ fn two_nodes_share_one_log_with_exact_dedupe_and_caps() {
     let mut accepted = std::collections::HashMap::new();
     let mut renter_total = Decimal::ZERO;
     let mut seqs = std::collections::HashSet::new();
-    for (key, ack) in &acks {
+    for ((p, i, _), ack) in &acks {
+        let key = (*p, *i);
         if code(ack) == "ACCEPTED" {
-            assert!(accepted.insert(*key, ack.clone()).is_none(), "record {key:?} accepted twice");
+            assert!(accepted.insert(key, ack.clone()).is_none(), "record {key:?} accepted twice");
             assert!(seqs.insert(ack.seq), "seq {} used twice", ack.seq);
             renter_total += money(&ack.lines.as_ref().unwrap().renter_subsidy);
         } else {
@@ -133,19 +146,35 @@ fn two_nodes_share_one_log_with_exact_dedupe_and_caps() {
         }
     }
     assert_eq!(accepted.len() as u64, 2 * N);
-    for (key, ack) in &acks {
-        let first = &accepted[key];
+    for ((p, i, _), ack) in &acks {
+        let key = (*p, *i);
+        let first = &accepted[&key];
         assert_eq!((ack.seq, &ack.lines), (first.seq, &first.lines), "record {key:?}");
     }
     // 120 records × 30,000.00 = 3,600,000.00 asked, capped at exactly 2,000,000.00.
     assert_eq!(renter_total, money("2000000.00"));
+    // Both nodes did part of the writing.
+    for node in ['a', 'b'] {
+        let n = acks.iter().filter(|((_, _, by), a)| *by == node && code(a) == "ACCEPTED").count();
+        assert!(n > 0, "node {node} accepted none of the records");
+    }
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let row = db
+        .query_one(
+            "SELECT count(*), sum(renter_subsidy)::text FROM ledger_records WHERE renter_id = $1 AND reversed_by IS NULL",
+            &[&uscc(RENTER).to_string()],
+        )
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, String>(1)), (2 * N as i64, "2000000.00".to_string()));
 
     rt.block_on(async {
         let (size, _) = converge(&a.url(), &b.url()).await;
         assert!(size >= 2 * N + 6);
     });
     // Both nodes answer the same balances.
-    let show = |s: &Server| s.cli_ok(&["entity", "show", "--key", a.admin_key().to_str().unwrap(), "--id", &uscc(RENTER).to_string()]);
+    let show = |s: &Server| {
+        s.cli_ok(&["entity", "show", "--key", a.admin_key().to_str().unwrap(), "--id", &uscc(RENTER).to_string()])
+    };
     let (sa, sb) = (show(&a), show(&b));
     assert!(sa.contains("renter_subsidy=2000000.00"), "{sa}");
     assert_eq!(sa, sb);
@@ -181,9 +210,14 @@ fn losing_a_node_mid_stream_loses_nothing_it_acknowledged() {
     let (from_a, from_b) = rt.block_on(async {
         setup(&mut Grpc::connect(&a.url()).await, &a.admin_key()).await;
         let ta = tokio::spawn(send(a.url(), 1, 0, N, 4, end));
-        let tb = tokio::spawn(send(b.url(), 2, 0, N, 4, end));
-        // Let both streams run, then crash B while its stream is still going.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        let b_acked = Arc::new(AtomicUsize::new(0));
+        let tb = tokio::spawn(send_in_order(b.url(), 2, (0..N).collect(), 2, end, Some(b_acked.clone())));
+        // Crash B once it has acknowledged some records, while its stream is still going.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while b_acked.load(Ordering::Acquire) < 40 {
+            assert!(Instant::now() < deadline, "B acknowledged nothing");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         b.kill();
         (ta.await.unwrap(), tb.await.unwrap())
     });

@@ -11,7 +11,29 @@ fn spec_12_through_the_command_line() {
 /// The same example on the PostgreSQL store: every line must come out the same.
 #[test]
 fn spec_12_on_postgres() {
-    play(&Server::start_with(&["--store", &pg_database()]));
+    let url = pg_database();
+    let server = Server::start_with(&["--store", &url]);
+    play(&server);
+    let u = |n| suanli_core::testkit::uscc(n).to_string();
+    let show = server.cli_ok(&["entity", "show", "--key", server.admin_key().to_str().unwrap(), "--id", &u(1)]);
+    let supplier =
+        show.split("supplier_subsidy=").nth(1).and_then(|s| s.split_whitespace().next()).expect("P's supplier subsidy");
+    // The analyst tables beside the log say the same, in SQL.
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test database");
+    let text =
+        |db: &mut postgres::Client, sql: &str, id: &str| -> String { db.query_one(sql, &[&id]).expect(sql).get(0) };
+    let q = "SELECT sum(renter_subsidy)::text FROM ledger_records WHERE renter_id = $1 AND reversed_by IS NULL";
+    assert_eq!(text(&mut db, q, &u(3)), "1953750.00");
+    let q = "SELECT sum(supplier_subsidy)::text FROM ledger_records WHERE provider_id = $1 AND reversed_by IS NULL";
+    assert_eq!(text(&mut db, q, &u(1)), supplier, "as `entity show` says");
+    assert!(supplier.starts_with("6742"), "{show}");
+    let q = "SELECT drawn::text || ' of ' || face_value::text FROM ledger_voucher_balances WHERE voucher_id = $1";
+    assert_eq!(text(&mut db, q, "V1"), "200000.00 of 200000.00");
+    let q = "SELECT name || ' ' || opc::text || ' ' || renter_eligible::text FROM ledger_entities WHERE id = $1";
+    assert_eq!(text(&mut db, q, &u(5)), "O 一人公司 true true");
+    let n: i64 = db.query_one("SELECT count(*) FROM ledger_entries", &[]).unwrap().get(0);
+    let size: i64 = db.query_one("SELECT max(seq) + 1 FROM suanli_entries", &[]).unwrap().get(0);
+    assert_eq!(n, size, "every log entry has its row");
 }
 
 fn play(server: &Server) {

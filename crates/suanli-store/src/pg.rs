@@ -43,8 +43,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use postgres::{Client, NoTls};
+use prost::Message;
 use suanli_core::entry::{Body, Entry};
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
+use suanli_core::wire;
 
 use crate::{CommitBatch, Hash, NodeKey, Result, Store, StoreError};
 
@@ -86,6 +88,34 @@ CREATE TABLE ledger_records (
     reversed_by bigint,
     PRIMARY KEY (kind, provider_id, record_id));
 CREATE INDEX ledger_records_renter ON ledger_records (renter_id, cap_year);
+CREATE TABLE ledger_entities (
+    id text PRIMARY KEY,
+    name text NOT NULL,
+    provider boolean NOT NULL,
+    renter_eligible boolean NOT NULL,
+    supplier_eligible boolean NOT NULL,
+    opc boolean NOT NULL,
+    data_supplier boolean NOT NULL,
+    related_group text,
+    registered_seq bigint NOT NULL,
+    updated_seq bigint NOT NULL);
+CREATE TABLE ledger_vouchers (
+    voucher_id text PRIMARY KEY,
+    holder_id text NOT NULL,
+    kind text NOT NULL,
+    face_value numeric(20, 2) NOT NULL,
+    valid_from timestamptz NOT NULL,
+    valid_until timestamptz NOT NULL,
+    issued_seq bigint NOT NULL,
+    revoked_seq bigint);
+CREATE TABLE ledger_payouts (
+    seq bigint PRIMARY KEY,
+    period text NOT NULL,
+    payee_id text NOT NULL,
+    kind text NOT NULL,
+    year integer NOT NULL,
+    amount numeric(20, 2) NOT NULL,
+    bank_ref text NOT NULL);
 CREATE TABLE ledger_statement_lines (
     seq bigint NOT NULL,
     line integer NOT NULL,
@@ -94,6 +124,12 @@ CREATE TABLE ledger_statement_lines (
     year integer NOT NULL,
     amount numeric(20, 2) NOT NULL,
     PRIMARY KEY (seq, line));
+CREATE VIEW ledger_voucher_balances AS
+    SELECT v.voucher_id, v.holder_id, v.kind, v.face_value,
+           coalesce(sum(r.voucher_drawn) FILTER (WHERE r.reversed_by IS NULL), 0) AS drawn,
+           v.revoked_seq IS NOT NULL AS revoked
+    FROM ledger_vouchers v LEFT JOIN ledger_records r ON r.voucher_id = v.voucher_id
+    GROUP BY v.voucher_id;
 "#];
 
 /// Runs `f`, off the async runtime if called from one (the `postgres` client blocks).
@@ -223,7 +259,9 @@ impl PgStore {
     /// The count must name exactly the entries present: 0..count, no more, no fewer.
     fn check_count(client: &mut Client) -> Result<u64> {
         let count = Self::read_count(client, false)?;
-        let row = client.query_one("SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), -1) FROM suanli_entries", &[]).map_err(db)?;
+        let row = client
+            .query_one("SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), -1) FROM suanli_entries", &[])
+            .map_err(db)?;
         let (n, min, max): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
         if n as u64 != count || (count > 0 && (min != 0 || max as u64 != count - 1)) {
             return Err(corrupt(format!(
@@ -376,6 +414,11 @@ impl PgStore {
                 Ok(e) => {
                     kinds.push(e.body.kind_name());
                     times.push(e.time_ms);
+                    match &e.body {
+                        Body::Admin { input } => Self::write_admin(c, *seq, &input.payload)?,
+                        Body::Finance { input, .. } => Self::write_payout(c, *seq, &input.payload)?,
+                        _ => {}
+                    }
                     if let Body::Finance { statement, .. } = &e.body {
                         for (i, line) in statement.iter().enumerate() {
                             l_seq.push(seq_i64(*seq));
@@ -395,7 +438,7 @@ impl PgStore {
         }
         c.execute(
             "INSERT INTO ledger_entries (seq, kind, time)
-             SELECT s, k, to_timestamp(t / 1000.0) FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(s, k, t)",
+             SELECT s, k, 'epoch'::timestamptz + t * interval '1 millisecond' FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(s, k, t)",
             &[&seqs, &kinds, &times],
         )
         .map_err(db)?;
@@ -408,6 +451,95 @@ impl PgStore {
             )
             .map_err(db)?;
         }
+        Ok(())
+    }
+
+    /// `ledger_entities` and `ledger_vouchers` from an accepted registry change (only
+    /// accepted changes are in the log).
+    fn write_admin(c: &mut Client, seq: u64, payload: &[u8]) -> Result<()> {
+        use suanli_core::wire::admin_request::Op;
+        let Ok(req) = wire::AdminRequest::decode(payload) else { return Ok(()) };
+        let seq = seq_i64(seq);
+        match req.op {
+            Some(Op::RegisterEntity(r)) => {
+                let f = r.flags.unwrap_or_default();
+                let group = (!r.related_group.is_empty()).then_some(r.related_group);
+                c.execute(
+                    "INSERT INTO ledger_entities VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                    &[
+                        &r.id,
+                        &r.name,
+                        &f.provider,
+                        &f.renter_eligible,
+                        &f.supplier_eligible,
+                        &f.opc,
+                        &f.data_supplier,
+                        &group,
+                        &seq,
+                    ],
+                )
+                .map_err(db)?;
+            }
+            Some(Op::UpdateEntity(u)) => {
+                c.execute(
+                    "UPDATE ledger_entities SET provider = coalesce($2, provider),
+                         renter_eligible = coalesce($3, renter_eligible),
+                         supplier_eligible = coalesce($4, supplier_eligible), opc = coalesce($5, opc),
+                         data_supplier = coalesce($6, data_supplier), name = coalesce($7, name),
+                         related_group = CASE WHEN $8 THEN NULL ELSE coalesce($9, related_group) END,
+                         updated_seq = $10
+                     WHERE id = $1",
+                    &[
+                        &u.id,
+                        &u.provider,
+                        &u.renter_eligible,
+                        &u.supplier_eligible,
+                        &u.opc,
+                        &u.data_supplier,
+                        &u.name,
+                        &u.clear_related_group,
+                        &u.related_group,
+                        &seq,
+                    ],
+                )
+                .map_err(db)?;
+            }
+            Some(Op::IssueVoucher(v)) => {
+                let kind = match wire::VoucherKind::try_from(v.kind) {
+                    Ok(wire::VoucherKind::Corpus) => "corpus",
+                    _ => "compute",
+                };
+                c.execute(
+                    "INSERT INTO ledger_vouchers VALUES ($1, $2, $3, $4::text::numeric, 'epoch'::timestamptz + $5::bigint * interval '1 second', 'epoch'::timestamptz + $6::bigint * interval '1 second', $7, NULL)",
+                    &[&v.voucher_id, &v.holder_id, &kind, &v.face_value, &v.valid_from, &v.valid_until, &seq],
+                )
+                .map_err(db)?;
+            }
+            Some(Op::RevokeVoucher(v)) => {
+                c.execute("UPDATE ledger_vouchers SET revoked_seq = $2 WHERE voucher_id = $1", &[&v.voucher_id, &seq])
+                    .map_err(db)?;
+            }
+            Some(Op::AddKey(_)) | Some(Op::RevokeKey(_)) | None => {}
+        }
+        Ok(())
+    }
+
+    /// `ledger_payouts` from an accepted payout.
+    fn write_payout(c: &mut Client, seq: u64, payload: &[u8]) -> Result<()> {
+        use suanli_core::wire::finance_request::Op;
+        let Ok(wire::FinanceRequest { op: Some(Op::Payout(p)), .. }) = wire::FinanceRequest::decode(payload) else {
+            return Ok(());
+        };
+        let kind = match wire::PayableKind::try_from(p.kind) {
+            Ok(wire::PayableKind::Renter) => "renter",
+            Ok(wire::PayableKind::Supplier) => "supplier",
+            _ => "voucher",
+        };
+        c.execute(
+            "INSERT INTO ledger_payouts VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7)",
+            &[&seq_i64(seq), &p.period, &p.payee_id, &kind, &p.year, &p.amount, &p.bank_ref],
+        )
+        .map_err(db)?;
         Ok(())
     }
 
@@ -499,17 +631,16 @@ impl Store for PgStore {
             if count < known_count {
                 let _ = w.client.batch_execute("ROLLBACK");
                 w.round = None;
-                return Err(corrupt(format!("the shared log holds {count} entries, this node has applied {known_count}")));
+                return Err(corrupt(format!(
+                    "the shared log holds {count} entries, this node has applied {known_count}"
+                )));
             }
             if count == known_count {
                 return Ok(Vec::new());
             }
             let rows = w
                 .client
-                .query(
-                    "SELECT seq, bytes FROM suanli_entries WHERE seq >= $1 ORDER BY seq",
-                    &[&seq_i64(known_count)],
-                )
+                .query("SELECT seq, bytes FROM suanli_entries WHERE seq >= $1 ORDER BY seq", &[&seq_i64(known_count)])
                 .map_err(db)?;
             Ok(rows.into_iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
         })
@@ -565,10 +696,8 @@ impl Store for PgStore {
     fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>> {
         let Ok(seq) = i64::try_from(seq) else { return Ok(None) };
         blocking(|| {
-            let row = self
-                .reader()
-                .query_opt("SELECT bytes FROM suanli_entries WHERE seq = $1", &[&seq])
-                .map_err(db)?;
+            let row =
+                self.reader().query_opt("SELECT bytes FROM suanli_entries WHERE seq = $1", &[&seq]).map_err(db)?;
             Ok(row.map(|r| r.get(0)))
         })
     }
@@ -614,10 +743,7 @@ impl Store for PgStore {
         blocking(|| {
             let row = self
                 .reader()
-                .query_opt(
-                    "SELECT hash FROM suanli_nodes WHERE level = $1 AND idx = $2",
-                    &[&i16::from(key.0), &idx],
-                )
+                .query_opt("SELECT hash FROM suanli_nodes WHERE level = $1 AND idx = $2", &[&i16::from(key.0), &idx])
                 .map_err(db)?;
             row.map(|r| {
                 let v: Vec<u8> = r.get(0);
@@ -731,7 +857,8 @@ impl Iterator for PagedEntries<'_> {
                 Some(Err(corrupt(format!("entries {}..{} are missing below the entry count", self.next, self.end))))
             }
             Ok(rows) => {
-                self.page = rows.into_iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect::<Vec<_>>().into_iter();
+                self.page =
+                    rows.into_iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect::<Vec<_>>().into_iter();
                 self.next()
             }
         }

@@ -125,7 +125,8 @@ impl Cluster {
 
     /// A connection string for a new, empty database `name` in this cluster.
     pub fn create_database(&self, name: &str) -> Result<String, String> {
-        let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).map_err(|e| e.to_string())?;
+        let mut client =
+            postgres::Client::connect(&self.url("postgres"), postgres::NoTls).map_err(|e| e.to_string())?;
         client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).map_err(|e| e.to_string())?;
         Ok(self.url(name))
     }
