@@ -23,7 +23,8 @@ use suanli_proto::v1;
 #[derive(Debug, Parser)]
 #[command(name = "suanli-load", about = "Stream pre-signed usage records to a running suanlid and measure it")]
 struct Args {
-    /// The ledger to load.
+    /// The ledger to load; several nodes of one shared-store ledger as a comma-separated
+    /// list (provider streams are spread over them, the workload is registered on the first).
     #[arg(long, default_value = "http://127.0.0.1:7420")]
     server: String,
     /// The admin key, to register the workload's entities (skip with --no-setup).
@@ -214,10 +215,11 @@ fn main() -> anyhow::Result<()> {
         run: args.run,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let servers: Vec<String> = args.server.split(',').map(|s| s.trim().to_string()).collect();
     if !args.no_setup {
         let path = args.admin_key.as_ref().context("--admin-key is needed to register the workload (or --no-setup)")?;
         let admin = keyfile::parse_secret(&std::fs::read_to_string(path)?)?;
-        rt.block_on(setup(&args.server, &w, &admin))?;
+        rt.block_on(setup(&servers[0], &w, &admin))?;
     }
 
     eprintln!("signing {} records from {} providers for {} renters…", w.records, w.providers, w.renters);
@@ -236,7 +238,10 @@ fn main() -> anyhow::Result<()> {
     let results = rt.block_on(async {
         let tasks: Vec<_> = streams
             .into_iter()
-            .map(|envs| tokio::spawn(run_stream(args.server.clone(), envs, rate_per_stream, origin)))
+            .enumerate()
+            .map(|(i, envs)| {
+                tokio::spawn(run_stream(servers[i % servers.len()].clone(), envs, rate_per_stream, origin))
+            })
             .collect();
         let mut out = Vec::new();
         for t in tasks {
