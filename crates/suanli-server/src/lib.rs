@@ -22,7 +22,7 @@ use suanli_proto::v1;
 use suanli_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::recovery::Opened;
@@ -59,6 +59,7 @@ pub async fn serve(
         last_checkpoint_at: Instant::now(),
         last_snapshot_count: opened.last_snapshot_count,
         last_checkpoint: store.latest_checkpoint()?,
+        witness_dir: Some(config.data_dir.clone()),
     };
     let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
         // A failed invariant is a bug: stop the whole process rather than keep serving
@@ -94,6 +95,7 @@ pub async fn serve(
         read_skew_ms: config.read_skew_ms,
         reads_seen: Mutex::new(ReadReplayCache::default()),
         signer: report_signer,
+        chunk_permits: Arc::new(tokio::sync::Semaphore::new(config.limits.chunks_in_flight_max)),
     });
     let services = Services(shared.clone());
     let limits = &config.limits;
@@ -118,7 +120,12 @@ pub async fn serve(
 
     let local = listener.local_addr()?;
     info!(address = %local, "serving");
-    tonic::transport::Server::builder()
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signalled = async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    };
+    let server = tonic::transport::Server::builder()
         .max_concurrent_streams(Some(limits.streams_per_connection_max))
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -147,8 +154,21 @@ pub async fn serve(
         .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())))
         .add_service(health)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), signalled);
+    // A graceful stop waits for open calls to end, but a client can keep a stream open
+    // forever. After the grace period the server stops without them: every acknowledged
+    // record is already durable, and a restart recovers exactly as after a crash.
+    let grace = async {
+        let _ = stop_rx.await;
+        tokio::time::sleep(Duration::from_millis(config.shutdown_grace_ms)).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = grace => {
+            warn!(grace_ms = config.shutdown_grace_ms, "calls still open after the shutdown grace period; stopping without them");
+            return Ok(());
+        }
+    }
 
     info!("stopped accepting; finishing the last round");
     ticker.abort();
