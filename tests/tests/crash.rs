@@ -1,7 +1,8 @@
 //! Crash test: three compute centers stream signed usage records into a real `suanlid`
 //! while it is killed with SIGKILL at random moments — right after it starts, mid-batch,
 //! mid-commit, while it signs checkpoints (every few milliseconds here) and writes
-//! snapshots (every 97 entries) — and restarted, again and again. The clients behave as
+//! snapshots (every 97 entries) — and restarted, again and again; some restarts are
+//! themselves killed while they open the store and recover. The clients behave as
 //! real ones must: a record whose ack never came is sent again after the restart.
 //!
 //! After every restart: the server came up within seconds; a sample of acknowledged
@@ -328,6 +329,7 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
     let mut clients: Vec<Client> = (0..PROVIDERS).map(|p| Client::new(p, seed)).collect();
     let mut slowest_start = Duration::ZERO;
     let mut entries = 0;
+    let mut kills_in_recovery = 0;
     for kill in 1..=kills {
         // When to kill: mostly mid-load, sometimes before the first batch is committed.
         let delay_ms = match rng.below(10) {
@@ -347,6 +349,22 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
             }
             back
         });
+        // Sometimes the restart itself is killed, while it opens the store and recovers.
+        if rng.chance(15) {
+            let mut child = std::process::Command::new(suanli_tests::bin("suanlid"))
+                .arg("--data-dir")
+                .arg(&server.data_dir)
+                .args(["--listen", "127.0.0.1:0", "--config", &config])
+                .env("SUANLI_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
+            let _ = child.kill();
+            let _ = child.wait();
+            kills_in_recovery += 1;
+        }
         let (s, took) = start(&server.data_dir);
         slowest_start = slowest_start.max(took);
         server = s;
@@ -361,7 +379,7 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
     let acked: usize = clients.iter().map(|c| c.acked.len()).sum();
     let made: u64 = clients.iter().map(|c| c.made).sum();
     eprintln!(
-        "seed {seed}: survived {kills} kills; {made} records made, {acked} acknowledged and found exactly once in a log of {entries} entries; slowest restart {slowest_start:?}"
+        "seed {seed}: survived {kills} kills under load and {kills_in_recovery} during recovery; {made} records made, {acked} acknowledged and found exactly once in a log of {entries} entries; slowest restart {slowest_start:?}"
     );
     assert!(acked > 0);
     server.stop();
