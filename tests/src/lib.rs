@@ -5,6 +5,8 @@
 //! Binaries are looked up next to the test executable (`target/<profile>/`), where
 //! `cargo test --workspace` puts them; if they are missing the harness builds them.
 
+pub mod fuzzing;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -412,4 +414,53 @@ impl Example {
         std::fs::write(&path, s).expect("write csv");
         path.to_string_lossy().into_owned()
     }
+}
+
+/// A small seeded generator (SplitMix64) for reproducible random tests: the same seed
+/// gives the same run, and a failing run prints its seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The seed of a randomized test: `env_var` if set, otherwise `default`. Printed so that
+/// a failure can be replayed.
+pub fn seed_from_env(env_var: &str, default: u64) -> u64 {
+    let seed = std::env::var(env_var).ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    eprintln!("{env_var}={seed}");
+    seed
+}
+
+/// A numeric setting from the environment (e.g. a longer run), or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// Resident memory of a process, KiB (`VmRSS` in `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -23,6 +23,8 @@ pub struct Limits {
     pub chunk_records_max: usize,
     /// Chunks of one stream that may be in the pipeline at once (verifying, sequencing).
     pub stream_chunks_in_flight_max: usize,
+    /// Chunks of all streams together in the pipeline at once; further streams wait.
+    pub chunks_in_flight_max: usize,
     /// Commands queued for the sequencer before submitters wait (backpressure).
     pub sequencer_queue_depth: usize,
     /// Most records in one group commit.
@@ -51,11 +53,12 @@ impl Default for Limits {
             batch_records_max: 10_000,
             chunk_records_max: 512,
             stream_chunks_in_flight_max: 4,
+            chunks_in_flight_max: 64,
             sequencer_queue_depth: 64,
             commit_records_max: 8192,
             streams_per_connection_max: 64,
             connections_max: 1024,
-            ack_queue_depth: 4096,
+            ack_queue_depth: 1024,
             read_replay_cache_max: 100_000,
             exports_concurrent_max: 4,
             leaf_lookups_concurrent_max: 2,
@@ -115,6 +118,9 @@ pub struct Config {
     /// no metrics listener. Port 0 picks a free port (printed at start).
     pub metrics_listen: Option<String>,
     pub tls: Tls,
+    /// After SIGTERM, how long open calls may go on before the server stops without them
+    /// (a client's never-ending stream must not keep it running), milliseconds.
+    pub shutdown_grace_ms: u64,
     pub limits: Limits,
 }
 
@@ -133,6 +139,7 @@ impl Default for Config {
             read_skew_ms: 5 * 60 * 1000,
             metrics_listen: None,
             tls: Tls::default(),
+            shutdown_grace_ms: 10_000,
             limits: Limits::default(),
         }
     }
@@ -207,6 +214,7 @@ impl Config {
         range("limits.batch_records_max", l.batch_records_max, 1, 100_000)?;
         range("limits.chunk_records_max", l.chunk_records_max, 1, 16_384)?;
         range("limits.stream_chunks_in_flight_max", l.stream_chunks_in_flight_max, 1, 64)?;
+        range("limits.chunks_in_flight_max", l.chunks_in_flight_max, 1, 65_536)?;
         range("limits.sequencer_queue_depth", l.sequencer_queue_depth, 1, 65_536)?;
         range("limits.commit_records_max", l.commit_records_max, 1, 100_000)?;
         range("limits.streams_per_connection_max", l.streams_per_connection_max as usize, 1, 10_000)?;
@@ -226,6 +234,9 @@ impl Config {
         }
         if self.snapshot_interval_entries == 0 {
             return Err(invalid("snapshot_interval_entries", "must be at least 1"));
+        }
+        if !(1..=600_000).contains(&self.shutdown_grace_ms) {
+            return Err(invalid("shutdown_grace_ms", "must be between 1 and 600000"));
         }
         if !(1000..=3_600_000).contains(&self.read_skew_ms) {
             return Err(invalid("read_skew_ms", "must be between 1000 and 3600000"));

@@ -25,7 +25,7 @@ use suanli_proto::v1;
 use suanli_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -84,6 +84,7 @@ pub async fn serve_with(
         last_snapshot_count: opened.last_snapshot_count,
         last_checkpoint: store.latest_checkpoint()?,
         metrics: metrics.clone(),
+        witness_dir: Some(config.data_dir.clone()),
     };
     let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
         // A failed invariant is a bug: stop the whole process rather than keep serving
@@ -125,6 +126,7 @@ pub async fn serve_with(
         reads_seen: Mutex::new(ReadReplayCache::default()),
         signer: report_signer,
         metrics: metrics.clone(),
+        chunk_permits: Arc::new(tokio::sync::Semaphore::new(config.limits.chunks_in_flight_max)),
     });
     let metrics_task =
         metrics_listener.map(|l| tokio::spawn(metrics::serve_metrics(l, metrics, shared.ledger.clone())));
@@ -151,11 +153,16 @@ pub async fn serve_with(
 
     let local = listener.local_addr()?;
     info!(address = %local, tls = tls.is_some(), "serving");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signalled = async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    };
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
-    builder
+    let server = builder
         .max_concurrent_streams(Some(limits.streams_per_connection_max))
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -184,8 +191,21 @@ pub async fn serve_with(
         .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())))
         .add_service(health)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), signalled);
+    // A graceful stop waits for open calls to end, but a client can keep a stream open
+    // forever. After the grace period the server stops without them: every acknowledged
+    // record is already durable, and a restart recovers exactly as after a crash.
+    let grace = async {
+        let _ = stop_rx.await;
+        tokio::time::sleep(Duration::from_millis(config.shutdown_grace_ms)).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = grace => {
+            warn!(grace_ms = config.shutdown_grace_ms, "calls still open after the shutdown grace period; stopping without them");
+            return Ok(());
+        }
+    }
 
     info!("stopped accepting; finishing the last round");
     ticker.abort();

@@ -3,7 +3,17 @@
 //! refusing to run if the store disagrees with its own log.
 //!
 //! Data directory layout: `ledger.key` (signs checkpoints and reports), `admin.key` and
-//! `finance.key` (only when generated here), and `store/` (the sled database).
+//! `finance.key` (only when generated here), `store/` (the sled database), and
+//! `checkpoint.latest`, the latest signed checkpoint known to be durable in the store.
+//!
+//! Why a checkpoint outside the store: every other check here compares the store with
+//! itself. A store that lost a stretch of its own log (sled, finding a damaged page in
+//! its log file, keeps what comes before it and drops the rest; a truncated file does the
+//! same) is consistent with itself, and would be served as if the lost records had never
+//! been acknowledged. The witness file is written (atomically, fsync'd) after each commit
+//! that stores a new checkpoint, so at start the store must hold at least that many
+//! entries and its log must extend that checkpoint (a consistency proof from the
+//! checkpoint's signed root to the recomputed root); otherwise the ledger refuses to run.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +23,7 @@ use suanli_core::checkpoint::{Checkpoint, sign_checkpoint};
 use suanli_core::entry::{Body, Entry, Genesis};
 use suanli_core::keyfile;
 use suanli_core::ledger::Ledger;
-use suanli_core::merkle::{Frontier, leaf_hash};
+use suanli_core::merkle::{Frontier, Hash, leaf_hash};
 use suanli_core::model::PublicKey;
 use suanli_core::note::Signer;
 use suanli_core::program::Program;
@@ -27,6 +37,69 @@ pub const LEDGER_KEY_FILE: &str = "ledger.key";
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 pub const FINANCE_KEY_FILE: &str = "finance.key";
 pub const STORE_DIR: &str = "store";
+pub const CHECKPOINT_WITNESS_FILE: &str = "checkpoint.latest";
+
+/// Replaces the witness file with `note` (write, fsync, rename, fsync the directory), so
+/// that it always holds one whole checkpoint, the old one or the new one.
+pub fn write_checkpoint_witness(data_dir: &Path, note: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = data_dir.join(CHECKPOINT_WITNESS_FILE);
+    let tmp = data_dir.join(format!("{CHECKPOINT_WITNESS_FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(note.as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(data_dir)?.sync_all()
+}
+
+/// Checks the log against the checkpoint witness, if there is one: it must verify with the
+/// ledger key, and the log (of `count` entries, root `root`) must extend it.
+fn check_witness(
+    store: &dyn Store,
+    data_dir: &Path,
+    signer: &Signer,
+    count: u64,
+    root: &Hash,
+) -> Result<(), StartError> {
+    let path = data_dir.join(CHECKPOINT_WITNESS_FILE);
+    let note = match std::fs::read_to_string(&path) {
+        Ok(note) => note,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), "no checkpoint witness; it is written with the next checkpoint");
+            return Ok(());
+        }
+        Err(e) => return Err(StartError::File { path, problem: e.to_string() }),
+    };
+    let damaged = |problem: String| StartError::File {
+        path: path.clone(),
+        problem: format!(
+            "{problem}. Refusing to start: restore the data directory from a backup (or, if only this file is damaged, remove it)"
+        ),
+    };
+    let cp = suanli_core::checkpoint::open_checkpoint(&note, &signer.verifier())
+        .map_err(|e| damaged(format!("the checkpoint witness does not verify with the ledger key ({e})")))?;
+    if cp.size > count {
+        return Err(StartError::Inconsistent(format!(
+            "the store holds {count} entries, but {} records a checkpoint of {} entries that was durable: \
+             the store lost entries it had acknowledged (a damaged or truncated file in {})",
+            path.display(),
+            cp.size,
+            data_dir.join(STORE_DIR).display()
+        )));
+    }
+    let proof = crate::audit::consistency(store, cp.size, count).map_err(|e| {
+        StartError::Inconsistent(format!("cannot prove the log extends {}: {}", path.display(), e.message()))
+    })?;
+    suanli_core::merkle::verify_consistency(cp.size, count, &cp.root, root, &proof).map_err(|e| {
+        StartError::Inconsistent(format!(
+            "the log of {count} entries does not extend the checkpoint of {} entries in {} ({e}): the store is damaged",
+            cp.size,
+            path.display()
+        ))
+    })?;
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -133,7 +206,21 @@ pub struct StartOptions<'a> {
 pub fn open_or_init(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError> {
     std::fs::create_dir_all(opts.data_dir)
         .map_err(|e| StartError::File { path: opts.data_dir.to_path_buf(), problem: e.to_string() })?;
-    if store.entry_count()? == 0 { init(store, opts) } else { recover(store, opts) }
+    if store.entry_count()? > 0 {
+        return recover(store, opts);
+    }
+    // An empty store beside a checkpoint witness is a ledger whose store was lost or
+    // damaged beyond reading, not a new one: starting afresh would replace it.
+    let witness = opts.data_dir.join(CHECKPOINT_WITNESS_FILE);
+    if witness.exists() {
+        return Err(StartError::Inconsistent(format!(
+            "the store in {} is empty, but {} shows this data directory held a ledger: \
+             its store was lost or damaged",
+            opts.data_dir.join(STORE_DIR).display(),
+            witness.display()
+        )));
+    }
+    init(store, opts)
 }
 
 fn init(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError> {
@@ -164,9 +251,12 @@ fn init(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartError
     batch.entries.push((0, bytes));
     batch.frontier = frontier.encode();
     let cp = Checkpoint::new(origin.clone(), 1, frontier.root());
-    batch.checkpoints.push((1, sign_checkpoint(&cp, &signer).map_err(|e| StartError::Config(e.to_string()))?));
+    let note = sign_checkpoint(&cp, &signer).map_err(|e| StartError::Config(e.to_string()))?;
+    batch.checkpoints.push((1, note.clone()));
     batch.snapshot = Some((1, sequencer::encode_snapshot(&frontier, &ledger)));
     store.commit(&batch)?;
+    write_checkpoint_witness(opts.data_dir, &note)
+        .map_err(|e| StartError::File { path: opts.data_dir.join(CHECKPOINT_WITNESS_FILE), problem: e.to_string() })?;
     info!(program = %program.id, origin = %origin, "initialized a new ledger");
     Ok(Opened {
         ledger,
@@ -286,6 +376,7 @@ fn recover(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartEr
         }
         None => (0, String::new()),
     };
+    check_witness(store, opts.data_dir, &signer, count, &frontier.root())?;
     let replayed = count - from;
     info!(entries = count, replayed, "recovered the ledger");
     Ok(Opened {

@@ -95,6 +95,9 @@ pub struct Sequencer {
     /// The latest checkpoint signed (it may still be on its way to the disk).
     pub last_checkpoint: Option<(u64, String)>,
     pub metrics: Arc<Metrics>,
+    /// The data directory whose checkpoint witness (`recovery::CHECKPOINT_WITNESS_FILE`)
+    /// is rewritten after each commit that stores a checkpoint; `None` keeps no witness.
+    pub witness_dir: Option<std::path::PathBuf>,
 }
 
 enum Reply {
@@ -120,6 +123,7 @@ fn commit_loop(
     store: Arc<dyn Store>,
     pending: Arc<Pending>,
     metrics: Arc<Metrics>,
+    witness_dir: Option<std::path::PathBuf>,
     rx: std::sync::mpsc::Receiver<Decided>,
 ) {
     for d in rx {
@@ -138,6 +142,13 @@ fn commit_loop(
             error!(error = %e, "commit failed; stopping without acknowledging the round");
             eprintln!("suanlid: commit failed: {e}; stopping (restart recovers the last durable state)");
             std::process::exit(74);
+        }
+        // Only now is the checkpoint durable: from here on the store must never hold less.
+        if let (Some(dir), Some((_, note))) = (&witness_dir, d.batch.checkpoints.last())
+            && let Err(e) = crate::recovery::write_checkpoint_witness(dir, note)
+        {
+            // The witness only detects a store that lost entries; a stale one detects less.
+            error!(error = %e, "writing the checkpoint witness failed");
         }
         pending.committed(d.round, &d.batch.records, &d.batch.requests);
         for r in d.replies {
@@ -164,12 +175,13 @@ impl Sequencer {
         let pending = Arc::new(Pending::default());
         let (to_committer, committer_rx) = std::sync::mpsc::sync_channel::<Decided>(PIPELINE_ROUNDS_MAX);
         let committer = {
-            let (store, pending, metrics) = (self.store.clone(), pending.clone(), self.metrics.clone());
+            let (store, pending, metrics, witness_dir) =
+                (self.store.clone(), pending.clone(), self.metrics.clone(), self.witness_dir.clone());
             std::thread::Builder::new()
                 .name("suanli-commit".into())
                 .spawn(move || {
                     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        commit_loop(store, pending, metrics, committer_rx)
+                        commit_loop(store, pending, metrics, witness_dir, committer_rx)
                     }))
                     .is_err()
                     {

@@ -45,6 +45,12 @@ pub struct Shared {
     /// The ledger key, for signing reports (checkpoints are signed by the sequencer).
     pub signer: suanli_core::note::Signer,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Chunks of all streams together being verified or sequenced
+    /// (`limits.chunks_in_flight_max`): what many streams can make the server hold at once
+    /// is bounded, not only what one stream can. A permit is released once the chunk is
+    /// decided, before its acks wait for the client, so clients that never read their
+    /// acks cannot keep permits from others.
+    pub chunk_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// One slot of a chunk: an input to decide, or an answer already known (bad envelope).
@@ -197,6 +203,7 @@ async fn pump(
     let in_flight_max = shared.limits.stream_chunks_in_flight_max;
     let mut verifying = FuturesOrdered::new();
     let mut sequencing: VecDeque<Sequenced> = VecDeque::new();
+    let mut permits: VecDeque<tokio::sync::OwnedSemaphorePermit> = VecDeque::new();
     let mut next_index = 0u64;
     let mut input_done = false;
     let mut failure: Option<Status> = None;
@@ -206,6 +213,7 @@ async fn pump(
             biased;
             answers = async { (&mut sequencing.front_mut().expect("guarded").2).await }, if !sequencing.is_empty() => {
                 let (start, slots, _) = sequencing.pop_front().expect("guarded");
+                permits.pop_front();
                 let answers = match answers {
                     Ok(a) => a,
                     Err(_) => { let _ = out.send(Err(unavailable())).await; return; }
@@ -223,10 +231,15 @@ async fn pump(
                     Err(status) => { let _ = out.send(Err(status)).await; return; }
                 }
             }
-            chunk = read_chunk(&mut stream, max), if !input_done && room => {
+            (permit, chunk) = async {
+                // Cancel-safe: a permit taken for a read that is cancelled is given back.
+                let permit = shared.chunk_permits.clone().acquire_owned().await.expect("never closed");
+                (permit, read_chunk(&mut stream, max).await)
+            }, if !input_done && room => {
                 match chunk {
                     Ok(envs) if envs.is_empty() => input_done = true,
                     Ok(envs) => {
+                        permits.push_back(permit);
                         let start = next_index;
                         next_index += envs.len() as u64;
                         let slots = shared.prepare(kind, envs);
