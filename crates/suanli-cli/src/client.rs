@@ -117,7 +117,7 @@ impl Client {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| ClientError::Unreachable { url: url.clone(), detail: with_tls_hint(chain(&e)) })?;
+            .map_err(|e| ClientError::Unreachable { url: url.clone(), detail: with_tls_hint(&url, chain(&e)) })?;
         Ok(Client { channel, url, clock_offset_ms: Arc::new(AtomicI64::new(0)) })
     }
 

@@ -48,10 +48,10 @@ impl ClientError {
         match status.code() {
             // A broken connection shows up as Unavailable, or as Unknown with a transport source.
             tonic::Code::Unavailable => {
-                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(message) }
+                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(url, message) }
             }
             tonic::Code::Unknown if std::error::Error::source(&status).is_some() => {
-                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(message) }
+                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(url, message) }
             }
             code => ClientError::Rpc { call, code: format!("{code:?}"), message },
         }
@@ -67,9 +67,14 @@ impl ClientError {
 }
 
 /// Says what to do when a TLS handshake failed for a reason the user can fix.
-pub(crate) fn with_tls_hint(mut detail: String) -> String {
-    if detail.contains("CertificateRequired") {
-        detail.push_str(" (the ledger requires a client certificate: give --client-cert and --client-key)");
+pub(crate) fn with_tls_hint(url: &str, mut detail: String) -> String {
+    // Under TLS 1.3 the client finishes its handshake before the server has checked the
+    // client's certificate, so a refusal for a missing certificate reaches the client
+    // either as that alert or, when the client writes first, as the closed connection.
+    let closed = ["broken pipe", "connection reset", "stream closed"].iter().any(|s| detail.contains(s));
+    if detail.contains("CertificateRequired") || (closed && url.starts_with("https://")) {
+        let certain = if detail.contains("CertificateRequired") { "requires" } else { "may require" };
+        detail.push_str(&format!(" (the ledger {certain} a client certificate: give --client-cert and --client-key)"));
     } else if detail.contains("UnknownIssuer") {
         detail.push_str(" (the server's certificate is not signed by the CA given with --ca)");
     } else if detail.contains("NotValidForName") {
@@ -91,4 +96,23 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_tls_hint;
+
+    #[test]
+    fn tls_hints_name_the_fix() {
+        let h = with_tls_hint("https://l:1", "invalid peer certificate: UnknownIssuer".into());
+        assert!(h.ends_with("(the server's certificate is not signed by the CA given with --ca)"), "{h}");
+        let h = with_tls_hint("https://l:1", "received fatal alert: CertificateRequired".into());
+        assert!(h.contains("the ledger requires a client certificate"), "{h}");
+        // A mutual-TLS refusal can arrive as the connection closing under the client.
+        let h = with_tls_hint("https://l:1", "connection error: stream closed because of a broken pipe".into());
+        assert!(h.contains("the ledger may require a client certificate"), "{h}");
+        // Not over plain HTTP, where TLS cannot be the reason.
+        let plain = "connection error: stream closed because of a broken pipe";
+        assert_eq!(with_tls_hint("http://l:1", plain.into()), plain);
+    }
 }

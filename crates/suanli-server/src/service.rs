@@ -292,6 +292,12 @@ impl v1::ingest_server::Ingest for Services {
                 envs.len()
             )));
         }
+        // A batch counts against the same bound as stream chunks in flight, as the chunks it
+        // would be on a stream (at most the whole bound), so many concurrent large batches
+        // wait their turn instead of all being verified and sequenced at once.
+        let limits = &self.0.limits;
+        let chunks = envs.len().div_ceil(limits.chunk_records_max).clamp(1, limits.chunks_in_flight_max);
+        let _permits = self.0.chunk_permits.clone().acquire_many_owned(chunks as u32).await.expect("never closed");
         let answers = self.0.submit(InputKind::Usage, envs).await?;
         let acks = answers.iter().enumerate().map(|(i, a)| convert::ack(i as u64, a)).collect();
         Ok(Response::new(v1::AckBatch { acks }))
