@@ -53,6 +53,11 @@ impl ClientError {
             tonic::Code::Unknown if std::error::Error::source(&status).is_some() => {
                 ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(url, message) }
             }
+            // The connection closed under the call (a server refusing the client's TLS
+            // certificate after the handshake looks like this): not an answer of the ledger.
+            tonic::Code::Cancelled if message.contains("transport error") => {
+                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(url, message) }
+            }
             code => ClientError::Rpc { call, code: format!("{code:?}"), message },
         }
     }
@@ -71,7 +76,9 @@ pub(crate) fn with_tls_hint(url: &str, mut detail: String) -> String {
     // Under TLS 1.3 the client finishes its handshake before the server has checked the
     // client's certificate, so a refusal for a missing certificate reaches the client
     // either as that alert or, when the client writes first, as the closed connection.
-    let closed = ["broken pipe", "connection reset", "stream closed"].iter().any(|s| detail.contains(s));
+    let closed = ["broken pipe", "connection reset", "connection closed", "stream closed", "unexpected eof"]
+        .iter()
+        .any(|s| detail.to_lowercase().contains(s));
     if detail.contains("CertificateRequired") || (closed && url.starts_with("https://")) {
         let certain = if detail.contains("CertificateRequired") { "requires" } else { "may require" };
         detail.push_str(&format!(" (the ledger {certain} a client certificate: give --client-cert and --client-key)"));
@@ -110,6 +117,8 @@ mod tests {
         assert!(h.contains("the ledger requires a client certificate"), "{h}");
         // A mutual-TLS refusal can arrive as the connection closing under the client.
         let h = with_tls_hint("https://l:1", "connection error: stream closed because of a broken pipe".into());
+        assert!(h.contains("the ledger may require a client certificate"), "{h}");
+        let h = with_tls_hint("https://l:1", "operation was canceled: transport error: connection closed".into());
         assert!(h.contains("the ledger may require a client certificate"), "{h}");
         // Not over plain HTTP, where TLS cannot be the reason.
         let plain = "connection error: stream closed because of a broken pipe";

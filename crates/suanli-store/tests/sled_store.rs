@@ -14,7 +14,19 @@ use suanli_store::{CommitBatch, SCHEMA_VERSION, Store, StoreError};
 
 /// Edits the raw sled tree under a closed store, as damage or another version would.
 fn tamper(dir: &Path, edit: impl FnOnce(&sled::Db)) {
-    let db = sled::Config::new().path(dir).open().expect("open raw sled");
+    // The store was just dropped in this process; its file lock can outlive the drop by a
+    // moment (seen once under load), so a failed open is retried for a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => break db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("retrying the raw open: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("open raw sled: {e}"),
+        }
+    };
     edit(&db);
     db.flush().expect("flush raw sled");
 }
