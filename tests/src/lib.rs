@@ -281,6 +281,26 @@ impl Grpc {
         }
     }
 
+    /// Applies registry changes in order, with request ids `s0`, `s1`, …; each must be ACCEPTED.
+    pub async fn admin_accepted(
+        &mut self,
+        admin: &SigningKey,
+        ops: impl IntoIterator<Item = suanli_core::wire::admin_request::Op>,
+    ) {
+        for (i, op) in ops.into_iter().enumerate() {
+            let input = suanli_core::testkit::admin(admin, &format!("s{i}"), op);
+            let ack = self.registry.apply(envelope(&input)).await.expect("registry call").into_inner();
+            assert_eq!(code(&ack), "ACCEPTED", "registry change s{i}: {}", ack.detail);
+        }
+    }
+
+    /// Sends `envs` on one `SubmitUsage` stream and reads every ack.
+    pub async fn submit_all(&mut self, envs: Vec<v1::Envelope>) -> Vec<v1::Ack> {
+        use futures::StreamExt;
+        let acks = self.ingest.submit_usage(tokio_stream::iter(envs)).await.expect("stream opens").into_inner();
+        acks.map(|a| a.expect("an ack")).collect().await
+    }
+
     /// (entry count, signed checkpoint note) after asking for a fresh checkpoint.
     pub async fn log_state(&mut self) -> (u64, String) {
         let cp = self.ledger.get_checkpoint(v1::CheckpointRequest { fresh: true }).await.expect("checkpoint");

@@ -44,10 +44,7 @@ async fn populate(g: &mut Grpc, server: &Server, n: u64) {
             valid_until: now() + 30 * 86400,
         }),
     ];
-    for (i, op) in ops.into_iter().enumerate() {
-        let ack = g.registry.apply(envelope(&tk::admin(&admin, &format!("s{i}"), op))).await.unwrap().into_inner();
-        assert_eq!(code(&ack), "ACCEPTED");
-    }
+    g.admin_accepted(&admin, ops).await;
     let auth = wire::holder_request::Op::Authorize(wire::Authorize {
         voucher_id: "V1".into(),
         provider_id: uscc(1).to_string(),

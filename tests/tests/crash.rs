@@ -175,10 +175,7 @@ async fn setup(g: &mut Grpc, admin: &ed25519_dalek::SigningKey) {
         valid_from: parse_rfc3339("2026-01-01T00:00:00+08:00").unwrap(),
         valid_until: parse_rfc3339("2027-01-01T00:00:00+08:00").unwrap(),
     }));
-    for (i, op) in ops.into_iter().enumerate() {
-        let ack = g.registry.apply(envelope(&tk::admin(admin, &format!("s{i}"), op))).await.unwrap().into_inner();
-        assert_eq!(code(&ack), "ACCEPTED", "{}", ack.detail);
-    }
+    g.admin_accepted(admin, ops).await;
     let auth = wire::holder_request::Op::Authorize(wire::Authorize {
         voucher_id: "V1".into(),
         provider_id: uscc(1).to_string(),
@@ -202,15 +199,7 @@ async fn check_live(g: &mut Grpc, admin: &ed25519_dalek::SigningKey, clients: &[
         }
         let sample: Vec<&String> = (0..16).map(|_| ids[rng.below(ids.len() as u64) as usize]).collect();
         let envs: Vec<v1::Envelope> = sample.iter().map(|id| c.records[c.acked[*id].0].2.clone()).collect();
-        let acks: Vec<v1::Ack> = g
-            .ingest
-            .submit_usage(tokio_stream::iter(envs))
-            .await
-            .unwrap()
-            .into_inner()
-            .map(|a| a.unwrap())
-            .collect()
-            .await;
+        let acks = g.submit_all(envs).await;
         assert_eq!(acks.len(), sample.len());
         for (id, ack) in sample.iter().zip(&acks) {
             let want = &c.acked[*id].1;

@@ -25,7 +25,6 @@ use suanli_core::merkle::{Frontier, Hash, leaf_hash};
 use suanli_core::note::Verifier;
 use suanli_core::testkit::{self as tk, public, uscc};
 use suanli_tests::{Grpc, Rng, Server, code, envelope, read, runtime, seed_from_env, v1};
-use tokio_stream::StreamExt;
 
 /// One way of damaging a copy of the data directory.
 type Damage = Box<dyn Fn(&Path)>;
@@ -90,10 +89,7 @@ async fn fill(url: &str, admin: &ed25519_dalek::SigningKey) {
         tk::add_key(&uscc(1), &public(&tk::key(11))),
         tk::register(&uscc(3), "R", tk::flags(false, true, false, false, false), None),
     ];
-    for (i, op) in ops.into_iter().enumerate() {
-        let ack = g.registry.apply(envelope(&tk::admin(admin, &format!("s{i}"), op))).await.unwrap().into_inner();
-        assert_eq!(code(&ack), "ACCEPTED");
-    }
+    g.admin_accepted(admin, ops).await;
     let end = suanli_core::time::parse_rfc3339("2026-06-30T12:00:00+08:00").unwrap();
     for chunk in 0..12 {
         let envs: Vec<v1::Envelope> = (0..50)
@@ -104,15 +100,7 @@ async fn fill(url: &str, admin: &ed25519_dalek::SigningKey) {
                 envelope(&tk::sign(InputKind::Usage, &tk::key(11), &r))
             })
             .collect();
-        let acks: Vec<v1::Ack> = g
-            .ingest
-            .submit_usage(tokio_stream::iter(envs))
-            .await
-            .unwrap()
-            .into_inner()
-            .map(|a| a.unwrap())
-            .collect()
-            .await;
+        let acks = g.submit_all(envs).await;
         assert!(acks.iter().all(|a| code(a) == "ACCEPTED"));
     }
 }

@@ -44,10 +44,7 @@ async fn setup(url: &str, admin: &ed25519_dalek::SigningKey) {
         tk::add_key(&uscc(1), &public(&tk::key(11))),
         tk::register(&uscc(3), "R", tk::flags(false, true, false, false, false), None),
     ];
-    for (i, op) in ops.into_iter().enumerate() {
-        let ack = g.registry.apply(envelope(&tk::admin(admin, &format!("s{i}"), op))).await.unwrap().into_inner();
-        assert_eq!(code(&ack), "ACCEPTED");
-    }
+    g.admin_accepted(admin, ops).await;
 }
 
 /// One round of the well-behaved client: `n` new records on one stream, every ack read.

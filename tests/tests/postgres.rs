@@ -38,10 +38,7 @@ async fn setup(g: &mut Grpc, admin_key: &Path) {
         tk::add_key(&uscc(1), &public(&tk::key(11))),
         tk::add_key(&uscc(2), &public(&tk::key(12))),
     ];
-    for (i, op) in ops.into_iter().enumerate() {
-        let ack = g.registry.apply(envelope(&tk::admin(&admin, &format!("s{i}"), op))).await.unwrap().into_inner();
-        assert_eq!(code(&ack), "ACCEPTED");
-    }
+    g.admin_accepted(&admin, ops).await;
 }
 
 /// Record `i` of provider `p`: 100,000.00 yuan, so 30,000.00 of renter subsidy before the

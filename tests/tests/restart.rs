@@ -8,7 +8,6 @@ use suanli_core::testkit::{self as tk, public, uscc};
 use suanli_core::time::parse_rfc3339;
 use suanli_core::wire;
 use suanli_tests::{Grpc, Server, code, envelope, read, runtime, v1};
-use tokio_stream::StreamExt;
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
@@ -44,8 +43,7 @@ async fn populate(g: &mut Grpc, server: &Server, from: u64, n: u64) -> Vec<v1::A
         })
         .collect();
     let _ = server;
-    let resp = g.ingest.submit_usage(tokio_stream::iter(inputs)).await.unwrap();
-    resp.into_inner().map(|a| a.unwrap()).collect().await
+    g.submit_all(inputs).await
 }
 
 async fn setup(g: &mut Grpc, server: &Server) {
@@ -65,10 +63,7 @@ async fn setup(g: &mut Grpc, server: &Server) {
             valid_until: parse_rfc3339("2027-01-01T00:00:00+08:00").unwrap(),
         }),
     ];
-    for (i, op) in ops.into_iter().enumerate() {
-        let ack = g.registry.apply(envelope(&tk::admin(&admin, &format!("s{i}"), op))).await.unwrap().into_inner();
-        assert_eq!(code(&ack), "ACCEPTED");
-    }
+    g.admin_accepted(&admin, ops).await;
     let auth = wire::holder_request::Op::Authorize(wire::Authorize {
         voucher_id: "V1".into(),
         provider_id: uscc(1).to_string(),

@@ -139,10 +139,26 @@ pub trait Store: Send + Sync + 'static {
     fn close(&self) -> Result<()>;
 }
 
+/// What every store checks before writing a batch onto a log of `have` entries: its
+/// entries continue the log exactly (else [`StoreError::OutOfOrder`], nothing written), and
+/// nothing in it refers past the log it leaves behind ([`assert_batch_within`]). Returns
+/// the entry count after the batch.
+pub(crate) fn check_batch(batch: &CommitBatch, have: u64) -> Result<u64> {
+    for (i, (seq, _)) in batch.entries.iter().enumerate() {
+        let expected = have + i as u64;
+        if *seq != expected {
+            return Err(StoreError::OutOfOrder { have: expected, first: *seq });
+        }
+    }
+    let new_count = have + batch.entries.len() as u64;
+    assert_batch_within(batch, new_count);
+    Ok(new_count)
+}
+
 /// Checks that nothing in the batch refers past the log it leaves behind: the index,
 /// Merkle nodes, snapshot and checkpoints all describe entries that exist once the batch
 /// is applied. A violation is a bug in the caller, so it panics before anything is
-/// written (both stores call this, so they fail the same way).
+/// written (every store calls this, so they all fail the same way).
 pub(crate) fn assert_batch_within(batch: &CommitBatch, new_count: u64) {
     assert!(
         batch.leaf_hashes.is_empty() || batch.leaf_hashes.len() == batch.entries.len(),

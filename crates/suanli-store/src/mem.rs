@@ -72,13 +72,7 @@ impl Store for MemStore {
             return Err(StoreError::Io("commit failed (simulated)".into()));
         }
         let have = d.entries.len() as u64;
-        for (i, (seq, _)) in batch.entries.iter().enumerate() {
-            let expected = have + i as u64;
-            if *seq != expected {
-                return Err(StoreError::OutOfOrder { have: expected, first: *seq });
-            }
-        }
-        crate::assert_batch_within(batch, have + batch.entries.len() as u64);
+        crate::check_batch(batch, have)?;
 
         if let (Some((first, _)), false) = (batch.entries.first(), batch.leaf_hashes.is_empty()) {
             d.leaf_chunks.insert(*first, crate::leaf_prefixes(&batch.leaf_hashes));

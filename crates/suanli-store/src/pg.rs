@@ -289,6 +289,11 @@ impl PgStore {
         })
     }
 
+    /// The encoded summary `sql` finds for an index key, if any.
+    fn summary(&self, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        blocking(|| Ok(self.reader().query_opt(sql, &[&key]).map_err(db)?.map(|r| r.get(0))))
+    }
+
     fn checkpoint_query(&self, sql: &str, size: Option<i64>) -> Result<Option<(u64, String)>> {
         blocking(|| {
             let mut c = self.reader();
@@ -303,14 +308,7 @@ impl PgStore {
 
     /// Writes the batch inside the open transaction of `w`, whose log has `have` entries.
     fn write(w: &mut Writer, have: u64, batch: &CommitBatch) -> Result<()> {
-        for (i, (seq, _)) in batch.entries.iter().enumerate() {
-            let expected = have + i as u64;
-            if *seq != expected {
-                return Err(StoreError::OutOfOrder { have: expected, first: *seq });
-            }
-        }
-        let new_count = have + batch.entries.len() as u64;
-        crate::assert_batch_within(batch, new_count);
+        let new_count = crate::check_batch(batch, have)?;
         let c = &mut w.client;
         if !batch.entries.is_empty() {
             let seqs: Vec<i64> = batch.entries.iter().map(|(s, _)| seq_i64(*s)).collect();
@@ -711,15 +709,9 @@ impl Store for PgStore {
     }
 
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>> {
-        let k = key.encode();
-        blocking(|| {
-            let row =
-                self.reader().query_opt("SELECT summary FROM suanli_records WHERE key = $1", &[&k]).map_err(db)?;
-            row.map(|r| {
-                RecordSummary::decode(&r.get::<_, Vec<u8>>(0)).map_err(|e| corrupt(format!("record summary: {e}")))
-            })
+        self.summary("SELECT summary FROM suanli_records WHERE key = $1", &key.encode())?
+            .map(|v| RecordSummary::decode(&v).map_err(|e| corrupt(format!("record summary: {e}"))))
             .transpose()
-        })
     }
 
     fn record_keys(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
@@ -727,15 +719,9 @@ impl Store for PgStore {
     }
 
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>> {
-        let k = key.encode();
-        blocking(|| {
-            let row =
-                self.reader().query_opt("SELECT summary FROM suanli_requests WHERE key = $1", &[&k]).map_err(db)?;
-            row.map(|r| {
-                RequestSummary::decode(&r.get::<_, Vec<u8>>(0)).map_err(|e| corrupt(format!("request summary: {e}")))
-            })
+        self.summary("SELECT summary FROM suanli_requests WHERE key = $1", &key.encode())?
+            .map(|v| RequestSummary::decode(&v).map_err(|e| corrupt(format!("request summary: {e}"))))
             .transpose()
-        })
     }
 
     fn node(&self, key: NodeKey) -> Result<Option<Hash>> {

@@ -339,14 +339,7 @@ impl SledStore {
 
     /// Checks the batch against the current count and turns it into one sled batch.
     fn build(&self, have: u64, batch: &CommitBatch) -> Result<sled::Batch> {
-        for (i, (seq, _)) in batch.entries.iter().enumerate() {
-            let expected = have + i as u64;
-            if *seq != expected {
-                return Err(StoreError::OutOfOrder { have: expected, first: *seq });
-            }
-        }
-        let new_count = have + batch.entries.len() as u64;
-        crate::assert_batch_within(batch, new_count);
+        let new_count = crate::check_batch(batch, have)?;
 
         let mut b = sled::Batch::default();
         if let Some((first, _)) = batch.entries.first() {
