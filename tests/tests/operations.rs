@@ -14,6 +14,16 @@ fn suanlid(args: &[&str]) -> std::process::Output {
     Command::new(bin("suanlid")).args(args).output().expect("run suanlid")
 }
 
+/// `suanlid restore --from FROM [--checkpoint CP] --ledger-key KEY --data-dir DIR`.
+fn restore(from: &Path, checkpoint: Option<&Path>, ledger_key: &Path, data_dir: &Path) -> std::process::Output {
+    let mut args = vec!["restore", "--from", from.to_str().unwrap()];
+    if let Some(cp) = checkpoint {
+        args.extend(["--checkpoint", cp.to_str().unwrap()]);
+    }
+    args.extend(["--ledger-key", ledger_key.to_str().unwrap(), "--data-dir", data_dir.to_str().unwrap()]);
+    suanlid(&args)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -321,26 +331,10 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     // Refusals: the wrong key, and a directory that already holds a ledger.
     let restored_dir = tmp.path().join("restored");
     let ledger_key = server.data_dir.join("ledger.key");
-    let wrong = suanlid(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--ledger-key",
-        server.admin_key().to_str().unwrap(),
-        "--data-dir",
-        restored_dir.to_str().unwrap(),
-    ]);
+    let wrong = restore(&backup, None, &server.admin_key(), &restored_dir);
     assert!(!wrong.status.success(), "restored with the admin key as the ledger key");
     assert!(text(&wrong.stderr).contains("not signed by the given ledger key"), "{}", text(&wrong.stderr));
-    let busy = suanlid(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--ledger-key",
-        ledger_key.to_str().unwrap(),
-        "--data-dir",
-        server.data_dir.to_str().unwrap(),
-    ]);
+    let busy = restore(&backup, None, &ledger_key, &server.data_dir);
     assert!(!busy.status.success(), "restored over a live ledger");
     assert!(text(&busy.stderr).contains("new data directory"), "{}", text(&busy.stderr));
 
@@ -351,17 +345,8 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     bytes[last] ^= 0x01;
     std::fs::write(&damaged, bytes).unwrap();
     let damaged_dir = tmp.path().join("damaged");
-    let out = suanlid(&[
-        "restore",
-        "--from",
-        damaged.to_str().unwrap(),
-        "--checkpoint",
-        &format!("{}.checkpoint", backup.display()),
-        "--ledger-key",
-        ledger_key.to_str().unwrap(),
-        "--data-dir",
-        damaged_dir.to_str().unwrap(),
-    ]);
+    let checkpoint = PathBuf::from(format!("{}.checkpoint", backup.display()));
+    let out = restore(&damaged, Some(&checkpoint), &ledger_key, &damaged_dir);
     assert!(!out.status.success(), "a damaged backup was restored: {}", text(&out.stdout));
     assert!(text(&out.stderr).contains("suanlid: error:"), "{}", text(&out.stderr));
     assert!(!damaged_dir.join("store").exists() && !damaged_dir.join("ledger.key").exists());
@@ -373,30 +358,12 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     let forged = suanli_core::checkpoint::Checkpoint::new(origin, size, [7u8; 32]);
     let forged_path = tmp.path().join("forged.checkpoint");
     std::fs::write(&forged_path, suanli_core::checkpoint::sign_checkpoint(&forged, &signer).unwrap()).unwrap();
-    let out = suanlid(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--checkpoint",
-        forged_path.to_str().unwrap(),
-        "--ledger-key",
-        ledger_key.to_str().unwrap(),
-        "--data-dir",
-        damaged_dir.to_str().unwrap(),
-    ]);
+    let out = restore(&backup, Some(&forged_path), &ledger_key, &damaged_dir);
     assert!(!out.status.success(), "restored against a checkpoint with another root");
     assert!(text(&out.stderr).contains("differs from the checkpoint's"), "{}", text(&out.stderr));
     assert!(!damaged_dir.join("store").exists());
 
-    let ok = suanlid(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--ledger-key",
-        ledger_key.to_str().unwrap(),
-        "--data-dir",
-        restored_dir.to_str().unwrap(),
-    ]);
+    let ok = restore(&backup, None, &ledger_key, &restored_dir);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert!(text(&ok.stdout).contains(&format!("restored {size} entries")), "{}", text(&ok.stdout));
 
