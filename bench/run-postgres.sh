@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
+. bench/common.sh
 
 RECORDS=${RECORDS:-200000}
 HALF_RECORDS=${HALF_RECORDS:-$((RECORDS / 4))}
@@ -44,8 +45,7 @@ start_node() { # $1: node number
   if [ "$1" != 1 ]; then cp "$work/node1/"{admin,finance,ledger}.key "$dir/"; fi
   "$T"/release/suanlid --data-dir "$dir" --store "$url" --listen "127.0.0.1:$port" 2>"$dir/server.log" &
   pids+=($!)
-  for _ in $(seq 200); do grep -q "listening on" "$dir/server.log" 2>/dev/null && break; sleep 0.1; done
-  grep -q "listening on" "$dir/server.log" || { cat "$dir/server.log"; exit 1; }
+  wait_listening "$dir/server.log"
   servers="${servers:+$servers,}http://127.0.0.1:$port"
 }
 servers=""
@@ -55,12 +55,7 @@ load() {
   "$T"/release/suanli-load --server "$servers" --server-pid "${pids[0]}" \
     --data-dir "$work/pg" --providers "$PROVIDERS" "$@"
 }
-echo "== full speed: $RECORDS records over $NODES node(s)"
-load --admin-key "$work/node1/admin.key" --records "$RECORDS" --run 1 --json-out "$work/max.json" | tee "$work/max.txt"
-max_rate=$(python3 -c "import json;print(int(json.load(open('$work/max.json'))['records_per_s']))")
-half=$((max_rate / 2))
-echo "== half speed: $HALF_RECORDS records at $half records/s"
-load --no-setup --records "$HALF_RECORDS" --rate "$half" --run 2 --json-out "$work/half.json" | tee "$work/half.txt"
+full_and_half_speed "$work/node1/admin.key" " over $NODES node(s)"
 
 mkdir -p "$(dirname "$OUT")"
 python3 bench/results_table.py "$work/max.json" "$work/half.json" "$OUT" \

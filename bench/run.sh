@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
+. bench/common.sh
 
 RECORDS=${RECORDS:-1000000}
 HALF_RECORDS=${HALF_RECORDS:-$((RECORDS / 4))}
@@ -23,23 +24,14 @@ work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 "$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" 2>"$work/server.log" &
 server=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$work/server.log" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q "listening on" "$work/server.log" || { cat "$work/server.log"; exit 1; }
+wait_listening "$work/server.log"
 
 load() {
   "$T"/release/suanli-load --server "http://127.0.0.1:$PORT" --server-pid "$server" \
     --data-dir "$work/data" --providers "$PROVIDERS" "$@"
 }
 
-echo "== full speed: $RECORDS records"
-load --admin-key "$work/data/admin.key" --records "$RECORDS" --run 1 --json-out "$work/max.json" | tee "$work/max.txt"
-max_rate=$(python3 -c "import json;print(int(json.load(open('$work/max.json'))['records_per_s']))")
-half=$((max_rate / 2))
-echo "== half speed: $HALF_RECORDS records at $half records/s"
-load --no-setup --records "$HALF_RECORDS" --rate "$half" --run 2 --json-out "$work/half.json" | tee "$work/half.txt"
+full_and_half_speed "$work/data/admin.key" ""
 
 mkdir -p "$(dirname "$OUT")"
 python3 bench/results_table.py "$work/max.json" "$work/half.json" "$OUT" \

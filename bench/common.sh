@@ -1,0 +1,20 @@
+# Shared by bench/run.sh and bench/run-postgres.sh (sourced). The caller defines
+# `load` (suanli-load with its servers and data directory), `work`, RECORDS and HALF_RECORDS.
+
+# Waits until a server's log says it listens (20 s at most); prints the log and fails if not.
+wait_listening() { # $1: the server's stderr log
+  for _ in $(seq 200); do grep -q "listening on" "$1" 2>/dev/null && break; sleep 0.1; done
+  grep -q "listening on" "$1" || { cat "$1"; exit 1; }
+}
+
+# The two runs every benchmark makes: RECORDS as fast as the ledger acknowledges them, then
+# HALF_RECORDS at half that rate for latency; results in $work/max.json and $work/half.json.
+full_and_half_speed() { # $1: the admin key, $2: what the full-speed run is over
+  echo "== full speed: $RECORDS records$2"
+  load --admin-key "$1" --records "$RECORDS" --run 1 --json-out "$work/max.json" | tee "$work/max.txt"
+  local max_rate half
+  max_rate=$(python3 -c "import json;print(int(json.load(open('$work/max.json'))['records_per_s']))")
+  half=$((max_rate / 2))
+  echo "== half speed: $HALF_RECORDS records at $half records/s"
+  load --no-setup --records "$HALF_RECORDS" --rate "$half" --run 2 --json-out "$work/half.json" | tee "$work/half.txt"
+}
