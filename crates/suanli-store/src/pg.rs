@@ -544,7 +544,7 @@ impl PgStore {
     /// `ledger_records`: one row per record key, its latest summary.
     fn write_record_table(c: &mut Client, rows: &[&(RecordKey, RecordSummary)]) -> Result<()> {
         let n = rows.len();
-        let mut cols: [Vec<String>; 11] = Default::default();
+        let mut cols: [Vec<String>; 10] = Default::default();
         let mut seq = Vec::with_capacity(n);
         let mut year = Vec::with_capacity(n);
         let mut reversed = Vec::with_capacity(n);
@@ -563,7 +563,6 @@ impl PgStore {
                 l.renter.to_string(),
                 l.supplier.to_string(),
                 l.reasons(),
-                String::new(),
             ];
             for (col, t) in cols.iter_mut().zip(texts) {
                 col.push(t);
@@ -573,7 +572,7 @@ impl PgStore {
             reversed.push(s.reversed_by.map(seq_i64));
             voucher.push(f.voucher_id.clone());
         }
-        let [kind, provider, record, renter, hours, amount, drawn, rsub, ssub, reasons, _] = &cols;
+        let [kind, provider, record, renter, hours, amount, drawn, rsub, ssub, reasons] = &cols;
         c.execute(
             "INSERT INTO ledger_records (kind, provider_id, record_id, seq, renter_id, voucher_id, gpu_hours, amount,
                  cap_year, voucher_drawn, renter_subsidy, supplier_subsidy, reasons, reversed_by)
