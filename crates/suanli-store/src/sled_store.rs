@@ -69,6 +69,8 @@ use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreErro
 pub const CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
 /// Period of sled's background flusher, which is also what evicts cached pages.
 pub const BACKGROUND_FLUSH_MS: u64 = 200;
+/// How long an open waits for sled's file lock to be released (see [`SledStore::open`]).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 const ENTRY: u8 = b'e';
 const RECORD: u8 = b'r';
@@ -255,7 +257,7 @@ impl SledStore {
 
     /// Like [`SledStore::open`] with a page cache of `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
@@ -263,9 +265,22 @@ impl SledStore {
             // because sled 0.34 pages out cached nodes only from it. Without it memory grew
             // by about 2.3 KB per record written regardless of the cache size (measured:
             // 300k records, 8 MiB cache, 702 MB resident; with a 200 ms flusher, 147 MB).
-            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-            .open()
-            .map_err(io)?;
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS));
+        // sled's background I/O threads drop their handles on the files a moment after the
+        // last `Db` is dropped, so reopening in the same process can find the file lock
+        // still held. Wait for it, briefly; a lock another process really holds is still
+        // refused once the wait is over.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened.map_err(io)?,
+            }
+        };
         let count = match db.get(META_SCHEMA).map_err(io)? {
             None => Self::init(&db)?,
             Some(v) => {
