@@ -42,6 +42,14 @@ pub struct Limits {
     /// Inclusion-proof lookups by leaf hash running at once (each scans the log's leaf
     /// hashes); more wait.
     pub leaf_lookups_concurrent_max: usize,
+    /// A new connection that has not sent its first bytes (the HTTP/2 preface or a TLS
+    /// ClientHello) within this is closed, milliseconds: idle sockets cannot hold the
+    /// `connections_max` slots.
+    pub handshake_timeout_ms: u64,
+    /// An `Audit.ExportEntries` whose client takes no data for this long is ended (with
+    /// DEADLINE_EXCEEDED) and frees its slot, milliseconds: stalled readers cannot hold
+    /// every export slot.
+    pub export_stall_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -62,6 +70,8 @@ impl Default for Limits {
             read_replay_cache_max: 100_000,
             exports_concurrent_max: 4,
             leaf_lookups_concurrent_max: 2,
+            handshake_timeout_ms: 10_000,
+            export_stall_timeout_ms: 30_000,
         }
     }
 }
@@ -223,6 +233,8 @@ impl Config {
         range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
         range("limits.exports_concurrent_max", l.exports_concurrent_max, 1, 1024)?;
         range("limits.leaf_lookups_concurrent_max", l.leaf_lookups_concurrent_max, 1, 1024)?;
+        range("limits.handshake_timeout_ms", l.handshake_timeout_ms as usize, 100, 600_000)?;
+        range("limits.export_stall_timeout_ms", l.export_stall_timeout_ms as usize, 100, 3_600_000)?;
         if !(8..=65_536).contains(&self.store_cache_mib) {
             return Err(invalid("store_cache_mib", "must be between 8 and 65536"));
         }

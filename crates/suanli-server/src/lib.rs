@@ -166,10 +166,12 @@ pub async fn serve_with(
         .max_concurrent_streams(Some(limits.streams_per_connection_max))
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .add_service(
-            v1::ingest_server::IngestServer::new(services.clone())
-                .max_decoding_message_size(limits.batch_message_bytes_max.max(limits.stream_message_bytes_max)),
-        )
+        .add_service(IngestLimits {
+            streams: v1::ingest_server::IngestServer::new(services.clone())
+                .max_decoding_message_size(limits.stream_message_bytes_max),
+            batches: v1::ingest_server::IngestServer::new(services.clone())
+                .max_decoding_message_size(limits.batch_message_bytes_max),
+        })
         .add_service(
             v1::registry_server::RegistryServer::new(services.clone())
                 .max_decoding_message_size(limits.stream_message_bytes_max),
@@ -191,7 +193,10 @@ pub async fn serve_with(
         .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())))
         .add_service(health)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), signalled);
+        .serve_with_incoming_shutdown(
+            net::incoming(listener, limits.connections_max, Duration::from_millis(limits.handshake_timeout_ms)),
+            signalled,
+        );
     // A graceful stop waits for open calls to end, but a client can keep a stream open
     // forever. After the grace period the server stops without them: every acknowledged
     // record is already durable, and a restart recovers exactly as after a crash.
@@ -219,4 +224,40 @@ pub async fn serve_with(
     tokio::task::spawn_blocking(move || sequencer_thread.join()).await?.ok();
     info!("stopped");
     Ok(())
+}
+
+/// The Ingest service with one message limit per kind of call: a `SubmitUsageBatch`
+/// message may be `limits.batch_message_bytes_max`, a stream message (one envelope) only
+/// `limits.stream_message_bytes_max`. tonic sets limits per service, so the calls are
+/// routed by path to two copies of the service that differ only in their limit; a stream
+/// message that declares more than its limit is refused at its header, before its bytes
+/// are buffered.
+#[derive(Clone)]
+struct IngestLimits {
+    streams: v1::ingest_server::IngestServer<Services>,
+    batches: v1::ingest_server::IngestServer<Services>,
+}
+
+type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
+
+impl tonic::codegen::Service<HttpRequest> for IngestLimits {
+    type Response = <v1::ingest_server::IngestServer<Services> as tonic::codegen::Service<HttpRequest>>::Response;
+    type Error = std::convert::Infallible;
+    type Future = <v1::ingest_server::IngestServer<Services> as tonic::codegen::Service<HttpRequest>>::Future;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Self::Future {
+        if req.uri().path() == "/suanli.v1.Ingest/SubmitUsageBatch" {
+            self.batches.call(req)
+        } else {
+            self.streams.call(req)
+        }
+    }
+}
+
+impl tonic::server::NamedService for IngestLimits {
+    const NAME: &'static str = <v1::ingest_server::IngestServer<Services> as tonic::server::NamedService>::NAME;
 }
