@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Bounds on what clients can make the server hold. Each is a named, validated field.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest gRPC message accepted on a streaming call (one envelope), bytes.
@@ -79,7 +79,7 @@ impl Default for Limits {
 /// TLS for the gRPC listener (rustls). With `cert` and `key` the server speaks only TLS;
 /// with `client_ca` too, every client must present a certificate signed by that CA
 /// (mutual TLS), before any request is read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tls {
     /// The server's certificate chain, PEM (leaf first).
@@ -98,7 +98,7 @@ impl Tls {
 }
 
 /// Everything `suanlid` needs to run.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the ledger lives: the store, and the keys generated at first start.

@@ -92,7 +92,7 @@ pub fn incoming(
     handshake: Duration,
 ) -> impl Stream<Item = io::Result<LimitedConn>> {
     let permits = Arc::new(Semaphore::new(max));
-    futures::stream::unfold((listener, permits), |(listener, permits)| async move {
+    futures::stream::unfold((listener, permits), move |(listener, permits)| async move {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let item = match listener.accept().await {
             Ok((stream, _)) => {
