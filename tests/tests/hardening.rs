@@ -148,7 +148,7 @@ fn role_keys_are_never_entity_keys() {
         g.admin_accepted(&admin, [tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None)])
             .await;
         for (role, key) in [("finance", &finance), ("admin", &admin), ("ledger signing", &ledger_key)] {
-            let input = tk::admin(&admin, &format!("role-{role}"), tk::add_key(&uscc(1), &public(key)));
+            let input = tk::admin(&admin, &format!("role-{}", role.replace(' ', "-")), tk::add_key(&uscc(1), &public(key)));
             let ack = g.registry.apply(envelope(&input)).await.unwrap().into_inner();
             assert_eq!(code(&ack), "KEY_EXISTS", "{role}: {ack:?}");
             assert!(ack.detail.contains(role), "{}", ack.detail);
