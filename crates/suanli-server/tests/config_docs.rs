@@ -99,7 +99,7 @@ fn the_operations_guide_states_every_field_with_its_default() {
 /// Fields the example sets on purpose to something else than the default (a container
 /// listens on every interface, keeps its data under /data and serves metrics); each says
 /// `# default …` on its line.
-const DEPLOY_CHOICES: &[&str] = &["data_dir", "listen", "metrics_listen"];
+const DEPLOY_CHOICES: &[&str] = &["data_dir", "listen", "web_listen", "metrics_listen"];
 
 #[test]
 fn the_example_file_lists_every_field_with_its_default() {
