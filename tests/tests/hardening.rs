@@ -35,9 +35,8 @@ fn extreme_numbers_in_requests_get_clear_errors() {
         let extremes = [0, 1, 2, u64::MAX / 2, (1 << 63) + 1, u64::MAX - 1, u64::MAX];
         use v1::inclusion_proof_request::Leaf;
         for &a in &extremes {
-            let r = audit
-                .get_inclusion_proof(v1::InclusionProofRequest { leaf: Some(Leaf::Index(a)), tree_size: 0 })
-                .await;
+            let r =
+                audit.get_inclusion_proof(v1::InclusionProofRequest { leaf: Some(Leaf::Index(a)), tree_size: 0 }).await;
             assert_clear(&format!("inclusion proof of {a}"), r.map(drop));
             let r = audit.get_entry(v1::EntryRequest { index: a }).await;
             assert_clear(&format!("entry {a}"), r.map(drop));
@@ -145,10 +144,10 @@ fn role_keys_are_never_entity_keys() {
     let ledger_key = Server::read_key(&server.data_dir.join("ledger.key"));
     runtime().block_on(async {
         let mut g = Grpc::connect(&server.url()).await;
-        g.admin_accepted(&admin, [tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None)])
-            .await;
+        g.admin_accepted(&admin, [tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None)]).await;
         for (role, key) in [("finance", &finance), ("admin", &admin), ("ledger signing", &ledger_key)] {
-            let input = tk::admin(&admin, &format!("role-{}", role.replace(' ', "-")), tk::add_key(&uscc(1), &public(key)));
+            let input =
+                tk::admin(&admin, &format!("role-{}", role.replace(' ', "-")), tk::add_key(&uscc(1), &public(key)));
             let ack = g.registry.apply(envelope(&input)).await.unwrap().into_inner();
             assert_eq!(code(&ack), "KEY_EXISTS", "{role}: {ack:?}");
             assert!(ack.detail.contains(role), "{}", ack.detail);

@@ -33,21 +33,41 @@ fn reflection_answers_v1alpha_and_v1_clients() {
             use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
             use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
             use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, ServerReflectionResponse};
-            let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+            let req = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
             let mut c = ServerReflectionClient::new(ch.clone());
-            let answers: Vec<ServerReflectionResponse> =
-                c.server_reflection_info(tokio_stream::iter(vec![req])).await.expect("v1alpha is served").into_inner().map(|r| r.unwrap()).collect().await;
-            let Some(MessageResponse::ListServicesResponse(list)) = &answers[0].message_response else { panic!("{answers:?}") };
+            let answers: Vec<ServerReflectionResponse> = c
+                .server_reflection_info(tokio_stream::iter(vec![req]))
+                .await
+                .expect("v1alpha is served")
+                .into_inner()
+                .map(|r| r.unwrap())
+                .collect()
+                .await;
+            let Some(MessageResponse::ListServicesResponse(list)) = &answers[0].message_response else {
+                panic!("{answers:?}")
+            };
             let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
             assert!(names.contains(&"suanli.v1.Ingest") && names.contains(&"grpc.health.v1.Health"), "{names:?}");
         }
         {
+            use tonic_reflection::pb::v1::ServerReflectionRequest;
             use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
             use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-            use tonic_reflection::pb::v1::ServerReflectionRequest;
-            let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+            let req = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
             let mut c = ServerReflectionClient::new(ch);
-            let answers: Vec<_> = c.server_reflection_info(tokio_stream::iter(vec![req])).await.expect("v1 is served").into_inner().collect().await;
+            let answers: Vec<_> = c
+                .server_reflection_info(tokio_stream::iter(vec![req]))
+                .await
+                .expect("v1 is served")
+                .into_inner()
+                .collect()
+                .await;
             assert!(answers[0].is_ok());
         }
     });
@@ -62,9 +82,9 @@ fn health_turns_not_serving_at_shutdown_and_an_open_watch_does_not_hold_it() {
     let mut server = Server::start_in(&tmp.path().join("data"), &["--config", &config.to_string_lossy()]);
     let pid = server.child.as_ref().unwrap().id();
     runtime().block_on(async {
+        use tonic_health::pb::HealthCheckRequest;
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::health_client::HealthClient;
-        use tonic_health::pb::HealthCheckRequest;
         let mut h = HealthClient::new(channel(&server.url()).await);
         let req = |s: &str| HealthCheckRequest { service: s.into() };
         assert_eq!(h.check(req("suanli.v1.Ingest")).await.unwrap().into_inner().status, ServingStatus::Serving as i32);
@@ -93,7 +113,8 @@ fn gzip_requests_are_accepted_and_bounded_when_inflated() {
     let admin = Server::read_key(&server.admin_key());
     runtime().block_on(async {
         let ch = channel(&server.url()).await;
-        let mut registry = v1::registry_client::RegistryClient::new(ch.clone()).send_compressed(CompressionEncoding::Gzip);
+        let mut registry =
+            v1::registry_client::RegistryClient::new(ch.clone()).send_compressed(CompressionEncoding::Gzip);
         for (i, op) in [
             tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None),
             tk::add_key(&uscc(1), &public(&tk::key(11))),
@@ -117,7 +138,8 @@ fn gzip_requests_are_accepted_and_bounded_when_inflated() {
             .max_encoding_message_size(64 << 20);
         let acks = ingest.submit_usage_batch(v1::EnvelopeBatch { envelopes: envs.clone() }).await.expect("gzip batch");
         assert!(acks.into_inner().acks.iter().all(|a| code(a) == "ACCEPTED"));
-        let acks: Vec<_> = ingest.submit_usage(tokio_stream::iter(envs)).await.expect("gzip stream").into_inner().collect().await;
+        let acks: Vec<_> =
+            ingest.submit_usage(tokio_stream::iter(envs)).await.expect("gzip stream").into_inner().collect().await;
         assert!(acks.iter().all(|a| a.as_ref().is_ok_and(|a| code(a) == "DUPLICATE")));
         // 16 MiB of zeros compress to a few KiB; inflated they are beyond the 8 MiB batch
         // limit, and the server stops inflating there.

@@ -136,6 +136,13 @@ fn tls_serves_https_and_can_require_client_certificates() {
     assert!(text(&out.stderr).contains("--ca"), "{}", text(&out.stderr));
     let out = cli_at(&format!("http://{}", server.addr), &["log", "checkpoint"], None);
     assert!(!out.status.success(), "plain HTTP/2 must not be served on a TLS port");
+    assert!(text(&out.stderr).contains("https://"), "the client suggests https://: {}", text(&out.stderr));
+    // The server logs the handshakes it refused.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !file_text(&server.log).contains("tls accept error") {
+        assert!(Instant::now() < deadline, "no refused handshake in the log:\n{}", file_text(&server.log));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // A CA that did not sign the server's certificate is refused.
     let out = cli_at(&https, &["--ca", &pki.path("stranger.crt"), "log", "checkpoint"], None);
     assert!(!out.status.success(), "a server certificate from an untrusted CA was accepted");
@@ -158,6 +165,7 @@ fn tls_serves_https_and_can_require_client_certificates() {
         None,
     );
     assert!(!out.status.success(), "a client certificate from an untrusted CA was accepted");
+    assert!(text(&out.stderr).contains("CA"), "the client names the CA: {}", text(&out.stderr));
     let out = cli_at(
         &https,
         &[
@@ -202,7 +210,8 @@ fn samples(body: &str, openmetrics: bool) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in body.lines() {
         if line.starts_with('#') || line.is_empty() {
-            let allowed = if openmetrics { &["# HELP ", "# TYPE ", "# UNIT ", "# EOF"][..] } else { &["# HELP ", "# TYPE "][..] };
+            let allowed =
+                if openmetrics { &["# HELP ", "# TYPE ", "# UNIT ", "# EOF"][..] } else { &["# HELP ", "# TYPE "][..] };
             assert!(line.is_empty() || allowed.iter().any(|p| line.starts_with(p)), "bad comment line {line:?}");
             continue;
         }
@@ -271,7 +280,8 @@ fn metrics_count_what_was_submitted() {
     assert!(num("process_cpu_seconds_total") >= 0.0 && num("process_start_time_seconds") > 1.7e9);
     assert!(m.keys().any(|k| k.starts_with("suanli_build_info{version=")), "{m:#?}");
     // Prometheus asks for OpenMetrics and gets it; HEAD is answered without a body.
-    let (head, body) = http(&addr, "GET", Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"));
+    let (head, body) =
+        http(&addr, "GET", Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"));
     assert!(head.contains("application/openmetrics-text; version=1.0.0"), "{head}");
     assert!(body.ends_with("# EOF\n"), "{body}");
     let om = samples(&body, true);

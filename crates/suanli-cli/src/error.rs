@@ -81,7 +81,9 @@ pub(crate) fn with_tls_hint(url: &str, mut detail: String) -> String {
         .any(|s| detail.to_lowercase().contains(s));
     let lower = detail.to_lowercase();
     if url.starts_with("https://")
-        && (lower.contains("invalidcontenttype") || lower.contains("corrupt message") || lower.contains("wrong version"))
+        && (lower.contains("invalidcontenttype")
+            || lower.contains("corrupt message")
+            || lower.contains("wrong version"))
     {
         // What a plain-HTTP port answers to a TLS ClientHello.
         detail.push_str(" (the server does not speak TLS on this port: use http:// in --server, or check the port)");

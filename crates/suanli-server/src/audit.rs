@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use suanli_core::ids::Uscc;
 use suanli_core::index::RecordKey;
 use suanli_core::merkle::{self, Frontier, Hash, NodeId, NodeReader, ProofError};
@@ -33,7 +34,6 @@ use suanli_core::model::RecordKind;
 use suanli_proto::v1;
 use suanli_store::{Store, StoreError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 

@@ -240,7 +240,9 @@ pub async fn serve_with(
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
         // The verifiable log (audit.rs): public proofs, entries and exports.
-        .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())).accept_compressed(GZIP))
+        .add_service(
+            v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())).accept_compressed(GZIP),
+        )
         .add_service(health.server())
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

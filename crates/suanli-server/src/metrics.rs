@@ -232,19 +232,19 @@ fn register_state(r: &mut Registry, ledger: &Ledger) {
         "suanli_cap_utilisation_max_ratio",
         "Largest share of its cap (0 to 1) any one entity has used, by line and cap year",
     );
-    let exhausted =
-        gauge_family(r, "suanli_cap_exhausted_entities", "Entities that have used their whole cap, by line and cap year");
+    let exhausted = gauge_family(
+        r,
+        "suanli_cap_exhausted_entities",
+        "Entities that have used their whole cap, by line and cap year",
+    );
     for ((line, year), (total, share, n)) in &lines {
         granted.get_or_create(&line_year(line, *year)).set(yuan(*total));
         let share = share.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
         utilisation.get_or_create(&line_year(line, *year)).set(yuan(share));
         exhausted.get_or_create(&line_year(line, *year)).set(*n as f64);
     }
-    let budget = gauge_family(
-        r,
-        "suanli_subsidy_budget_used_yuan",
-        "Subsidy counted against the program's budget, by cap year",
-    );
+    let budget =
+        gauge_family(r, "suanli_subsidy_budget_used_yuan", "Subsidy counted against the program's budget, by cap year");
     let years: std::collections::BTreeSet<i32> = lines.keys().map(|(_, y)| *y).collect();
     for year in years {
         budget.get_or_create(&vec![("year", year.to_string())]).set(yuan(ledger.budget_used(year)));

@@ -86,11 +86,7 @@ impl AsyncWrite for LimitedConn {
 
 /// The accepted connections of `listener`, at most `max` alive at once; each must send its
 /// first bytes within `handshake`.
-pub fn incoming(
-    listener: TcpListener,
-    max: usize,
-    handshake: Duration,
-) -> impl Stream<Item = io::Result<LimitedConn>> {
+pub fn incoming(listener: TcpListener, max: usize, handshake: Duration) -> impl Stream<Item = io::Result<LimitedConn>> {
     let permits = Arc::new(Semaphore::new(max));
     futures::stream::unfold((listener, permits), move |(listener, permits)| async move {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");

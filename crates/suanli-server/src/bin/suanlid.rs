@@ -148,9 +148,17 @@ fn init_tracing(format: &str) {
     use std::io::IsTerminal;
     notice::set_json(format == "json");
     // tonic reports a refused TLS handshake (wrong CA, no client certificate, plaintext
-    // sent to the TLS port) only at debug level; the operator should see them.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SUANLI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tonic::transport::server::io_stream=debug"));
+    // sent to the TLS port) only at debug level; the operator should see them whatever the
+    // level, unless SUANLI_LOG names that target itself.
+    const TLS_REFUSALS: &str = "tonic::transport::server::io_stream=debug";
+    let given = std::env::var("SUANLI_LOG").ok();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("SUANLI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if !given.is_some_and(|g| g.contains("tonic::transport::server::io_stream"))
+        && let Ok(d) = TLS_REFUSALS.parse()
+    {
+        filter = filter.add_directive(d);
+    }
     // Colours only for a person at a terminal: never in a redirected log, nor with NO_COLOR.
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
@@ -221,7 +229,10 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
                 "" => "another suanlid".to_string(),
                 pid => format!("another suanlid (pid {pid})"),
             };
-            anyhow::bail!("{who} is using the data directory {}; stop it first, or give another --data-dir", dir.display());
+            anyhow::bail!(
+                "{who} is using the data directory {}; stop it first, or give another --data-dir",
+                dir.display()
+            );
         }
         Err(std::fs::TryLockError::Error(e)) => {
             return Err(e).with_context(|| format!("locking {}", path.display()));
@@ -248,7 +259,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let web = match config.web_addr()? {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("web listener on {addr}"))?),
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("web listener on {addr}"))?)
+        }
         None => None,
     };
     let store: Arc<dyn Store> = match &config.store {
