@@ -290,16 +290,33 @@ impl Client {
 
     /// One entity's statement (CSV), read by the entity itself, finance or the admin.
     pub async fn statement(&self, key: &SigningKey, id: &str, year: Option<i32>) -> Result<String, ClientError> {
-        let query = || read_request::Query::Statement(v1::StatementQuery { id: id.into(), year: year.unwrap_or(0) });
+        let bytes = self.statement_file(key, id, year, v1::ReportFormat::Csv).await?;
+        String::from_utf8(bytes).map_err(|e| {
+            ClientError::from_status(&self.url, "Reports.EntityStatement", tonic::Status::internal(e.to_string()))
+        })
+    }
+
+    /// One entity's statement as file bytes: CSV (one table), XLSX or the Excel CSV.
+    pub async fn statement_file(
+        &self,
+        key: &SigningKey,
+        id: &str,
+        year: Option<i32>,
+        format: v1::ReportFormat,
+    ) -> Result<Vec<u8>, ClientError> {
+        let query = || {
+            read_request::Query::Statement(v1::StatementQuery {
+                id: id.into(),
+                year: year.unwrap_or(0),
+                format: format as i32,
+            })
+        };
         let stream =
             self.read("Reports.EntityStatement", key, query, |env| async move {
                 self.reports().entity_statement(env).await
             })
             .await?;
-        let (bytes, _) = self.collect_file("Reports.EntityStatement", stream).await?;
-        String::from_utf8(bytes).map_err(|e| {
-            ClientError::from_status(&self.url, "Reports.EntityStatement", tonic::Status::internal(e.to_string()))
-        })
+        Ok(self.collect_file("Reports.EntityStatement", stream).await?.0)
     }
 
     fn audit(&self) -> v1::audit_client::AuditClient<Channel> {

@@ -616,7 +616,8 @@ impl v1::reports_server::Reports for Services {
             Ok(v1::ReportFormat::Csv) => crate::reports::Format::Csv,
             Ok(v1::ReportFormat::Json) => crate::reports::Format::Json,
             Ok(v1::ReportFormat::Xlsx) => crate::reports::Format::Xlsx,
-            Err(_) => return Err(Status::invalid_argument("format must be csv, json or xlsx")),
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::Format::CsvExcel,
+            Err(_) => return Err(Status::invalid_argument("format must be csv, json, xlsx or csv-excel")),
         };
         let shared = self.0.clone();
         let report = tokio::task::spawn_blocking(move || {
@@ -639,11 +640,18 @@ impl v1::reports_server::Reports for Services {
             return Err(Status::not_found(format!("{id} is not registered")));
         }
         let year = (q.year != 0).then_some(q.year);
+        let format = match v1::ReportFormat::try_from(q.format) {
+            Ok(v1::ReportFormat::Csv) => crate::reports::StatementFormat::Csv,
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::StatementFormat::CsvExcel,
+            Ok(v1::ReportFormat::Xlsx) => crate::reports::StatementFormat::Xlsx,
+            _ => return Err(Status::invalid_argument("a statement's format must be csv, xlsx or csv-excel")),
+        };
         let shared = self.0.clone();
-        let text = tokio::task::spawn_blocking(move || crate::reports::statement(&*shared.store, &id, year))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(report_status)?;
-        Ok(Response::new(file_stream(text.into_bytes(), String::new())))
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::reports::statement_file(&*shared.store, &id, year, format))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(report_status)?;
+        Ok(Response::new(file_stream(bytes, String::new())))
     }
 }

@@ -92,6 +92,40 @@ enum Command {
     Log(log::LogCommand),
     /// Back up a running ledger: its whole log and a checkpoint signed now (restore with `suanlid restore`).
     Backup(log::BackupArgs),
+    /// Explain the reason codes (REJECTED reasons and money-line reasons), in Chinese when the
+    /// locale is Chinese (LANG=zh_CN.UTF-8), in English otherwise.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    /// Only these codes (e.g. AMOUNT_MISMATCH CAPPED); all when left out.
+    codes: Vec<String>,
+    /// The language: zh or en (default: from the locale).
+    #[arg(long, value_name = "zh|en")]
+    lang: Option<String>,
+}
+
+fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
+    use suanli_cli::i18n::{self, Explain as _, Lang};
+    use suanli_core::codes::{LineReason, RejectCode};
+    let lang = match a.lang.as_deref() {
+        None => i18n::lang(),
+        Some(l) => Lang::parse(l).ok_or_else(|| anyhow::anyhow!("--lang {l:?}: zh or en"))?,
+    };
+    if a.codes.is_empty() {
+        print!("{}", i18n::codes_help(lang));
+        return Ok(());
+    }
+    for c in &a.codes {
+        let code = c.trim().to_ascii_uppercase();
+        let text = RejectCode::parse(&code)
+            .map(|r| r.explain(lang))
+            .or_else(|| LineReason::parse(&code).map(|r| r.explain(lang)))
+            .ok_or_else(|| anyhow::anyhow!("{c:?} is not a reason code (see `suanli explain`)"))?;
+        println!("{code}\t{text}");
+    }
+    Ok(())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -109,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(c) => report::run(&ctx, c).await,
         Command::Log(c) => log::run(&ctx, c).await,
         Command::Backup(a) => log::backup(&ctx, a).await,
+        Command::Explain(a) => explain(&a),
     }
 }
 
@@ -136,7 +171,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                    eprintln!("suanli: a command is needed here; these are the choices:\n");
+                    eprintln!("suanli: {}\n", suanli_cli::i18n::t(suanli_cli::i18n::Msg::CommandNeeded));
                     let _ = e.print();
                     ExitCode::from(2)
                 }
@@ -158,7 +193,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("suanli: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<records::Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
