@@ -326,8 +326,8 @@ mod excel_checks {
         assert!(xml.contains("<autoFilter ref=\"A1:"), "{xml}");
         assert!(xml.contains("<col "), "column widths are set: {xml}");
         let styles = part(file, "xl/styles.xml");
-        assert!(styles.contains(r#"formatCode="#,##0.00""#), "{styles}");
-        assert!(!styles.contains(r#"formatCode="#,##0.######""#), "whole GPU-hours would show as 1,000.: {styles}");
+        assert!(styles.contains(r##"formatCode="#,##0.00""##), "{styles}");
+        assert!(!styles.contains(r##"formatCode="#,##0.######""##), "whole GPU-hours would show as 1,000.: {styles}");
     }
 
     pub fn annual_xlsx_reads_as_a_clerk_expects(file: &str, csv_text: &str) {
@@ -335,7 +335,7 @@ mod excel_checks {
         let sheet = wb.worksheet_range("年度报告 2026").unwrap();
         same_cells(&sheet, csv_text);
         frozen_filtered_formatted(file, "xl/worksheets/sheet1.xml");
-        assert!(part(file, "xl/styles.xml").contains(r#"formatCode="#,##0.00####""#));
+        assert!(part(file, "xl/styles.xml").contains(r##"formatCode="#,##0.00####""##));
         // The document's creation time is the last entry's time, in UTC as XLSX requires.
         let cp = wb.worksheet_range("检查点 Checkpoint").unwrap();
         let Some(Data::String(when)) = cp.get_value((5, 1)) else { panic!("no time on the checkpoint sheet") };
