@@ -9,55 +9,7 @@
 
 use std::sync::OnceLock;
 
-pub use compat::{Explain, Lang};
-
-// TEMPORARY until suanli_core::lang lands on main: remove this module and import
-// suanli_core::lang::Lang (and use RejectCode::explain / LineReason::explain directly).
-mod compat {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-    pub enum Lang {
-        #[default]
-        Zh,
-        En,
-    }
-    impl Lang {
-        pub fn parse(s: &str) -> Option<Lang> {
-            let s = s.trim().to_ascii_lowercase();
-            if s.starts_with("zh") {
-                Some(Lang::Zh)
-            } else if s.starts_with("en") {
-                Some(Lang::En)
-            } else {
-                None
-            }
-        }
-        pub fn from_locale(a: Option<&str>, b: Option<&str>, c: Option<&str>) -> Lang {
-            match [a, b, c].into_iter().flatten().find(|v| !v.is_empty()).and_then(Lang::parse) {
-                Some(Lang::Zh) => Lang::Zh,
-                _ => Lang::En,
-            }
-        }
-    }
-    pub trait Explain {
-        fn explain(self, lang: Lang) -> &'static str;
-    }
-    impl Explain for suanli_core::codes::RejectCode {
-        fn explain(self, lang: Lang) -> &'static str {
-            match lang {
-                Lang::Zh => "见 suanli explain",
-                Lang::En => self.as_str(),
-            }
-        }
-    }
-    impl Explain for suanli_core::codes::LineReason {
-        fn explain(self, lang: Lang) -> &'static str {
-            match lang {
-                Lang::Zh => "见 suanli explain",
-                Lang::En => self.as_str(),
-            }
-        }
-    }
-}
+pub use suanli_core::lang::Lang;
 
 static LANG: OnceLock<Lang> = OnceLock::new();
 

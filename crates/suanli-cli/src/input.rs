@@ -44,6 +44,11 @@ fn is_xlsx(path: &Path, bytes: &[u8]) -> bool {
 pub fn read_file(path: &Path, sheet: Option<&str>) -> Result<(RawTable, Vec<Notice>), CsvError> {
     let bytes =
         std::fs::read(path).map_err(|e| CsvError { line: 1, message: format!("cannot read the file: {e}") })?;
+    read_bytes(path, bytes, sheet)
+}
+
+/// Reads a record file's bytes (`path` only tells an `.xlsx` by its name).
+pub fn read_bytes(path: &Path, bytes: Vec<u8>, sheet: Option<&str>) -> Result<(RawTable, Vec<Notice>), CsvError> {
     if is_xlsx(path, &bytes) {
         return read_xlsx(bytes, sheet);
     }

@@ -108,7 +108,15 @@ struct Out {
 
 fn suanli(args: &[&str]) -> Out {
     let Output { status, stdout, stderr } =
-        Command::new(env!("CARGO_BIN_EXE_suanli")).args(args).env_remove("SUANLI_SERVER").output().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_suanli"))
+            .args(args)
+            .env_remove("SUANLI_SERVER")
+            // Messages in English whatever the machine's locale (they are checked below).
+            .env("LANG", "C")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .output()
+            .unwrap();
     Out {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8(stdout).unwrap(),
@@ -255,9 +263,11 @@ fn every_command_against_a_real_ledger() {
     ];
     assert_eq!(lines[1..], expected.iter().map(String::as_str).collect::<Vec<_>>()[..], "{}", out.stdout);
     let err: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(err.len(), 2, "{}", out.stderr);
+    assert_eq!(err.len(), 3, "{}", out.stderr);
     assert!(err[0].starts_with("suanli: line 10 record u1: REJECTED CONFLICT: "), "{}", out.stderr);
     assert!(err[1].starts_with("suanli: line 11 record u10: REJECTED AMOUNT_MISMATCH: "), "{}", out.stderr);
+    // The summary is written also when stderr is not a terminal.
+    assert_eq!(err[2], "suanli: 10 records: 7 accepted, 1 duplicate, 2 rejected", "{}", out.stderr);
     // P2 signs u8 (and u4 of P is refused: P2 is not P).
     let out = l.run(&["usage", "submit", "--key", &p2key, "--csv", &file_p2]);
     assert_eq!(out.code, 0, "{out:?}");

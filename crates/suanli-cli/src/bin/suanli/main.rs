@@ -5,6 +5,7 @@
 
 mod common;
 mod entity;
+mod help_zh;
 mod keys;
 mod log;
 mod records;
@@ -107,7 +108,7 @@ struct ExplainArgs {
 }
 
 fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
-    use suanli_cli::i18n::{self, Explain as _, Lang};
+    use suanli_cli::i18n::{self, Lang};
     use suanli_core::codes::{LineReason, RejectCode};
     let lang = match a.lang.as_deref() {
         None => i18n::lang(),
@@ -147,6 +148,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Parses the command line with help in the locale's language.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let cmd = match suanli_cli::i18n::lang() {
+        suanli_cli::i18n::Lang::Zh => help_zh::chinese(Cli::command()),
+        suanli_cli::i18n::Lang::En => help_zh::english(Cli::command()),
+    };
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
+}
+
 /// A clap error as one line: the message, then the usage line.
 fn one_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
@@ -161,7 +172,7 @@ fn one_line(e: &clap::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;

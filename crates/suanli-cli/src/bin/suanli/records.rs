@@ -16,7 +16,7 @@ use ed25519_dalek::SigningKey;
 use futures::{FutureExt, StreamExt};
 use indicatif::{HumanCount, ProgressBar, ProgressState, ProgressStyle};
 use prost::Message;
-use suanli_cli::i18n::{self, Explain as _, Msg};
+use suanli_cli::i18n::{self, Msg};
 use suanli_cli::input::{self, Notice};
 use suanli_cli::output::{ResultWriter, result_cells};
 use suanli_cli::records::{CORPUS_COLUMNS, Row, USAGE_COLUMNS, build_corpus, build_usage};
@@ -170,7 +170,8 @@ async fn submit_file(ctx: &Ctx, kind: InputKind, a: SubmitArgs) -> anyhow::Resul
     let offset = input::parse_utc_offset(&a.utc_offset).map_err(|e| anyhow::anyhow!("--utc-offset: {e}"))?;
     let names: &[&'static str] = if kind == InputKind::Corpus { &CORPUS_COLUMNS } else { &USAGE_COLUMNS };
     let file = a.csv.display().to_string();
-    let (mut table, notices) = input::read_file(&a.csv, a.sheet.as_deref()).with_context(|| file.clone())?;
+    let bytes = std::fs::read(&a.csv).with_context(|| format!("{file}: cannot open the CSV file"))?;
+    let (mut table, notices) = input::read_bytes(&a.csv, bytes, a.sheet.as_deref()).with_context(|| file.clone())?;
     for n in notices {
         match n {
             Notice::ConvertedFromGb18030 => say(&format!("{file}: {}", i18n::t(Msg::ConvertedFromGb18030))),
