@@ -411,3 +411,22 @@ fn errors_are_one_line_and_non_zero() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("Examples") && out.stdout.contains("--server <URL>"));
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_definition() {
+    let out = suanli(&["completions", "bash"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("_suanli()") && out.stdout.contains("--dry-run") && out.stdout.contains("--fail-on-rejected"));
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        assert_eq!(suanli(&["completions", shell]).code, 0, "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = suanli(&["man", "--out", &dir.path().display().to_string()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for page in ["suanli.1", "suanli-usage-submit.1", "suanli-report-annual.1", "suanli-settle-list.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.starts_with(".ie") && text.contains(".SH NAME"), "{page}");
+    }
+    let submit = std::fs::read_to_string(dir.path().join("suanli-usage-submit.1")).unwrap();
+    assert!(submit.contains("dry\\-run"), "{submit}");
+}

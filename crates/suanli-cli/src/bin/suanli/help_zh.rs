@@ -44,6 +44,8 @@ const ABOUT: &[(&str, &str)] = &[
     ("log verify", "离线校验导出文件: 检查点签名、Merkle 根、每个签名和每条金额, 按账本规则重放。无需服务器"),
     ("backup", "备份运行中的账本: 完整日志和一个现签的检查点 (用 `suanlid restore` 恢复)"),
     ("explain", "解释原因代码 (拒绝原因和金额行原因)"),
+    ("completions", "打印 shell 自动补全脚本 (由命令行定义生成), 例如 `suanli completions bash`"),
+    ("man", "把 suanli 及每个子命令的 man 手册页写到目录中 (由命令行定义生成)"),
 ];
 
 const EXAMPLES: &str = "\

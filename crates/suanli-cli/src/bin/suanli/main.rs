@@ -96,6 +96,60 @@ enum Command {
     /// Explain the reason codes (REJECTED reasons and money-line reasons), in Chinese when the
     /// locale is Chinese (LANG=zh_CN.UTF-8), in English otherwise.
     Explain(ExplainArgs),
+    /// Print a shell completion script, generated from this command line's definition
+    /// (e.g. `suanli completions bash > /etc/bash_completion.d/suanli`).
+    Completions(CompletionsArgs),
+    /// Write man pages for suanli and every subcommand into a directory (suanli.1,
+    /// suanli-usage-submit.1, …), generated from this command line's definition.
+    Man(ManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+struct ManArgs {
+    /// The directory to write the pages into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: std::path::PathBuf,
+}
+
+fn completions(a: &CompletionsArgs) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut Cli::command(), "suanli", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)?;
+    Ok(out.flush()?)
+}
+
+/// Writes one page per command, named by its path (`suanli-usage-submit.1`).
+fn man_pages(a: &ManArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    fn write(cmd: clap::Command, name: String, dir: &std::path::Path, count: &mut usize) -> anyhow::Result<()> {
+        let cmd = cmd.display_name(name.clone());
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+        *count += 1;
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            write(sub.clone(), format!("{name}-{}", sub.get_name()), dir, count)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut count = 0;
+    let mut cmd = Cli::command();
+    cmd.build();
+    write(cmd, "suanli".into(), &a.out, &mut count)?;
+    println!("{count} man pages in {}", a.out.display());
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,6 +199,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log(c) => log::run(&ctx, c).await,
         Command::Backup(a) => log::backup(&ctx, a).await,
         Command::Explain(a) => explain(&a),
+        Command::Completions(a) => completions(&a),
+        Command::Man(a) => man_pages(&a),
     }
 }
 
