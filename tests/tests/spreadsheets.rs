@@ -270,6 +270,30 @@ fn names_a_spreadsheet_would_run_are_refused_at_registration() {
         assert!(err.contains("rejected: MALFORMED: name:") && err.contains("formula"), "{err}");
     }
     assert!(server.cli_ok(&["entity", "register", "--key", &admin, "--id", &id, "--name", "苏州 = 算力"]).starts_with("ACCEPTED"));
-    let out = server.cli(&["entity", "update", "--key", &admin, "--id", &id, "--name", "=1+1"]);
-    assert!(!out.status.success() && text(&out.stderr).contains("formula"));
+    let out = server.cli(&["entity", "update", "--key", &admin, "--id", &id, "--name==1+1"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("formula"), "{}", text(&out.stderr));
+
+    // The registry operator's list, as CSV, Excel CSV and XLSX.
+    let list = server.cli_ok(&["entity", "list", "--key", &admin]);
+    assert_eq!(
+        list,
+        format!(
+            "id,name,provider,renter_eligible,supplier_eligible,opc,data_supplier,related_group,active_keys,revoked_keys\n\
+             {id},苏州 = 算力,false,false,false,false,false,,0,0\n"
+        )
+    );
+    let excel = server.cli(&["entity", "list", "--key", &admin, "--excel"]);
+    assert!(text(&excel.stdout).starts_with("\u{feff}统一社会信用代码,企业名称,"));
+    assert!(text(&excel.stdout).contains(&format!("\"=\"\"{id}\"\"\",苏州 = 算力,false")));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("entities.xlsx");
+    server.cli_ok(&["entity", "list", "--key", &admin, "--format", "xlsx", "--out", &file.to_string_lossy()]);
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let mut wb: Xlsx<_> = open_workbook(&file).unwrap();
+    let sheet = wb.worksheet_range("企业 Entities").unwrap();
+    assert_eq!(sheet.get_value((1, 0)), Some(&Data::String(id.clone())));
+    assert_eq!(sheet.get_value((1, 8)), Some(&Data::Float(0.0)));
+    // Finance may list the registry too.
+    let finance = server.finance_key().to_string_lossy().into_owned();
+    assert!(server.cli(&["entity", "list", "--key", &finance]).status.success());
 }

@@ -258,6 +258,13 @@ impl Client {
         self.read("Registry.GetEntity", key, query, |env| async move { self.registry().get_entity(env).await }).await
     }
 
+    /// Every registered entity, ordered by USCC, read by the admin or finance.
+    pub async fn list_entities(&self, key: &SigningKey) -> Result<v1::EntityList, ClientError> {
+        let query = || read_request::Query::Entities(v1::EntitiesQuery {});
+        self.read("Registry.ListEntities", key, query, |env| async move { self.registry().list_entities(env).await })
+            .await
+    }
+
     /// One voucher's statement, read by its holder, the admin or finance.
     pub async fn get_voucher(&self, key: &SigningKey, voucher_id: &str) -> Result<v1::VoucherStatement, ClientError> {
         let query = || read_request::Query::Voucher(v1::VoucherQuery { voucher_id: voucher_id.into() });

@@ -421,28 +421,45 @@ impl v1::registry_server::Registry for Services {
         permission(reader, Some(&id))?;
         let ledger = self.0.ledger.read().expect("ledger lock");
         let e = ledger.entity(&id).ok_or_else(|| Status::not_found(format!("{id} is not registered")))?;
-        Ok(Response::new(v1::EntityInfo {
-            id: id.to_string(),
-            name: e.name.clone(),
-            flags: Some(v1::Flags {
-                provider: e.flags.provider,
-                renter_eligible: e.flags.renter_eligible,
-                supplier_eligible: e.flags.supplier_eligible,
-                opc: e.flags.opc,
-                data_supplier: e.flags.data_supplier,
-            }),
-            related_group: e.related_group.clone().unwrap_or_default(),
-            keys: e
-                .keys
-                .iter()
-                .map(|k| v1::KeyInfo { public_key: k.to_vec(), revoked: ledger.key(k).is_some_and(|s| s.revoked) })
-                .collect(),
-            cap_use: ledger
-                .cap_use(&id)
-                .into_iter()
-                .map(|(year, (r, s))| v1::CapUse { year, renter_subsidy: fmt_money(r), supplier_subsidy: fmt_money(s) })
-                .collect(),
-        }))
+        Ok(Response::new(entity_info(&ledger, e)))
+    }
+
+    async fn list_entities(&self, req: Request<Envelope>) -> Result<Response<v1::EntityList>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        if !matches!(read.query, Some(v1::read_request::Query::Entities(_))) {
+            return Err(Status::invalid_argument("ListEntities takes an EntitiesQuery"));
+        }
+        permission(reader, None)?;
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let mut entities: Vec<v1::EntityInfo> = ledger.entities().map(|e| entity_info(&ledger, e)).collect();
+        entities.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Response::new(v1::EntityList { entities }))
+    }
+}
+
+/// What the registry says about one entity: flags, group, keys, subsidy used per cap year.
+fn entity_info(ledger: &suanli_core::ledger::Ledger, e: &suanli_core::model::Entity) -> v1::EntityInfo {
+    v1::EntityInfo {
+        id: e.id.to_string(),
+        name: e.name.clone(),
+        flags: Some(v1::Flags {
+            provider: e.flags.provider,
+            renter_eligible: e.flags.renter_eligible,
+            supplier_eligible: e.flags.supplier_eligible,
+            opc: e.flags.opc,
+            data_supplier: e.flags.data_supplier,
+        }),
+        related_group: e.related_group.clone().unwrap_or_default(),
+        keys: e
+            .keys
+            .iter()
+            .map(|k| v1::KeyInfo { public_key: k.to_vec(), revoked: ledger.key(k).is_some_and(|s| s.revoked) })
+            .collect(),
+        cap_use: ledger
+            .cap_use(&e.id)
+            .into_iter()
+            .map(|(year, (r, s))| v1::CapUse { year, renter_subsidy: fmt_money(r), supplier_subsidy: fmt_money(s) })
+            .collect(),
     }
 }
 

@@ -16,6 +16,7 @@ const ABOUT: &[(&str, &str)] = &[
     ("entity revoke-key", "吊销企业的一把密钥: 此后它签的任何东西都不被接受 (admin)"),
     ("entity update", "修改企业的标志、关联方组或名称; 只改给出的项 (admin)"),
     ("entity show", "查看企业: 标志、关联方组、密钥和各封顶年度已用补贴"),
+    ("entity list", "列出所有登记的企业 (admin 或 finance 密钥), CSV 或 XLSX"),
     ("voucher", "发放、授权、撤回授权、作废和查询算力券"),
     ("voucher issue", "向一人公司发放算力券 (admin)"),
     ("voucher authorize", "授权供给方 (或数据供给方) 核销你的算力券, 可设上限 (持券人)"),
