@@ -22,6 +22,7 @@ pub mod money;
 pub mod note;
 pub mod program;
 pub mod report;
+pub mod sheet;
 pub mod sig;
 pub mod snapshot;
 pub mod testkit;

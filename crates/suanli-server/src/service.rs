@@ -439,28 +439,45 @@ impl v1::registry_server::Registry for Services {
         permission(reader, Some(&id))?;
         let ledger = self.0.ledger.read().expect("ledger lock");
         let e = ledger.entity(&id).ok_or_else(|| Status::not_found(format!("{id} is not registered")))?;
-        Ok(Response::new(v1::EntityInfo {
-            id: id.to_string(),
-            name: e.name.clone(),
-            flags: Some(v1::Flags {
-                provider: e.flags.provider,
-                renter_eligible: e.flags.renter_eligible,
-                supplier_eligible: e.flags.supplier_eligible,
-                opc: e.flags.opc,
-                data_supplier: e.flags.data_supplier,
-            }),
-            related_group: e.related_group.clone().unwrap_or_default(),
-            keys: e
-                .keys
-                .iter()
-                .map(|k| v1::KeyInfo { public_key: k.to_vec(), revoked: ledger.key(k).is_some_and(|s| s.revoked) })
-                .collect(),
-            cap_use: ledger
-                .cap_use(&id)
-                .into_iter()
-                .map(|(year, (r, s))| v1::CapUse { year, renter_subsidy: fmt_money(r), supplier_subsidy: fmt_money(s) })
-                .collect(),
-        }))
+        Ok(Response::new(entity_info(&ledger, e)))
+    }
+
+    async fn list_entities(&self, req: Request<Envelope>) -> Result<Response<v1::EntityList>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        if !matches!(read.query, Some(v1::read_request::Query::Entities(_))) {
+            return Err(Status::invalid_argument("ListEntities takes an EntitiesQuery"));
+        }
+        permission(reader, None)?;
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let mut entities: Vec<v1::EntityInfo> = ledger.entities().map(|e| entity_info(&ledger, e)).collect();
+        entities.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Response::new(v1::EntityList { entities }))
+    }
+}
+
+/// What the registry says about one entity: flags, group, keys, subsidy used per cap year.
+fn entity_info(ledger: &suanli_core::ledger::Ledger, e: &suanli_core::model::Entity) -> v1::EntityInfo {
+    v1::EntityInfo {
+        id: e.id.to_string(),
+        name: e.name.clone(),
+        flags: Some(v1::Flags {
+            provider: e.flags.provider,
+            renter_eligible: e.flags.renter_eligible,
+            supplier_eligible: e.flags.supplier_eligible,
+            opc: e.flags.opc,
+            data_supplier: e.flags.data_supplier,
+        }),
+        related_group: e.related_group.clone().unwrap_or_default(),
+        keys: e
+            .keys
+            .iter()
+            .map(|k| v1::KeyInfo { public_key: k.to_vec(), revoked: ledger.key(k).is_some_and(|s| s.revoked) })
+            .collect(),
+        cap_use: ledger
+            .cap_use(&e.id)
+            .into_iter()
+            .map(|(year, (r, s))| v1::CapUse { year, renter_subsidy: fmt_money(r), supplier_subsidy: fmt_money(s) })
+            .collect(),
     }
 }
 
@@ -634,7 +651,8 @@ impl v1::reports_server::Reports for Services {
             Ok(v1::ReportFormat::Csv) => crate::reports::Format::Csv,
             Ok(v1::ReportFormat::Json) => crate::reports::Format::Json,
             Ok(v1::ReportFormat::Xlsx) => crate::reports::Format::Xlsx,
-            Err(_) => return Err(Status::invalid_argument("format must be csv, json or xlsx")),
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::Format::CsvExcel,
+            Err(_) => return Err(Status::invalid_argument("format must be csv, json, xlsx or csv-excel")),
         };
         let shared = self.0.clone();
         let report = tokio::task::spawn_blocking(move || {
@@ -657,11 +675,18 @@ impl v1::reports_server::Reports for Services {
             return Err(Status::not_found(format!("{id} is not registered")));
         }
         let year = (q.year != 0).then_some(q.year);
+        let format = match v1::ReportFormat::try_from(q.format) {
+            Ok(v1::ReportFormat::Csv) => crate::reports::StatementFormat::Csv,
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::StatementFormat::CsvExcel,
+            Ok(v1::ReportFormat::Xlsx) => crate::reports::StatementFormat::Xlsx,
+            _ => return Err(Status::invalid_argument("a statement's format must be csv, xlsx or csv-excel")),
+        };
         let shared = self.0.clone();
-        let text = tokio::task::spawn_blocking(move || crate::reports::statement(&*shared.store, &id, year))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(report_status)?;
-        Ok(Response::new(file_stream(text.into_bytes(), String::new())))
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::reports::statement_file(&*shared.store, &id, year, format))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(report_status)?;
+        Ok(Response::new(file_stream(bytes, String::new())))
     }
 }
