@@ -24,6 +24,7 @@ pub mod report;
 pub mod sig;
 pub mod snapshot;
 pub mod testkit;
+pub mod tiles;
 pub mod time;
 pub mod validate;
 pub mod wire;
