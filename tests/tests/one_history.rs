@@ -131,7 +131,8 @@ fn a_restored_backup_never_forks_the_log() {
     assert!(!dir.join("store").exists() && !dir.join("ledger.key").exists());
 
     // 2. Knowing the auditor's checkpoint, but without the entries after the backup: refused.
-    let latest = ["--latest-checkpoint", path("auditor.cp").to_str().unwrap()];
+    let auditor_cp = path("auditor.cp");
+    let latest = ["--latest-checkpoint", auditor_cp.to_str().unwrap()];
     let out = restore(&backup, &ledger_key, &dir, &latest);
     assert!(!out.status.success(), "restored a backup behind a checkpoint the ledger signed");
     let err = text(&out.stderr);
