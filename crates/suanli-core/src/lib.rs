@@ -26,6 +26,7 @@ pub mod sheet;
 pub mod sig;
 pub mod snapshot;
 pub mod testkit;
+pub mod tiles;
 pub mod time;
 pub mod validate;
 pub mod wire;
