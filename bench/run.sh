@@ -22,7 +22,7 @@ cargo build --release -q -p suanli-server --bin suanlid -p suanli-bench --bin su
 
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-"$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" 2>"$work/server.log" &
+"$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" --web-listen 127.0.0.1:0 2>"$work/server.log" &
 server=$!
 wait_listening "$work/server.log"
 
