@@ -51,6 +51,8 @@ pub struct Shared {
     /// decided, before its acks wait for the client, so clients that never read their
     /// acks cannot keep permits from others.
     pub chunk_permits: Arc<tokio::sync::Semaphore>,
+    /// The finance dashboard's running totals (kept by the sequencer).
+    pub dashboard: Arc<crate::dashboard::LiveDashboard>,
 }
 
 /// One slot of a chunk: an input to decide, or an answer already known (bad envelope).

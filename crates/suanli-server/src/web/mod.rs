@@ -9,6 +9,7 @@
 //! `web_request_bytes_max` are refused with 413, and a request that takes longer than
 //! `web_request_timeout_ms` is answered 408.
 
+pub mod charts;
 pub mod console;
 pub mod metrics;
 pub mod tiles;
