@@ -11,6 +11,7 @@
 
 use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::*;
+pub use plotters::style::RGBColor;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// The font list of every label.

@@ -478,13 +478,13 @@ pub struct LineView {
     /// What is left to pay, as the payout form takes it (plain decimal).
     pub left: String,
     pub settled: bool,
+    pub pay_label: String,
 }
 
 #[derive(Debug)]
 pub struct PeriodView {
     pub name: String,
-    pub closed_at: u64,
-    pub total: String,
+    pub caption: String,
     pub lines: Vec<LineView>,
 }
 
@@ -525,6 +525,7 @@ impl PeriodsPage {
                 outstanding: fmt::money(amount - paid),
                 left: suanli_core::money::fmt_money(amount - paid),
                 settled,
+                pay_label: t.f("finance.pay_line_label", &[("payee", &l.payee_id)]),
             }
         };
         let periods = list
@@ -533,18 +534,31 @@ impl PeriodsPage {
             .rev()
             .map(|p| PeriodView {
                 name: p.name.clone(),
-                closed_at: p.closed_at_seq,
-                total: fmt::money(p.lines.iter().map(|l| fmt::decimal(&l.amount)).sum()),
+                caption: t.f(
+                    "finance.closed_at",
+                    &[
+                        ("seq", &p.closed_at_seq.to_string()),
+                        ("total", &fmt::money(p.lines.iter().map(|l| fmt::decimal(&l.amount)).sum())),
+                    ],
+                ),
                 lines: p.lines.iter().map(|l| line(&p.name, l, true)).collect(),
             })
             .collect();
-        let unsettled_total = fmt::money(list.unsettled.iter().map(|l| fmt::decimal(&l.amount)).sum());
+        let unsettled_total = t.f(
+            "finance.unsettled_total",
+            &[("amount", &fmt::money(list.unsettled.iter().map(|l| fmt::decimal(&l.amount)).sum()))],
+        );
         PeriodsPage {
             t,
             periods,
             unsettled: list.unsettled.iter().map(|l| line("", l, false)).collect(),
             unsettled_total,
-            closed_years: list.closed_years.iter().map(i32::to_string).collect::<Vec<_>>().join("、"),
+            closed_years: if list.closed_years.is_empty() {
+                String::new()
+            } else {
+                let years: Vec<String> = list.closed_years.iter().map(i32::to_string).collect();
+                t.f("finance.closed_years", &[("years", &years.join(", "))])
+            },
         }
     }
 }

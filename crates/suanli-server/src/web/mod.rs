@@ -11,6 +11,7 @@
 
 pub mod charts;
 pub mod console;
+pub mod finance;
 pub mod metrics;
 pub mod tiles;
 
@@ -49,6 +50,7 @@ pub fn router(state: Arc<WebState>) -> Router {
     let timeout = Duration::from_millis(limits.web_request_timeout_ms);
     Router::new()
         .merge(console::router())
+        .merge(finance::router())
         .merge(tiles::router())
         .merge(metrics::router())
         .layer(DefaultBodyLimit::max(body_max))
