@@ -98,9 +98,13 @@ pub fn parse_statement(text: &str) -> Result<(Vec<StatementRow>, Vec<StatementTo
     Ok((rows, totals))
 }
 
+/// What a query value keeps as it is: RFC 3986's unreserved characters.
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// The link to a record's inclusion proof on the auditor page.
 pub fn proof_href(provider: &str, record_id: &str, corpus: bool) -> String {
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string();
     format!(
         "/auditor?provider={}&record={}&kind={}",
         enc(provider),
@@ -251,7 +255,10 @@ pub struct CapView {
     pub text: String,
     pub value: String,
     pub max: String,
-    pub unlimited: bool,
+    /// From here the gauge shows "getting close" (80 % of the cap), and from `high` "at
+    /// the cap" (95 %), as `<meter>` colours them.
+    pub low: String,
+    pub high: String,
 }
 
 #[derive(Debug)]
@@ -363,7 +370,8 @@ impl EntityView {
                 ),
                 value: used_d.to_string(),
                 max: cap.to_string(),
-                unlimited: false,
+                low: (cap * Decimal::new(80, 2)).to_string(),
+                high: (cap * Decimal::new(95, 2)).to_string(),
             }
         };
         let mut cap_views = Vec::new();
@@ -490,8 +498,8 @@ mod tests {
         assert_eq!(totals.len(), 1);
         assert_eq!(totals[0].cap_year, "2026");
         assert_eq!(
-            proof_href("91350100M000100Y43", "a b&c", false),
-            "/auditor?provider=91350100M000100Y43&record=a%20b%26c&kind=usage"
+            proof_href("91350100M000100Y43", "a-b c&d:e", false),
+            "/auditor?provider=91350100M000100Y43&record=a-b%20c%26d%3Ae&kind=usage"
         );
     }
 }
