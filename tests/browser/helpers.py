@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +110,11 @@ class Ctx:
         return page
 
     def shot(self, page: Page, name: str, full_page: bool = True) -> None:
-        """Saves a screenshot as NAME.png when screenshots are asked for."""
+        """Saves a screenshot as NAME.png when screenshots are asked for. Also checks that
+        nothing is wider than the window (a phone must not scroll sideways)."""
+        width = page.viewport_size["width"] if page.viewport_size else 0
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"{name}: the page is {scroll} px wide in a {width} px window"
         if self.shots is not None:
             page.screenshot(path=str(self.shots / f"{name}.png"), full_page=full_page)
 
@@ -134,9 +137,9 @@ def expect_notice(page: Page, text: str) -> None:
 
 
 def launch(playwright, chromium: str) -> Browser:
-    user_data = tempfile.mkdtemp(prefix="suanli-chromium-")
-    flags = CHROMIUM_FLAGS + [f"--user-data-dir={user_data}"]
-    return playwright.chromium.launch(executable_path=chromium, args=flags, headless=True)
+    """Debian's Chromium with the flags above. Playwright gives it a fresh, temporary
+    user-data-dir of its own (and refuses one passed as a flag)."""
+    return playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)
 
 
 def load_config(path: str) -> dict:

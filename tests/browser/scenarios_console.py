@@ -178,10 +178,12 @@ def auditor_checks_in_the_browser(ctx: Ctx) -> None:
     assert page.get_attribute("#report-result", "data-verdict") == "valid", page.inner_text("#report-result")
     ctx.shot(page, "auditor-zh-desktop")
     tampered = led.work / "annual-tampered.csv"
-    tampered.write_bytes(report.read_bytes().replace(b"1800000.00", b"1900000.00", 1))
+    changed = report.read_bytes().replace(b"2000000.00", b"2000001.00", 1)  # R's renter subsidy
+    assert changed != report.read_bytes()
+    tampered.write_bytes(changed)
     page.set_input_files("#report-file", str(tampered))
     page.click("#report button[type=submit]")
-    page.wait_for_function("document.querySelector('#report-result').dataset.verdict === 'invalid'")
+    page.wait_for_selector("#report-result[data-verdict='invalid']")
     assert "SHA-256" in page.inner_text("#report-result")
     page.context.close()
 

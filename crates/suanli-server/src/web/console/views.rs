@@ -56,51 +56,58 @@ fn table(text: &str) -> Result<Vec<BTreeMap<String, String>>, String> {
     Ok(out)
 }
 
-/// Reads a statement CSV: the record table, a blank line, the totals table.
+/// Reads a statement CSV by its column names: the record rows, and the totals per cap
+/// year — either a second table after a blank line, or rows of kind `total` in the same
+/// table (the one-table layout), whose columns have the same names.
 pub fn parse_statement(text: &str) -> Result<(Vec<StatementRow>, Vec<StatementTotal>), String> {
-    let (records, totals) = text.split_once("\n\n").unwrap_or((text, ""));
+    let (records, totals_table) = text.split_once("\n\n").unwrap_or((text, ""));
     let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-    let rows = table(records)?
-        .iter()
-        .map(|m| StatementRow {
-            seq: get(m, "seq").parse().unwrap_or(0),
-            time: get(m, "time"),
-            kind: get(m, "kind"),
-            record_id: get(m, "record_id"),
-            role: get(m, "role"),
-            counterparty: get(m, "counterparty"),
-            cap_year: get(m, "cap_year"),
-            gpu_hours: get(m, "gpu_hours"),
-            amount: get(m, "amount"),
-            voucher_id: get(m, "voucher_id"),
-            voucher_drawn: get(m, "voucher_drawn"),
-            renter_subsidy: get(m, "renter_subsidy"),
-            supplier_subsidy: get(m, "supplier_subsidy"),
-            reasons: get(m, "reasons"),
-        })
-        .collect();
-    let totals = if totals.trim().is_empty() {
-        Vec::new()
-    } else {
-        table(totals)?
-            .iter()
-            .map(|m| StatementTotal {
-                cap_year: get(m, "cap_year"),
-                renter_subsidy: get(m, "renter_subsidy"),
-                supplier_subsidy: get(m, "supplier_subsidy"),
-                voucher_reimbursement: get(m, "voucher_reimbursement"),
-                total_accrued: get(m, "total_accrued"),
-                paid: get(m, "paid"),
-                owed: get(m, "owed"),
-            })
-            .collect()
+    let total = |m: &BTreeMap<String, String>| StatementTotal {
+        cap_year: get(m, "cap_year"),
+        renter_subsidy: get(m, "renter_subsidy"),
+        supplier_subsidy: get(m, "supplier_subsidy"),
+        voucher_reimbursement: get(m, "voucher_reimbursement"),
+        total_accrued: get(m, "total_accrued"),
+        paid: get(m, "paid"),
+        owed: get(m, "owed"),
     };
+    let mut rows = Vec::new();
+    let mut totals = Vec::new();
+    for m in table(records)? {
+        if get(&m, "kind") == "total" {
+            totals.push(total(&m));
+            continue;
+        }
+        rows.push(StatementRow {
+            seq: get(&m, "seq").parse().unwrap_or(0),
+            time: get(&m, "time"),
+            kind: get(&m, "kind"),
+            record_id: get(&m, "record_id"),
+            role: get(&m, "role"),
+            counterparty: get(&m, "counterparty"),
+            cap_year: get(&m, "cap_year"),
+            gpu_hours: get(&m, "gpu_hours"),
+            amount: get(&m, "amount"),
+            voucher_id: get(&m, "voucher_id"),
+            voucher_drawn: get(&m, "voucher_drawn"),
+            renter_subsidy: get(&m, "renter_subsidy"),
+            supplier_subsidy: get(&m, "supplier_subsidy"),
+            reasons: get(&m, "reasons"),
+        });
+    }
+    if !totals_table.trim().is_empty() {
+        totals.extend(table(totals_table)?.iter().map(total));
+    }
     Ok((rows, totals))
 }
 
+/// What a query value keeps as it is: RFC 3986's unreserved characters.
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// The link to a record's inclusion proof on the auditor page.
 pub fn proof_href(provider: &str, record_id: &str, corpus: bool) -> String {
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string();
     format!(
         "/auditor?provider={}&record={}&kind={}",
         enc(provider),
@@ -251,7 +258,10 @@ pub struct CapView {
     pub text: String,
     pub value: String,
     pub max: String,
-    pub unlimited: bool,
+    /// From here the gauge shows "getting close" (80 % of the cap), and from `high` "at
+    /// the cap" (95 %), as `<meter>` colours them.
+    pub low: String,
+    pub high: String,
 }
 
 #[derive(Debug)]
@@ -363,7 +373,8 @@ impl EntityView {
                 ),
                 value: used_d.to_string(),
                 max: cap.to_string(),
-                unlimited: false,
+                low: (cap * Decimal::new(80, 2)).to_string(),
+                high: (cap * Decimal::new(95, 2)).to_string(),
             }
         };
         let mut cap_views = Vec::new();
@@ -489,9 +500,16 @@ mod tests {
         assert_eq!((rows[0].seq, rows[0].record_id.as_str(), rows[0].voucher_id.as_str()), (5, "u,1", "V1"));
         assert_eq!(totals.len(), 1);
         assert_eq!(totals[0].cap_year, "2026");
+        // The one-table layout: totals are rows of kind `total`.
+        let one = "seq,time,kind,record_id,role,counterparty,cap_year,gpu_hours,amount,voucher_id,voucher_drawn,renter_subsidy,supplier_subsidy,voucher_reimbursement,total_accrued,paid,owed,reasons\n\
+                   5,2026-06-30T12:00:00+08:00,usage,u1,renter,91350100M000100Y43,2026,8,100.00,,0.00,30.00,0.00,,,,,NO_VOUCHER|GRANTED|NOT_ELIGIBLE\n\
+                   ,,total,,,,2026,,,,,30.00,0.00,0.00,30.00,0.00,30.00,\n";
+        let (rows, totals) = parse_statement(one).unwrap();
+        assert_eq!((rows.len(), totals.len()), (1, 1));
+        assert_eq!((totals[0].cap_year.as_str(), totals[0].owed.as_str()), ("2026", "30.00"));
         assert_eq!(
-            proof_href("91350100M000100Y43", "a b&c", false),
-            "/auditor?provider=91350100M000100Y43&record=a%20b%26c&kind=usage"
+            proof_href("91350100M000100Y43", "a-b c&d:e", false),
+            "/auditor?provider=91350100M000100Y43&record=a-b%20c%26d%3Ae&kind=usage"
         );
     }
 }
