@@ -22,7 +22,7 @@ YEAR = NOW.astimezone(dt.timezone(dt.timedelta(hours=8))).year
 
 def usage(record_id: str, provider: str, renter: str, model: str, hours: int, price: str, days_ago: int) -> dict:
     """A record ending `days_ago` days ago (at least two hours ago), whose amount is exact."""
-    end = max(NOW - dt.timedelta(days=days_ago), NOW - dt.timedelta(hours=2))
+    end = min(NOW - dt.timedelta(days=days_ago), NOW - dt.timedelta(hours=2))
     # Records of another year would land in another cap year: keep them in this one.
     start_of_year = dt.datetime(YEAR, 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     end = max(end, start_of_year + dt.timedelta(hours=1))

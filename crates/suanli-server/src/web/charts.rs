@@ -120,7 +120,7 @@ pub fn running_total(
 ) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, 300)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (600, 320)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let top = days.iter().map(|d| d.1).fold(0.0, f64::max).max(budget.as_ref().map_or(0.0, |b| b.0));
         let ymax = nice_max(top);
@@ -128,7 +128,7 @@ pub fn running_total(
         let mut chart = ChartBuilder::on(&root)
             .margin(14)
             .x_label_area_size(30)
-            .y_label_area_size(70)
+            .y_label_area_size(76)
             .build_cartesian_2d((span.0..span.1 + 1).with_key_points(keys), 0f64..ymax)
             .map_err(err)?;
         let fmt_x = |d: &i64| ticks.iter().find(|t| t.0 == *d).map(|t| t.1.clone()).unwrap_or_default();
@@ -142,7 +142,7 @@ pub fn running_total(
             .y_labels(6)
             .x_label_formatter(&fmt_x)
             .y_label_formatter(&fmt_y)
-            .label_style(text(15))
+            .label_style(text(18))
             .draw()
             .map_err(err)?;
         if !days.is_empty() {
@@ -171,7 +171,7 @@ pub fn running_total(
                 .draw_series(std::iter::once(Text::new(
                     text_label,
                     (span.0 + 2, b),
-                    text(15).color(&BUDGET).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                    text(18).color(&BUDGET).pos(Pos::new(HPos::Left, VPos::Bottom)),
                 )))
                 .map_err(err)?;
         }
@@ -191,7 +191,7 @@ pub fn stacked_columns(
 ) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, 300)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (600, 320)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let n = categories.len().max(1);
         let top = values.iter().map(|v| v.iter().filter(|x| **x > 0.0).sum::<f64>()).fold(0.0, f64::max);
@@ -200,7 +200,7 @@ pub fn stacked_columns(
         let mut chart = ChartBuilder::on(&root)
             .margin(14)
             .x_label_area_size(30)
-            .y_label_area_size(70)
+            .y_label_area_size(76)
             .build_cartesian_2d((0i64..n as i64 * 100).with_key_points(keys), 0f64..ymax)
             .map_err(err)?;
         let fmt_x = |x: &i64| categories.get((*x / 100) as usize).cloned().unwrap_or_default();
@@ -214,7 +214,7 @@ pub fn stacked_columns(
             .y_labels(6)
             .x_label_formatter(&fmt_x)
             .y_label_formatter(&fmt_y)
-            .label_style(text(15))
+            .label_style(text(18))
             .draw()
             .map_err(err)?;
         let mut bars = Vec::new();
@@ -246,7 +246,7 @@ pub fn grouped_columns(
 ) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, 280)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (600, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let n = categories.len().max(1);
         let top = values.iter().flatten().copied().fold(0.0, f64::max);
@@ -269,7 +269,7 @@ pub fn grouped_columns(
             .y_labels(5)
             .x_label_formatter(&fmt_x)
             .y_label_formatter(&fmt_y)
-            .label_style(text(15))
+            .label_style(text(18))
             .draw()
             .map_err(err)?;
         let groups = values.first().map_or(1, Vec::len).max(1);
@@ -284,7 +284,7 @@ pub fn grouped_columns(
                 labels.push(Text::new(
                     units.number(x),
                     (x0 + w * 9 / 20, x),
-                    text(14).pos(Pos::new(HPos::Center, VPos::Bottom)),
+                    text(17).pos(Pos::new(HPos::Center, VPos::Bottom)),
                 ));
             }
         }
@@ -301,14 +301,15 @@ pub fn bars(rows: &[(String, Vec<f64>, String)], colors: &[RGBColor], units: Uni
     let mut svg = String::new();
     {
         let n = rows.len().max(1);
-        let height = 40 + 30 * n as u32;
-        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        let height = 44 + 46 * n as u32;
+        let root = SVGBackend::with_string(&mut svg, (600, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let top = rows.iter().map(|r| r.1.iter().filter(|x| **x > 0.0).sum::<f64>()).fold(0.0, f64::max);
         let xmax = nice_max(top) * 1.25;
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .margin_left(8)
+            .margin_right(28)
             .x_label_area_size(26)
             .y_label_area_size(0)
             .build_cartesian_2d(0f64..xmax, 0f64..n as f64)
@@ -323,7 +324,7 @@ pub fn bars(rows: &[(String, Vec<f64>, String)], colors: &[RGBColor], units: Uni
             .x_labels(5)
             .y_labels(0)
             .x_label_formatter(&fmt_x)
-            .label_style(text(14))
+            .label_style(text(17))
             .draw()
             .map_err(err)?;
         // Row labels sit above each bar, inside the plot, so long Chinese names need no
@@ -338,14 +339,14 @@ pub fn bars(rows: &[(String, Vec<f64>, String)], colors: &[RGBColor], units: Uni
                     continue;
                 }
                 let c = colors[s % colors.len()];
-                shapes.push(Rectangle::new([(base, y + 0.08), (base + x, y + 0.48)], c.filled()));
+                shapes.push(Rectangle::new([(base, y + 0.1), (base + x, y + 0.5)], c.filled()));
                 base += x;
             }
-            texts.push(Text::new(name.clone(), (0.0, y + 0.55), text(15).pos(Pos::new(HPos::Left, VPos::Bottom))));
+            texts.push(Text::new(name.clone(), (0.0, y + 0.56), text(18).pos(Pos::new(HPos::Left, VPos::Bottom))));
             texts.push(Text::new(
                 value.clone(),
-                (base + xmax * 0.01, y + 0.28),
-                text(14).pos(Pos::new(HPos::Left, VPos::Center)),
+                (base + xmax * 0.01, y + 0.3),
+                text(17).pos(Pos::new(HPos::Left, VPos::Center)),
             ));
         }
         chart.draw_series(shapes).map_err(err)?;
