@@ -9,6 +9,7 @@ pub mod audit;
 pub mod checkpoint;
 pub mod codec;
 pub mod codes;
+pub mod dashboard;
 pub mod entry;
 pub mod export;
 pub mod ids;
