@@ -29,6 +29,7 @@ pub mod api;
 pub mod assets;
 pub mod fmt;
 pub mod i18n;
+pub mod index;
 pub mod views;
 
 use std::sync::Arc;
@@ -202,11 +203,13 @@ struct AuditorPage {
 }
 
 async fn home(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
     page(&HomePage { c: Chrome::new(&state, lang, "/", "home", "") }, set)
 }
 
 async fn founder(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
     page(&FounderPage { c: Chrome::new(&state, lang, "/founder", "founder", "founder.js") }, set)
 }
@@ -226,6 +229,7 @@ fn statement_years(state: &WebState) -> (Vec<i32>, i32) {
 }
 
 async fn entity(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
     let (years, this_year) = statement_years(&state);
     page(&EntityPage { c: Chrome::new(&state, lang, "/entity", "entity", "entity.js"), years, this_year }, set)
