@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import Ctx, Ledger, launch, load_config, sync_playwright  # noqa: E402
 
 # Modules of scenarios, in the order they run. Add yours here.
-MODULES = ["scenarios_console"]
+MODULES = ["scenarios_console", "scenarios_finance"]
 
 
 def main() -> int:

@@ -64,6 +64,7 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { href: "/", key: "nav.home", blurb: "home.lead" },
     NavEntry { href: "/founder", key: "nav.founder", blurb: "home.founder" },
     NavEntry { href: "/entity", key: "nav.entity", blurb: "home.entity" },
+    NavEntry { href: "/finance", key: "nav.finance", blurb: "home.finance" },
     NavEntry { href: "/auditor", key: "nav.auditor", blurb: "home.auditor" },
 ];
 

@@ -33,6 +33,8 @@ assets!(
     "entity.js",
     "auditor.js",
     "verify.js",
+    "finance.js",
+    "summary_finance.js",
 );
 
 fn content_type(name: &str) -> &'static str {
