@@ -372,7 +372,7 @@ fn statement_views_show_what_the_cli_statement_says() {
         // The totals: both layouts of the CLI's statement name the owed column `owed`.
         let owed: Vec<String> = cli
             .lines()
-            .filter_map(|l| l.split(',').last().map(str::to_string))
+            .filter_map(|l| l.rsplit(',').next().map(str::to_string))
             .filter(|v| v.contains('.') && v.parse::<rust_decimal::Decimal>().is_ok())
             .collect();
         assert!(owed.iter().any(|v| html.contains(&money(v))), "{who}: totals missing");

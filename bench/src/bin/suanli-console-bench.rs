@@ -68,12 +68,8 @@ fn signed_read(key: &SigningKey, query: &v1::read_request::Query, n: u64) -> Vec
     nonce.extend_from_slice(&now_ms.to_be_bytes());
     let payload = v1::ReadRequest { issued_at_ms: now_ms, nonce, query: Some(query.clone()) }.encode_to_vec();
     let signature = sig::sign(key, Domain::Read, &payload);
-    v1::Envelope {
-        payload,
-        public_key: key.verifying_key().to_bytes().to_vec(),
-        signature: signature.to_vec(),
-    }
-    .encode_to_vec()
+    v1::Envelope { payload, public_key: key.verifying_key().to_bytes().to_vec(), signature: signature.to_vec() }
+        .encode_to_vec()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -148,8 +144,12 @@ async fn main() -> anyhow::Result<()> {
         }
         times.sort_unstable();
         let ms = |us: u64| us as f64 / 1000.0;
-        let row = (name, ms(percentile(&times, 500)), ms(percentile(&times, 950)), ms(*times.last().unwrap_or(&0)), bytes);
-        println!("{:<26} p50 {:>8.1} ms  p95 {:>8.1} ms  max {:>8.1} ms  {:>8} bytes", row.0, row.1, row.2, row.3, row.4);
+        let row =
+            (name, ms(percentile(&times, 500)), ms(percentile(&times, 950)), ms(*times.last().unwrap_or(&0)), bytes);
+        println!(
+            "{:<26} p50 {:>8.1} ms  p95 {:>8.1} ms  max {:>8.1} ms  {:>8} bytes",
+            row.0, row.1, row.2, row.3, row.4
+        );
         rows.push(row);
     }
     if let Some(path) = &args.markdown_out {
@@ -157,7 +157,9 @@ async fn main() -> anyhow::Result<()> {
         if !args.heading.is_empty() {
             md.push_str(&format!("{}\n\n", args.heading));
         }
-        md.push_str("| page or call | p50 | p95 | max | answer size | p95 ≤ 200 ms |\n| --- | --- | --- | --- | --- | --- |\n");
+        md.push_str(
+            "| page or call | p50 | p95 | max | answer size | p95 ≤ 200 ms |\n| --- | --- | --- | --- | --- | --- |\n",
+        );
         for (name, p50, p95, max, bytes) in &rows {
             let ok = if *p95 <= 200.0 { "yes" } else { "**no**" };
             md.push_str(&format!("| {name} | {p50:.1} ms | {p95:.1} ms | {max:.1} ms | {bytes} B | {ok} |\n"));

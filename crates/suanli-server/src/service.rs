@@ -413,8 +413,7 @@ impl Shared {
                 }
             }
         };
-        sig::verify(&s.public_key, Domain::Read, &s.payload, &s.signature)
-            .map_err(|_| {
+        sig::verify(&s.public_key, Domain::Read, &s.payload, &s.signature).map_err(|_| {
             refused(
                 "signature",
                 Status::unauthenticated("the read's signature does not verify (domain suanli/v1/read)"),
@@ -519,8 +518,7 @@ impl v1::registry_server::Registry for Services {
         }
         permission(reader, None)?;
         let ledger = self.0.ledger.read().expect("ledger lock");
-        let mut entities =
-            ledger.entities().map(|e| entity_info(&ledger, &e.id)).collect::<Result<Vec<_>, _>>()?;
+        let mut entities = ledger.entities().map(|e| entity_info(&ledger, &e.id)).collect::<Result<Vec<_>, _>>()?;
         entities.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Response::new(v1::EntityList { entities }))
     }

@@ -306,9 +306,7 @@ async fn record(State(state): State<Arc<WebState>>, Query(q): Query<RecordQuery>
     };
     let (payload, lines) = match Entry::decode(&found.entry) {
         Ok(e) => match &e.body {
-            Body::Usage { input, lines } | Body::Corpus { input, lines } => {
-                (input.payload.clone(), Some(lines.clone()))
-            }
+            Body::Usage { input, lines } | Body::Corpus { input, lines } => (input.payload.clone(), Some(*lines)),
             _ => (Vec::new(), None),
         },
         Err(_) => (Vec::new(), None),
