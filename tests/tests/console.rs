@@ -212,7 +212,10 @@ fn entity_names_are_escaped_in_every_view() {
     let key = Server::read_key(&key_path);
     for (path, query) in [
         ("/api/view/founder", v1::read_request::Query::Holder(v1::HolderQuery { holder_id: String::new() })),
-        ("/api/view/entity", v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0 })),
+        (
+            "/api/view/entity",
+            v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0, ..Default::default() }),
+        ),
     ] {
         let (status, body) = post(&server, path, &read(&key, query), "zh");
         assert_eq!(status, 200, "{body}");
@@ -288,7 +291,8 @@ fn statement_views_show_what_the_cli_statement_says() {
     );
     // The view is opened once before the records, so the index is extended afterwards.
     let o_key = Server::read_key(ex.o_key.as_ref());
-    let own = || v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0 });
+    let own =
+        || v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0, ..Default::default() });
     assert_eq!(post(&server, "/api/view/entity", &read(&o_key, own()), "en").0, 200);
     server.cli_ok(&["usage", "submit", "--key", &ex.p_key, "--csv", &csv]);
     server.cli_ok(&[
@@ -339,7 +343,7 @@ fn statement_views_show_what_the_cli_statement_says() {
     for (who, key_path) in [(&ex.p, &ex.p_key), (&ex.r1, &ex.finance_key), (&ex.o, &ex.o_key)] {
         let key = Server::read_key(key_path.as_ref());
         let id = if key_path == &ex.finance_key { who.to_string() } else { String::new() };
-        let q = v1::read_request::Query::Statement(v1::StatementQuery { id, year: 2026 });
+        let q = v1::read_request::Query::Statement(v1::StatementQuery { id, year: 2026, ..Default::default() });
         let (status, body) = post(&server, "/api/view/entity", &read(&key, q), "en");
         assert_eq!(status, 200, "{body}");
         let html = body["html"].as_str().expect("html");
