@@ -373,12 +373,16 @@ fn statement_views_show_what_the_cli_statement_says() {
         }
         all_rows += records;
         assert_eq!(html.matches("<td data-label=\"Seq\">").count(), records, "{who}: {html}");
-        // The totals: both layouts of the CLI's statement name the owed column `owed`.
-        let owed: Vec<String> = cli
-            .lines()
-            .filter_map(|l| l.rsplit(',').next().map(str::to_string))
-            .filter(|v| v.contains('.') && v.parse::<rust_decimal::Decimal>().is_ok())
+        // The totals: rows of kind `total` in the CLI's statement.
+        let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(cli.as_bytes());
+        let header = r.headers().expect("header").clone();
+        let owed: Vec<String> = r
+            .records()
+            .map(|row| row.expect("row"))
+            .filter(|row| header.iter().position(|h| h == "kind").and_then(|i| row.get(i)) == Some("total"))
+            .filter_map(|row| header.iter().position(|h| h == "owed").and_then(|i| row.get(i)).map(str::to_string))
             .collect();
+        assert!(!owed.is_empty(), "{who}: no totals in the CLI's statement");
         assert!(owed.iter().any(|v| html.contains(&money(v))), "{who}: totals missing");
     }
     // P: u1, u3, u5, the reversal of u3, the payout; R1: u1, u3, the reversal; O: u5.

@@ -8,7 +8,8 @@
 //!   for people);
 //! - `POST /api/view/founder` (`Vouchers.ListVouchers`), `POST /api/view/entity`
 //!   (`Reports.EntityStatement`): the view as an HTML fragment inside JSON (`html`);
-//! - `POST /api/statement.csv` (`Reports.EntityStatement`): the CSV file itself.
+//! - `POST /api/statement.csv`, `/api/statement.xlsx` (`Reports.EntityStatement`): the file
+//!   itself, in the format the signed `StatementQuery` names.
 //!
 //! Public calls need no signature and show only what SPEC §9 makes public:
 //! `GET /api/info` (ledger key, origin, clock), `GET /api/audit/checkpoint`,
@@ -239,10 +240,20 @@ async fn statement_csv(
     };
     match bytes {
         Ok(b) => {
+            // The signed query chose the format; an XLSX file is a zip.
+            let xlsx = b.starts_with(b"PK\x03\x04");
+            let (kind, name) = if xlsx {
+                (
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "attachment; filename=\"statement.xlsx\"",
+                )
+            } else {
+                ("text/csv; charset=utf-8", "attachment; filename=\"statement.csv\"")
+            };
             let mut resp = b.into_response();
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"statement.csv\""));
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static(name));
             secure(resp, None)
         }
         Err(s) => refused(lang, &s),
@@ -347,6 +358,7 @@ pub fn router() -> Router<Arc<WebState>> {
         .route("/api/view/founder", post(view_founder))
         .route("/api/view/entity", post(view_entity))
         .route("/api/statement.csv", post(statement_csv))
+        .route("/api/statement.xlsx", post(statement_csv))
         .route("/api/info", get(info))
         .route("/api/audit/checkpoint", get(checkpoint))
         .route("/api/audit/record", get(record))
