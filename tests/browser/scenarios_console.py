@@ -111,6 +111,15 @@ def founder_authorizes_then_a_record_draws(ctx: Ctx) -> None:
     expect_notice(page, "已记入账本")
     statement = led.cli("voucher", "statement", "--key", led.keys["o"], "--voucher", "V-O-001")
     assert "80000.00" in statement, statement
+    # Withdraw: signed here; the ledger then shows the authorization withdrawn.
+    page.click(f"button.withdraw[data-provider='{P}']")
+    page.wait_for_selector("#confirm[open]")
+    assert "撤回授权" in page.inner_text("#confirm-summary")
+    page.click("#confirm-sign")
+    expect_notice(page, "已记入账本")
+    page.wait_for_selector(f"tr[data-provider='{P}'] >> text=已撤回")
+    statement = led.cli("voucher", "statement", "--key", led.keys["o"], "--voucher", "V-O-001")
+    assert "withdrawn" in statement, statement
     for lang in ["en"]:
         p2 = ctx.page("/founder", lang)
         load_key(p2, led.keys["o"])
@@ -148,6 +157,15 @@ def entity_statement(ctx: Ctx) -> None:
     year = page.input_value("#year")
     want = led.cli("statement", "--key", led.keys["r"], "--id", R, *(["--year", year] if year != "0" else []))
     assert got == want.encode(), "the downloaded statement differs from `suanli statement`"
+    # The same statement as an Excel workbook (the signed query names the format).
+    with page.expect_download() as d:
+        page.click("#download-xlsx")
+    xlsx = open(d.value.path(), "rb").read()
+    assert xlsx.startswith(b"PK\x03\x04") and d.value.suggested_filename.endswith(".xlsx"), d.value.suggested_filename
+    cli_xlsx = led.work / "statement.xlsx"
+    led.cli("statement", "--key", led.keys["r"], "--id", R, "--format", "xlsx", "--out", str(cli_xlsx),
+            *(["--year", year] if year != "0" else []))
+    assert xlsx == cli_xlsx.read_bytes(), "the downloaded workbook differs from `suanli statement --format xlsx`"
     page.context.close()
     for lang, size, tag in [("en", DESKTOP, "desktop"), ("zh", PHONE, "phone"), ("en", PHONE, "phone")]:
         p2 = ctx.page("/entity", lang, size)

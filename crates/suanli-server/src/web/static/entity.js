@@ -24,16 +24,23 @@ async function show() {
 
 form.addEventListener('submit', (ev) => { ev.preventDefault(); show(); });
 
-document.getElementById('download-csv').addEventListener('click', async () => {
+// The statement file, as `suanli statement` writes it: format 0 is CSV, 2 is XLSX
+// (ReportFormat in ledger.proto).
+async function download(format, ext) {
   clearMessages();
   try {
-    const blob = await postForFile('/api/statement.csv', await signedRead(signer, query()));
+    const q = query();
+    q.statement.format = format;
+    const blob = await postForFile('/api/statement.' + ext, await signedRead(signer, q));
     const year = Number(yearSelect.value);
-    saveBlob(blob, year ? `statement-${year}.csv` : 'statement.csv');
+    saveBlob(blob, year ? `statement-${year}.${ext}` : `statement.${ext}`);
   } catch (e) {
     showError(messageOf(e));
   }
-});
+}
+
+document.getElementById('download-csv').addEventListener('click', () => download(0, 'csv'));
+document.getElementById('download-xlsx').addEventListener('click', () => download(2, 'xlsx'));
 
 setupKeyLoader(async (s) => {
   signer = s;

@@ -16,7 +16,7 @@ export function envelope(payload, publicKey, signature) {
 // ReadRequest { issued_at_ms = 1; nonce = 2; oneof query { entity = 3; voucher = 4;
 // periods = 5; report = 6; statement = 7; holder = 8 } }. `query` is one of
 // { entity: {id} }, { voucher: {voucherId} }, { periods: {} },
-// { report: {year, asOfSeq?, format} }, { statement: {id, year} }, { holder: {holderId} }.
+// { report: {year, asOfSeq?, format} }, { statement: {id, year, format?} }, { holder: {holderId} }.
 export function readRequest(issuedAtMs, nonce, query) {
   const w = new Writer().int(1, issuedAtMs).bytesField(2, nonce);
   if (query.entity) w.message(3, new Writer().string(1, query.entity.id));
@@ -25,7 +25,10 @@ export function readRequest(issuedAtMs, nonce, query) {
   else if (query.report) {
     const r = query.report;
     w.message(6, new Writer().int(1, r.year).optionalInt(2, r.asOfSeq).int(3, r.format ?? 0));
-  } else if (query.statement) w.message(7, new Writer().string(1, query.statement.id).int(2, query.statement.year));
+  } else if (query.statement) {
+    const q = query.statement;
+    w.message(7, new Writer().string(1, q.id).int(2, q.year).int(3, q.format ?? 0));
+  }
   else if (query.holder) w.message(8, new Writer().string(1, query.holder.holderId));
   else throw new Error('unknown query');
   return w.finish();
