@@ -14,13 +14,20 @@ fn suanlid(args: &[&str]) -> std::process::Output {
     Command::new(bin("suanlid")).args(args).output().expect("run suanlid")
 }
 
-/// `suanlid restore --from FROM [--checkpoint CP] --ledger-key KEY --data-dir DIR`.
-fn restore(from: &Path, checkpoint: Option<&Path>, ledger_key: &Path, data_dir: &Path) -> std::process::Output {
+/// `suanlid restore --from FROM [--checkpoint CP] --ledger-key KEY --data-dir DIR EXTRA…`.
+fn restore(
+    from: &Path,
+    checkpoint: Option<&Path>,
+    ledger_key: &Path,
+    data_dir: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args = vec!["restore", "--from", from.to_str().unwrap()];
     if let Some(cp) = checkpoint {
         args.extend(["--checkpoint", cp.to_str().unwrap()]);
     }
     args.extend(["--ledger-key", ledger_key.to_str().unwrap(), "--data-dir", data_dir.to_str().unwrap()]);
+    args.extend_from_slice(extra);
     suanlid(&args)
 }
 
@@ -361,16 +368,16 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     stop_at.store(sent.load(Ordering::SeqCst) + 2, Ordering::SeqCst);
     load.join().unwrap();
     let note = file_text(&PathBuf::from(format!("{}.checkpoint", backup.display())));
-    let (size_line, root_line) = size_and_root(&note);
+    let (size_line, _) = size_and_root(&note);
     let size: u64 = size_line.parse().unwrap();
 
     // Refusals: the wrong key, and a directory that already holds a ledger.
     let restored_dir = tmp.path().join("restored");
     let ledger_key = server.data_dir.join("ledger.key");
-    let wrong = restore(&backup, None, &server.admin_key(), &restored_dir);
+    let wrong = restore(&backup, None, &server.admin_key(), &restored_dir, &["--backup-is-latest"]);
     assert!(!wrong.status.success(), "restored with the admin key as the ledger key");
     assert!(text(&wrong.stderr).contains("not signed by the given ledger key"), "{}", text(&wrong.stderr));
-    let busy = restore(&backup, None, &ledger_key, &server.data_dir);
+    let busy = restore(&backup, None, &ledger_key, &server.data_dir, &["--backup-is-latest"]);
     assert!(!busy.status.success(), "restored over a live ledger");
     assert!(text(&busy.stderr).contains("new data directory"), "{}", text(&busy.stderr));
 
@@ -382,7 +389,7 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     std::fs::write(&damaged, bytes).unwrap();
     let damaged_dir = tmp.path().join("damaged");
     let checkpoint = PathBuf::from(format!("{}.checkpoint", backup.display()));
-    let out = restore(&damaged, Some(&checkpoint), &ledger_key, &damaged_dir);
+    let out = restore(&damaged, Some(&checkpoint), &ledger_key, &damaged_dir, &["--backup-is-latest"]);
     assert!(!out.status.success(), "a damaged backup was restored: {}", text(&out.stdout));
     assert!(text(&out.stderr).contains("suanlid: error:"), "{}", text(&out.stderr));
     assert!(!damaged_dir.join("store").exists() && !damaged_dir.join("ledger.key").exists());
@@ -394,23 +401,31 @@ fn backup_while_records_arrive_restores_the_same_ledger() {
     let forged = suanli_core::checkpoint::Checkpoint::new(origin, size, [7u8; 32]);
     let forged_path = tmp.path().join("forged.checkpoint");
     std::fs::write(&forged_path, suanli_core::checkpoint::sign_checkpoint(&forged, &signer).unwrap()).unwrap();
-    let out = restore(&backup, Some(&forged_path), &ledger_key, &damaged_dir);
+    let out = restore(&backup, Some(&forged_path), &ledger_key, &damaged_dir, &["--backup-is-latest"]);
     assert!(!out.status.success(), "restored against a checkpoint with another root");
     assert!(text(&out.stderr).contains("differs from the checkpoint's"), "{}", text(&out.stderr));
     assert!(!damaged_dir.join("store").exists());
 
-    let ok = restore(&backup, None, &ledger_key, &restored_dir);
-    assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains(&format!("restored {size} entries")), "{}", text(&ok.stdout));
-
     let (g, _) = size_and_root(&server.cli_ok(&["log", "checkpoint"]));
     assert!(g.parse::<u64>().unwrap() > size, "the source did not grow after the backup");
 
+    // The source moved past the backup: the restore catches up from a later export, to the
+    // source's newest checkpoint (its checkpoint.latest), so the two never fork (issue 15).
+    let later = tmp.path().join("later.export");
+    server.cli_ok(&["log", "export", "--out", later.to_str().unwrap()]);
+    let latest = server.data_dir.join("checkpoint.latest");
+    let catch_up = ["--latest-checkpoint", latest.to_str().unwrap(), "--catch-up", later.to_str().unwrap()];
+    let ok = restore(&backup, None, &ledger_key, &restored_dir, &catch_up);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let later_note = file_text(&PathBuf::from(format!("{}.checkpoint", later.display())));
+    let (later_size, later_root) = size_and_root(&later_note);
+    assert!(text(&ok.stdout).contains(&format!("restored {later_size} entries")), "{}", text(&ok.stdout));
+
     let restored = Server::start_in(&restored_dir, &[]);
-    // The restored log has the backup's root at the backup's size.
+    // The restored log has the source's root at the source's size.
     let pubkey = server.cli_ok(&["pubkey", ledger_key.to_str().unwrap()]).trim().to_string();
     let cp = restored.cli_ok(&["log", "checkpoint", "--ledger-pubkey", &pubkey]);
-    assert_eq!(size_and_root(&cp), (size_line, root_line.clone()), "restored checkpoint:\n{cp}");
+    assert_eq!(size_and_root(&cp), (later_size, later_root), "restored checkpoint:\n{cp}");
     // Reports as of the backup's last entry are identical, byte for byte (signature too).
     let as_of = (size - 1).to_string();
     let report = |s: &Server, name: &str| {

@@ -812,7 +812,7 @@ impl Ledger {
             }
             Some(Op::RegisterEntity(r)) => {
                 let id = validate::uscc("id", &r.id)?;
-                let name = validate::text("name", &r.name, validate::NAME_CHARS_MAX)?;
+                let name = validate::entity_name("name", &r.name)?;
                 let related_group = validate::opt_id("related_group", &r.related_group)?;
                 if self.entities.contains_key(&id) {
                     return Err(reject(RejectCode::EntityExists, format!("{id} is already registered")));
@@ -875,7 +875,7 @@ impl Ledger {
             Some(Op::UpdateEntity(u)) => {
                 let entity = self.entity_of("id", &u.id)?;
                 let mut up = EntityUpdate {
-                    name: u.name.as_deref().map(|n| validate::text("name", n, validate::NAME_CHARS_MAX)).transpose()?,
+                    name: u.name.as_deref().map(|n| validate::entity_name("name", n)).transpose()?,
                     provider: u.provider,
                     renter_eligible: u.renter_eligible,
                     supplier_eligible: u.supplier_eligible,

@@ -55,6 +55,24 @@ pub fn text(field: &'static str, s: &str, max: usize) -> Result<String, Malforme
     Ok(s.to_string())
 }
 
+/// An entity's name (SPEC §2): 1–100 characters, and not starting with a character that
+/// Excel or WPS would read as the start of a formula (`=`, `+`, `-`, `@`, tab, carriage
+/// return), so that a report or statement opened by a clerk cannot run one (CSV injection).
+pub fn entity_name(field: &'static str, s: &str) -> Result<String, Malformed> {
+    let name = text(field, s, NAME_CHARS_MAX)?;
+    if crate::sheet::looks_like_formula(&name) {
+        return Err(bad(
+            field,
+            format!(
+                "{name:?} starts with {:?}, which spreadsheets (Excel, WPS) read as a formula; \
+                 start the name with a letter, digit or Chinese character",
+                name.chars().next().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(name)
+}
+
 pub fn opt_text(field: &'static str, s: &str, max: usize) -> Result<Option<String>, Malformed> {
     if s.is_empty() { Ok(None) } else { text(field, s, max).map(Some) }
 }
@@ -228,6 +246,19 @@ mod tests {
 
     fn field_of(r: wire::UsageRecord) -> &'static str {
         usage(&r).unwrap_err().field
+    }
+
+    #[test]
+    fn entity_names_that_spreadsheets_would_run_are_refused() {
+        for bad_name in ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)"] {
+            let e = entity_name("name", bad_name).unwrap_err();
+            assert_eq!(e.field, "name");
+            assert!(e.detail.contains("formula"), "{e}");
+        }
+        // Tab and carriage return are control characters, refused as such.
+        assert!(entity_name("name", "\tx").is_err() && entity_name("name", "\rx").is_err());
+        assert_eq!(entity_name("name", "苏州智算中心 = A+B").unwrap(), "苏州智算中心 = A+B");
+        assert_eq!(entity_name("name", "3D 科技").unwrap(), "3D 科技");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod dashboard;
 pub mod health;
 pub mod metrics;
 pub mod net;
@@ -93,6 +94,8 @@ pub async fn serve_with(
     let tls = tls::server_config(&config.tls)?;
     let web_tls = tls::web_acceptor(&config.tls)?;
     let metrics = Arc::new(Metrics::default());
+    let dashboard = dashboard::LiveDashboard::new(opened.ledger.program().utc_offset_seconds, opened.ledger.next_seq());
+    let dashboard_rebuild = dashboard.rebuild(store.clone());
     let ledger = Arc::new(RwLock::new(opened.ledger));
     let report_signer = opened.signer.clone();
     let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
@@ -114,6 +117,7 @@ pub async fn serve_with(
         last_checkpoint: store.latest_checkpoint()?,
         metrics: metrics.clone(),
         witness_dir: Some(config.data_dir.clone()),
+        dashboard: Some(dashboard.clone()),
     };
     let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
         // A failed invariant is a bug: stop the whole process rather than keep serving
@@ -156,6 +160,7 @@ pub async fn serve_with(
         signer: report_signer,
         metrics: metrics.clone(),
         chunk_permits: Arc::new(tokio::sync::Semaphore::new(config.limits.chunks_in_flight_max)),
+        dashboard: dashboard.clone(),
     });
     let web_state =
         Arc::new(web::WebState { shared: shared.clone(), metrics: metrics.clone(), tls: web_tls.is_some() });
@@ -266,6 +271,7 @@ pub async fn serve_with(
     }
 
     info!("stopped accepting; finishing the last round");
+    dashboard.stop();
     ticker.abort();
     let _ = http_stop_tx.send(true);
     for t in http_tasks {
@@ -276,6 +282,8 @@ pub async fn serve_with(
     // The sequencer ends when its queue has no senders left: every in-flight call has been
     // answered by then, and it writes a final snapshot and checkpoint.
     tokio::task::spawn_blocking(move || sequencer_thread.join()).await?.ok();
+    // The rebuild holds the store open; it stops at its next chunk.
+    tokio::task::spawn_blocking(move || dashboard_rebuild.join()).await?.ok();
     info!("stopped");
     Ok(())
 }

@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use sha2::{Digest, Sha256};
 use suanli_core::checkpoint::{Checkpoint, sign_checkpoint};
 use suanli_core::entry::{Body, Entry, Genesis};
 use suanli_core::keyfile;
@@ -191,9 +190,10 @@ fn role_key(
 
 /// The checkpoint origin (and signed-note key name) of a ledger: names the program and
 /// the ledger key, so two ledgers never share an origin.
+/// The rule itself lives in `suanli_core::checkpoint::ledger_origin`, where auditors'
+/// tools (`suanli log vkey`) compute it too.
 pub fn origin_for(program_id: &str, ledger_key: &PublicKey) -> String {
-    let h = Sha256::digest(ledger_key);
-    format!("suanli/{program_id}/{}", hex::encode(&h[..8]))
+    suanli_core::checkpoint::ledger_origin(program_id, ledger_key)
 }
 
 pub struct StartOptions<'a> {

@@ -97,6 +97,25 @@ struct RestoreArgs {
     /// The new data directory; it must not hold a ledger.
     #[arg(long, value_name = "DIR")]
     data_dir: PathBuf,
+    /// A later export of the same log (a later backup, `suanli log export` of the source or
+    /// of a mirror), checked against FILE.checkpoint beside it: the entries written after the
+    /// backup are caught up from it, each replayed and its root checked. Repeatable.
+    #[arg(long, value_name = "EXPORT")]
+    catch_up: Vec<PathBuf>,
+    /// The newest checkpoint the ledger is known to have signed: the source data directory's
+    /// checkpoint.latest, or one a mirror, witness or auditor holds. The restore must reach it
+    /// (with --catch-up) before the restored ledger may append anything. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    latest_checkpoint: Vec<PathBuf>,
+    /// State that the ledger signed nothing after the backup (it never ran again); needed
+    /// when neither --latest-checkpoint nor --catch-up is given.
+    #[arg(long)]
+    backup_is_latest: bool,
+    /// Entries after the last verified checkpoint are truly lost: restore up to it as a new
+    /// log whose origin names that checkpoint (<origin>/continued/<size>/<root hex>), so that
+    /// the break is visible to every auditor instead of a second history under the old origin.
+    #[arg(long)]
+    new_origin: bool,
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
@@ -330,14 +349,36 @@ fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
         checkpoint: &checkpoint,
         ledger_key: &r.ledger_key,
         data_dir: &r.data_dir,
+        catch_up: &r.catch_up,
+        latest: &r.latest_checkpoint,
+        backup_is_latest: r.backup_is_latest,
+        new_origin: r.new_origin,
     })?;
-    println!(
-        "restored {} entries of the log {} into {}; root {} matches the signed checkpoint",
-        restored.entries,
-        restored.origin,
-        r.data_dir.display(),
-        hex::encode(restored.root)
-    );
+    if let Some((old, size, root)) = &restored.continues {
+        println!(
+            "restored {} entries as the new log {} into {}; it continues the log {old} after its checkpoint of {size} \
+             entries (root {}); entries after it are lost. Publish the new verifier key (suanli log vkey) to every \
+             auditor and witness",
+            restored.entries,
+            restored.origin,
+            r.data_dir.display(),
+            hex::encode(root)
+        );
+    } else {
+        println!(
+            "restored {} entries of the log {} into {}; root {} matches the signed checkpoint",
+            restored.entries,
+            restored.origin,
+            r.data_dir.display(),
+            hex::encode(restored.root)
+        );
+    }
+    if restored.caught_up > 0 {
+        println!(
+            "{} of them were caught up from later exports, each replayed and its root checked",
+            restored.caught_up
+        );
+    }
     if restored.ignored > 0 {
         println!("{} entries after the checkpoint were left out (no signature vouches for them)", restored.ignored);
     }
