@@ -58,6 +58,11 @@ impl ClientError {
             tonic::Code::Cancelled if message.contains("transport error") => {
                 ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(url, message) }
             }
+            // Garbage where HTTP/2 frames should be: the port speaks something else (TLS
+            // answering a plain-HTTP client, for one), not the ledger answering.
+            tonic::Code::Internal if message.contains("h2 protocol error") => {
+                ClientError::Unreachable { url: url.to_string(), detail: with_tls_hint(url, message) }
+            }
             code => ClientError::Rpc { call, code: format!("{code:?}"), message },
         }
     }

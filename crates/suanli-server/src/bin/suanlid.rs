@@ -188,14 +188,20 @@ fn init_tracing(format: &str) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM. The handlers are installed when this is called (before the
+/// listening line is printed), so a signal sent as soon as the address is known already
+/// stops the server gracefully instead of killing it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown requested");
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    })
 }
 
 fn main() {
@@ -268,6 +274,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let _lock = lock_data_dir(&config.data_dir)?;
+    let shutdown = shutdown_signal()?;
     // Bind before anything is created: a taken port must not leave a brand-new ledger and
     // its keys behind. Connections wait in the backlog until the ledger is ready.
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
@@ -332,7 +339,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         notice::info(&format!("web console {url}"), &[("web_url", url.clone())]);
     }
     let http = suanli_server::HttpListeners { web, metrics };
-    suanli_server::serve_with(&config, opened, store, listener, http, clock, shutdown_signal()).await
+    suanli_server::serve_with(&config, opened, store, listener, http, clock, shutdown).await
 }
 
 fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
