@@ -369,6 +369,13 @@ impl Client {
         Ok(self.audit().find_record(req).await.map_err(self.err("Audit.FindRecord"))?.into_inner())
     }
 
+    /// The consistency proof from the tree of `old_size` to the tree of `new_size` (0: the
+    /// latest checkpoint's size, whose signed note the answer then carries).
+    pub async fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<v1::ConsistencyProof, ClientError> {
+        let req = v1::ConsistencyProofRequest { old_size, new_size };
+        Ok(self.audit().get_consistency_proof(req).await.map_err(self.err("Audit.GetConsistencyProof"))?.into_inner())
+    }
+
     /// Entries `from..to` in chunks, in order (`to` 0: the latest checkpoint's size).
     pub async fn export_entries(
         &self,

@@ -329,6 +329,20 @@ impl Ledger {
     pub fn entities(&self) -> impl Iterator<Item = &Entity> {
         self.entities.values()
     }
+    /// Which role key of the genesis `key` is (admin, finance, ledger), if any.
+    pub fn role_of(&self, key: &PublicKey) -> Option<&'static str> {
+        let g = &self.genesis;
+        if *key == g.admin_key {
+            Some("admin")
+        } else if *key == g.finance_key {
+            Some("finance")
+        } else if *key == g.ledger_key {
+            Some("ledger signing")
+        } else {
+            None
+        }
+    }
+
     pub fn key(&self, key: &PublicKey) -> Option<KeyState> {
         self.keys.get(key).copied()
     }
@@ -825,6 +839,14 @@ impl Ledger {
                     return Err(reject(
                         RejectCode::WeakKey,
                         "the public key is not a canonical ed25519 point of large order (a weak key)",
+                    ));
+                }
+                if let Some(role) = self.role_of(&key) {
+                    // A role key registered to an entity would sign usage, reversals and
+                    // holder requests as that entity: role and entity keys never coincide.
+                    return Err(reject(
+                        RejectCode::KeyExists,
+                        format!("this is the ledger's {role} key; an entity needs a key of its own"),
                     ));
                 }
                 if let Some(s) = self.keys.get(&key) {

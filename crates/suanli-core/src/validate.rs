@@ -92,8 +92,10 @@ pub fn instant(field: &'static str, t: i64) -> Result<i64, Malformed> {
 /// A money amount: at most two places, 0 ≤ amount ≤ 100,000,000.00.
 pub fn amount(field: &'static str, s: &str) -> Result<Decimal, Malformed> {
     let d = parse_decimal(s, MONEY_PLACES).map_err(|e| bad(field, e))?;
-    if d.is_sign_negative() && !d.is_zero() {
-        return Err(bad(field, "must not be negative"));
+    // The text, not the value: "-0.00" parses to zero but is written with a sign, and a
+    // sign is never part of an amount.
+    if s.starts_with('-') {
+        return Err(bad(field, "must not be negative (no sign is written, not even on zero)"));
     }
     if d > AMOUNT_MAX {
         return Err(bad(field, "is above the 100,000,000.00 limit of one amount"));
@@ -292,6 +294,8 @@ mod tests {
             ("unit_price", Box::new(|r| r.unit_price = "100000000.01".into())),
             ("amount", Box::new(|r| r.amount = "12500.001".into())),
             ("amount", Box::new(|r| r.amount = "-1.00".into())),
+            ("amount", Box::new(|r| r.amount = "-0.00".into())),
+            ("amount", Box::new(|r| r.amount = "-0".into())),
             ("amount", Box::new(|r| r.amount = "100000000.01".into())),
             ("amount", Box::new(|r| r.amount = "+1".into())),
             ("voucher_id", Box::new(|r| r.voucher_id = "v 1".into())),
