@@ -40,9 +40,7 @@ fn python_client_signs_a_record_the_ledger_accepts() {
     );
     let python = venv.path().join("bin/python");
     run(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .arg(&example),
+        Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).arg(&example),
         "pip install ./examples/python (this test needs PyPI; it does not pass without it)",
     );
     let cache = tempfile::tempdir().expect("tempdir");
@@ -79,7 +77,8 @@ fn python_client_signs_a_record_the_ledger_accepts() {
     server.cli_ok(&["entity", "add-key", "--key", &admin, "--id", &p, "--pubkey", &pubkey]);
 
     let one = ["--server", &server.addr, "--key", &p_key, "--provider", &p, "--renter", &r, "--record-id", "py-0001"];
-    let record = ["--gpu-count", "8", "--gpu-hours", "8", "--unit-price", "12.50", "--end", "2026-06-30T12:00:00+08:00"];
+    let record =
+        ["--gpu-count", "8", "--gpu-hours", "8", "--unit-price", "12.50", "--end", "2026-06-30T12:00:00+08:00"];
     let submit = || {
         let out = client(&[&one[..], &record[..]].concat());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -264,7 +264,10 @@ fn periods_payouts_clawbacks_and_the_annual_report() {
     // Statements: R1's, read by finance.
     let st = server.cli_ok(&["statement", "--key", f, "--id", r1]);
     assert!(st.contains(",usage,u3,renter,") && st.contains(",reversal,u3,renter,"), "{st}");
-    assert!(st.lines().any(|l| l == ",,total,,,,2026,,,,,1953750.00,0.00,0.00,1953750.00,-20000.00,1973750.00,"), "{st}");
+    assert!(
+        st.lines().any(|l| l == ",,total,,,,2026,,,,,1953750.00,0.00,0.00,1953750.00,-20000.00,1973750.00,"),
+        "{st}"
+    );
     // One table: every line has the header's number of fields, so it loads as one.
     let width = st.lines().next().unwrap().split(',').count();
     assert_eq!(width, 18);
@@ -273,7 +276,10 @@ fn periods_payouts_clawbacks_and_the_annual_report() {
     crate::excel_checks::statement_forms(&server, f, r1, &out("st.xlsx"), &st);
     // P reads its own statement with its key; it may not read R1's.
     let own = server.cli_ok(&["statement", "--key", &ex.p_key, "--id", p, "--year", "2026"]);
-    assert!(own.lines().any(|l| l == ",,total,,,,2026,,,,,0.00,674270.00,200000.00,874270.00,500000.00,374270.00,"), "{own}");
+    assert!(
+        own.lines().any(|l| l == ",,total,,,,2026,,,,,0.00,674270.00,200000.00,874270.00,500000.00,374270.00,"),
+        "{own}"
+    );
     crate::excel_checks::settle_list_forms(&server, f, &out("settle.xlsx"));
     assert!(cli_fails(&server, &["statement", "--key", &ex.p_key, "--id", r1]).contains("may not read"));
 }
@@ -288,7 +294,10 @@ mod excel_checks {
     /// A member of an XLSX package (a ZIP archive), as text.
     fn part(file: &str, member: &str) -> String {
         let out = std::process::Command::new("python3")
-            .args(["-c", "import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())"])
+            .args([
+                "-c",
+                "import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())",
+            ])
             .args([file, member])
             .output()
             .expect("python3 runs");
@@ -342,7 +351,10 @@ mod excel_checks {
         let unix = suanli_core::time::parse_rfc3339(when).unwrap();
         let utc = suanli_core::time::format_rfc3339(unix, 0);
         let core = part(file, "docProps/core.xml");
-        assert!(core.contains(&format!("<dcterms:created xsi:type=\"dcterms:W3CDTF\">{utc}</dcterms:created>")), "{utc} {core}");
+        assert!(
+            core.contains(&format!("<dcterms:created xsi:type=\"dcterms:W3CDTF\">{utc}</dcterms:created>")),
+            "{utc} {core}"
+        );
     }
 
     pub fn statement_forms(server: &Server, key: &str, id: &str, file: &str, csv_text: &str) {

@@ -56,7 +56,9 @@ fn gbk_csv_with_excel_times_and_separators_is_normalised_before_signing() {
     assert!(stderr.contains("2 records: 2 accepted, 0 duplicate, 0 rejected"), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], RESULT_HEADER);
-    assert!(lines[1].starts_with("g1,ACCEPTED,") && lines[1].ends_with(",0.00,3750.00,1250.00,NO_VOUCHER|GRANTED|GRANTED"));
+    assert!(
+        lines[1].starts_with("g1,ACCEPTED,") && lines[1].ends_with(",0.00,3750.00,1250.00,NO_VOUCHER|GRANTED|GRANTED")
+    );
     assert!(lines[2].starts_with("g2,ACCEPTED,"), "{stdout}");
     assert_eq!(lines.len(), 3);
 
@@ -116,7 +118,10 @@ fn xlsx_workbooks_are_read_with_their_date_and_number_cells() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("reading sheet \"用量\""), "{stderr}");
-    assert!(stdout.contains("x1,ACCEPTED,") && stdout.ends_with(",0.00,3750.00,1250.00,NO_VOUCHER|GRANTED|GRANTED\n"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("x1,ACCEPTED,") && stdout.ends_with(",0.00,3750.00,1250.00,NO_VOUCHER|GRANTED|GRANTED\n"),
+        "{stdout}\n{stderr}"
+    );
 }
 
 #[test]
@@ -158,7 +163,9 @@ fn dry_run_names_every_problem_and_sends_nothing() {
     }
     assert!(!stderr.contains("line 2,"), "line 2 is good:\n{stderr}");
     // Nothing reached the ledger: the good row is still new.
-    let good = format!("{HEADER}\nd1,{p},{r},,H100,8,2026-03-01T00:00:00+08:00,2026-03-06T05:00:00+08:00,1000,12.50,12500.00,,\n");
+    let good = format!(
+        "{HEADER}\nd1,{p},{r},,H100,8,2026-03-01T00:00:00+08:00,2026-03-06T05:00:00+08:00,1000,12.50,12500.00,,\n"
+    );
     let file2 = dir.path().join("good.csv");
     std::fs::write(&file2, good).unwrap();
     let f2 = file2.to_string_lossy();
@@ -189,7 +196,18 @@ fn details_file_and_fail_on_rejected() {
     let mut reader = csv::Reader::from_reader(written.as_bytes());
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["line", "record_id", "status", "seq", "voucher_drawn", "renter_subsidy", "supplier_subsidy", "reason", "detail", "explanation"]
+        [
+            "line",
+            "record_id",
+            "status",
+            "seq",
+            "voucher_drawn",
+            "renter_subsidy",
+            "supplier_subsidy",
+            "reason",
+            "detail",
+            "explanation"
+        ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!((&rows[0][0], &rows[0][1], &rows[0][2]), ("2", "m1", "ACCEPTED"));
@@ -269,7 +287,11 @@ fn names_a_spreadsheet_would_run_are_refused_at_registration() {
         let err = text(&out.stderr);
         assert!(err.contains("rejected: MALFORMED: name:") && err.contains("formula"), "{err}");
     }
-    assert!(server.cli_ok(&["entity", "register", "--key", &admin, "--id", &id, "--name", "苏州 = 算力"]).starts_with("ACCEPTED"));
+    assert!(
+        server
+            .cli_ok(&["entity", "register", "--key", &admin, "--id", &id, "--name", "苏州 = 算力"])
+            .starts_with("ACCEPTED")
+    );
     let out = server.cli(&["entity", "update", "--key", &admin, "--id", &id, "--name==1+1"]);
     assert!(!out.status.success() && text(&out.stderr).contains("formula"), "{}", text(&out.stderr));
 

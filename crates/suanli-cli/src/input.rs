@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rust_decimal::Decimal;
-use suanli_core::money::{AMOUNT_MAX, GPU_HOURS_PLACES, MONEY_PLACES, PRICE_PLACES, fmt_money, parse_decimal, round_fen};
+use suanli_core::money::{
+    AMOUNT_MAX, GPU_HOURS_PLACES, MONEY_PLACES, PRICE_PLACES, fmt_money, parse_decimal, round_fen,
+};
 use suanli_core::program::Program;
 use suanli_core::time::{days_from_civil, format_rfc3339, parse_rfc3339};
 use suanli_core::validate;
@@ -42,8 +44,7 @@ fn is_xlsx(path: &Path, bytes: &[u8]) -> bool {
 
 /// Reads a CSV or XLSX record file into its cells.
 pub fn read_file(path: &Path, sheet: Option<&str>) -> Result<(RawTable, Vec<Notice>), CsvError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| CsvError { line: 1, message: format!("cannot read the file: {e}") })?;
+    let bytes = std::fs::read(path).map_err(|e| CsvError { line: 1, message: format!("cannot read the file: {e}") })?;
     read_bytes(path, bytes, sheet)
 }
 
@@ -336,7 +337,10 @@ pub fn check_usage(table: &RawTable, cx: &CheckContext<'_>) -> Vec<Problem> {
         p("record_id", validate::id("record_id", &record_id).map(drop).map_err(m));
         p("provider_id", validate::uscc("provider_id", f.raw(1)).map(drop).map_err(m));
         p("renter_id", validate::uscc("renter_id", f.raw(2)).map(drop).map_err(m));
-        p("contract_id", validate::opt_text("contract_id", f.raw(3), validate::CONTRACT_CHARS_MAX).map(drop).map_err(m));
+        p(
+            "contract_id",
+            validate::opt_text("contract_id", f.raw(3), validate::CONTRACT_CHARS_MAX).map(drop).map_err(m),
+        );
         p("gpu_model", validate::text("gpu_model", f.raw(4), validate::GPU_MODEL_CHARS_MAX).map(drop).map_err(m));
         let count = f.integer(5).and_then(|c| {
             if (validate::GPU_COUNT_MIN..=validate::GPU_COUNT_MAX).contains(&c) {

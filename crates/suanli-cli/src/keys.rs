@@ -30,9 +30,10 @@ pub fn read_key(path: &Path) -> Result<SigningKey, ClientError> {
 /// A key file's contents, plain or passphrase-protected.
 fn parse_key_text(path: &Path, text: &str) -> Result<SigningKey, ClientError> {
     if keyfile::is_encrypted(text) {
-        let passphrase = passphrase(&format!("passphrase for {}: ", path.display()), false)
-            .map_err(|e| key_error(path, e))?;
-        return keyfile::parse_secret_encrypted(text, passphrase.as_bytes()).map_err(|e| key_error(path, e.to_string()));
+        let passphrase =
+            passphrase(&format!("passphrase for {}: ", path.display()), false).map_err(|e| key_error(path, e))?;
+        return keyfile::parse_secret_encrypted(text, passphrase.as_bytes())
+            .map_err(|e| key_error(path, e.to_string()));
     }
     keyfile::parse_secret(text).map_err(|e| key_error(path, e.to_string()))
 }
@@ -49,7 +50,9 @@ pub fn passphrase(prompt: &str, confirm: bool) -> Result<String, String> {
         return Ok(p);
     }
     let no_tty = |e: std::io::Error| {
-        format!("the key is protected by a passphrase and none was given ({e}): set SUANLI_PASSPHRASE_FILE or run on a terminal")
+        format!(
+            "the key is protected by a passphrase and none was given ({e}): set SUANLI_PASSPHRASE_FILE or run on a terminal"
+        )
     };
     // Asked only of a person at a terminal: a job with its input redirected gets the message.
     use std::io::IsTerminal;

@@ -107,16 +107,15 @@ struct Out {
 }
 
 fn suanli(args: &[&str]) -> Out {
-    let Output { status, stdout, stderr } =
-        Command::new(env!("CARGO_BIN_EXE_suanli"))
-            .args(args)
-            .env_remove("SUANLI_SERVER")
-            // Messages in English whatever the machine's locale (they are checked below).
-            .env("LANG", "C")
-            .env_remove("LC_ALL")
-            .env_remove("LC_MESSAGES")
-            .output()
-            .unwrap();
+    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_suanli"))
+        .args(args)
+        .env_remove("SUANLI_SERVER")
+        // Messages in English whatever the machine's locale (they are checked below).
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .output()
+        .unwrap();
     Out {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8(stdout).unwrap(),
@@ -416,7 +415,11 @@ fn errors_are_one_line_and_non_zero() {
 fn completions_and_man_pages_come_from_the_definition() {
     let out = suanli(&["completions", "bash"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("_suanli()") && out.stdout.contains("--dry-run") && out.stdout.contains("--fail-on-rejected"));
+    assert!(
+        out.stdout.contains("_suanli()")
+            && out.stdout.contains("--dry-run")
+            && out.stdout.contains("--fail-on-rejected")
+    );
     for shell in ["zsh", "fish", "powershell", "elvish"] {
         assert_eq!(suanli(&["completions", shell]).code, 0, "{shell}");
     }
@@ -462,5 +465,9 @@ fn passphrase_protected_key_files() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("the passphrase is wrong"));
     let none = run(&["pubkey", &key], &[]);
     assert!(!none.status.success());
-    assert!(String::from_utf8_lossy(&none.stderr).contains("SUANLI_PASSPHRASE_FILE"), "{}", String::from_utf8_lossy(&none.stderr));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("SUANLI_PASSPHRASE_FILE"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
 }

@@ -271,7 +271,11 @@ mod tests {
     fn table() -> Table {
         Table {
             sheet: "t".into(),
-            columns: vec![col("id", "代码", Kind::Id), col("name", "名称", Kind::Text), col("amount", "金额", Kind::Money)],
+            columns: vec![
+                col("id", "代码", Kind::Id),
+                col("name", "名称", Kind::Text),
+                col("amount", "金额", Kind::Money),
+            ],
             rows: vec![
                 vec!["913205000000000012".into(), "=HYPERLINK(\"x\")".into(), "-1.50".into()],
                 vec!["".into(), "a, \"b\"".into(), "2.00".into()],
@@ -283,7 +287,10 @@ mod tests {
 
     #[test]
     fn canonical_csv_is_plain() {
-        assert_eq!(to_csv(&table()), "id,name,amount\n913205000000000012,\"=HYPERLINK(\"\"x\"\")\",-1.50\n,\"a, \"\"b\"\"\",2.00\n");
+        assert_eq!(
+            to_csv(&table()),
+            "id,name,amount\n913205000000000012,\"=HYPERLINK(\"\"x\"\")\",-1.50\n,\"a, \"\"b\"\"\",2.00\n"
+        );
     }
 
     #[test]

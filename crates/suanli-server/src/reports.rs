@@ -192,7 +192,12 @@ fn xlsx(
         let sheet = wb.add_worksheet();
         sheet.set_name("检查点 Checkpoint").map_err(x)?;
         sheet
-            .write_string_with_format(0, 0, "本报告按下列检查点时的账本日志计算 (computed from the ledger's log as of this checkpoint)", &bold)
+            .write_string_with_format(
+                0,
+                0,
+                "本报告按下列检查点时的账本日志计算 (computed from the ledger's log as of this checkpoint)",
+                &bold,
+            )
             .map_err(x)?;
         let labels = [
             "来源 origin",
@@ -418,7 +423,13 @@ pub fn statement_table(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Resul
             e(),
         ]);
     }
-    Ok(Table { sheet: "对账单 Statement".into(), columns: STATEMENT_COLUMNS.to_vec(), rows, bold_rows, frozen_columns: 0 })
+    Ok(Table {
+        sheet: "对账单 Statement".into(),
+        columns: STATEMENT_COLUMNS.to_vec(),
+        rows,
+        bold_rows,
+        frozen_columns: 0,
+    })
 }
 
 fn kind_name(k: i32) -> &'static str {

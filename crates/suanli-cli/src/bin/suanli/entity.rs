@@ -83,13 +83,19 @@ async fn list(ctx: &Ctx, a: &ListArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    let table =
-        Table { sheet: "企业 Entities".into(), columns: LIST_COLUMNS.to_vec(), rows, bold_rows: Vec::new(), frozen_columns: 2 };
+    let table = Table {
+        sheet: "企业 Entities".into(),
+        columns: LIST_COLUMNS.to_vec(),
+        rows,
+        bold_rows: Vec::new(),
+        frozen_columns: 2,
+    };
     let bytes = match (a.format, a.excel) {
         (FileFormat::Csv, false) => sheet::to_csv(&table).into_bytes(),
         (FileFormat::Csv, true) => sheet::to_excel_csv(&table),
         (FileFormat::Xlsx, false) => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
             let x = |e: rust_xlsxwriter::XlsxError| anyhow::anyhow!("cannot write the workbook: {e}");
             let mut wb = sheet::new_workbook("登记企业 registered entities", now).map_err(x)?;
             sheet::add_table(&mut wb, &table).map_err(x)?;

@@ -7,7 +7,10 @@ use clap::Command;
 
 /// `(command path, Chinese description)`; the path is the subcommand names from the top.
 const ABOUT: &[(&str, &str)] = &[
-    ("", "suanli — 算力券账本的命令行客户端: 登记企业及其密钥, 发放和授权算力券, 提交签名的用量与语料记录, 冲销错误, 关闭和支付结算期。每个请求都用 --key 指定的密钥文件签名; 用 `suanli keygen` 生成密钥。"),
+    (
+        "",
+        "suanli — 算力券账本的命令行客户端: 登记企业及其密钥, 发放和授权算力券, 提交签名的用量与语料记录, 冲销错误, 关闭和支付结算期。每个请求都用 --key 指定的密钥文件签名; 用 `suanli keygen` 生成密钥。",
+    ),
     ("keygen", "生成新的密钥文件 (权限 0600) 并打印其公钥"),
     ("pubkey", "打印密钥文件的公钥 (base64)"),
     ("entity", "登记企业, 管理其密钥和标志 (登记机关, admin 密钥)"),

@@ -230,7 +230,8 @@ fn progress_bar(records: usize) -> Option<ProgressBar> {
         i18n::Lang::Zh => ("已答复", "预计剩余"),
         i18n::Lang::En => ("answered", "eta"),
     };
-    let template = format!("{{elapsed_precise}} [{{wide_bar}}] {{human_pos}}/{{human_len}} {answered} ({{rate}}, {eta} {{left}})");
+    let template =
+        format!("{{elapsed_precise}} [{{wide_bar}}] {{human_pos}}/{{human_len}} {answered} ({{rate}}, {eta} {{left}})");
     let style = ProgressStyle::with_template(&template).map(|s| {
         s.progress_chars("=> ")
             // Whole records per second: "1,234/s", not "1234.5678/s".
@@ -302,7 +303,8 @@ impl Details {
     ];
 
     fn create(path: &Path) -> anyhow::Result<Details> {
-        let f = std::fs::File::create(path).with_context(|| format!("{}: cannot create the details file", path.display()))?;
+        let f = std::fs::File::create(path)
+            .with_context(|| format!("{}: cannot create the details file", path.display()))?;
         let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(f);
         out.write_record(Self::HEADER)?;
         Ok(Details { out })
@@ -312,12 +314,9 @@ impl Details {
         let lang = i18n::lang();
         let [_, status, seq, v, r, s, reason] = result_cells(record_id, ack);
         let explanation = match ack.status() {
-            v1::Status::Accepted | v1::Status::Duplicate => reason
-                .split('|')
-                .filter_map(LineReason::parse)
-                .map(|c| c.explain(lang))
-                .collect::<Vec<_>>()
-                .join(" | "),
+            v1::Status::Accepted | v1::Status::Duplicate => {
+                reason.split('|').filter_map(LineReason::parse).map(|c| c.explain(lang)).collect::<Vec<_>>().join(" | ")
+            }
             _ => RejectCode::parse(&reason).map(|c| c.explain(lang).to_string()).unwrap_or_default(),
         };
         self.out.write_record([

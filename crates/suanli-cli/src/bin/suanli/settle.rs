@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use suanli_cli::output::{periods_table, periods_xlsx, write_periods};
-use suanli_core::sheet;
 use suanli_cli::v1::{self, finance_request::Op};
+use suanli_core::sheet;
 
 use crate::common::{Ctx, RequestId, load_key, report_ack};
 use crate::report::{FileFormat, write_output};
@@ -141,7 +141,9 @@ pub async fn run(ctx: &Ctx, command: SettleCommand) -> anyhow::Result<()> {
                         .map_or(0, |d| d.as_secs() as i64);
                     periods_xlsx(&list, now)?
                 }
-                (FileFormat::Xlsx, true) => anyhow::bail!("{}", suanli_cli::i18n::t(suanli_cli::i18n::Msg::ExcelNeedsCsv)),
+                (FileFormat::Xlsx, true) => {
+                    anyhow::bail!("{}", suanli_cli::i18n::t(suanli_cli::i18n::Msg::ExcelNeedsCsv))
+                }
             };
             return write_output(a.out.as_deref(), &bytes, a.format == FileFormat::Xlsx);
         }
