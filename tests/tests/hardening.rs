@@ -91,7 +91,7 @@ fn extreme_numbers_in_requests_get_clear_errors() {
                 let q = v1::read_request::Query::Report(v1::ReportQuery { year, as_of_seq: as_of, format: 0 });
                 let r = reports.annual_report(suanli_tests::read(&admin, q)).await.map(drop);
                 assert_clear(&format!("annual report {year} as of {as_of:?}"), r);
-                let q = v1::read_request::Query::Statement(v1::StatementQuery { id: uscc(1).to_string(), year });
+                let q = v1::read_request::Query::Statement(v1::StatementQuery { id: uscc(1).to_string(), year, ..Default::default() });
                 let r = reports.entity_statement(suanli_tests::read(&admin, q)).await.map(drop);
                 assert_clear(&format!("statement {year}"), r);
             }
