@@ -1,6 +1,10 @@
 //! Key files on disk. The text format lives in `suanli_core::keyfile`; this module does the
 //! I/O: a key file is created readable by its owner only (mode 0600) and never overwritten,
 //! since overwriting a key file loses the identity it holds.
+//!
+//! A key file may be protected by a passphrase (`suanli keygen --passphrase`; the format is
+//! in `suanli_core::keyfile`). The passphrase is read from the file named by
+//! `SUANLI_PASSPHRASE_FILE`, else from `SUANLI_PASSPHRASE`, else asked for on the terminal.
 
 use std::io::Write;
 use std::path::Path;
@@ -20,11 +24,68 @@ pub fn read_key(path: &Path) -> Result<SigningKey, ClientError> {
     if let Err(problem) = keyfile::check_private(path) {
         eprintln!("suanli: WARNING: {problem}");
     }
-    keyfile::parse_secret(&text).map_err(|e| key_error(path, e.to_string()))
+    parse_key_text(path, &text)
+}
+
+/// A key file's contents, plain or passphrase-protected.
+fn parse_key_text(path: &Path, text: &str) -> Result<SigningKey, ClientError> {
+    if keyfile::is_encrypted(text) {
+        let passphrase =
+            passphrase(&format!("passphrase for {}: ", path.display()), false).map_err(|e| key_error(path, e))?;
+        return keyfile::parse_secret_encrypted(text, passphrase.as_bytes())
+            .map_err(|e| key_error(path, e.to_string()));
+    }
+    keyfile::parse_secret(text).map_err(|e| key_error(path, e.to_string()))
+}
+
+/// The passphrase of a key file: `SUANLI_PASSPHRASE_FILE` (its first line), then
+/// `SUANLI_PASSPHRASE`, then the terminal (asked twice when `confirm`).
+pub fn passphrase(prompt: &str, confirm: bool) -> Result<String, String> {
+    if let Some(file) = std::env::var_os("SUANLI_PASSPHRASE_FILE") {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("SUANLI_PASSPHRASE_FILE {}: {e}", Path::new(&file).display()))?;
+        return Ok(text.lines().next().unwrap_or_default().to_string());
+    }
+    if let Ok(p) = std::env::var("SUANLI_PASSPHRASE") {
+        return Ok(p);
+    }
+    let no_tty = |e: std::io::Error| {
+        format!(
+            "the key is protected by a passphrase and none was given ({e}): set SUANLI_PASSPHRASE_FILE or run on a terminal"
+        )
+    };
+    // Asked only of a person at a terminal: a job with its input redirected gets the message.
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(no_tty(std::io::Error::other("standard input is not a terminal")));
+    }
+    let first = rpassword::prompt_password(prompt).map_err(no_tty)?;
+    if confirm && rpassword::prompt_password("again: ").map_err(no_tty)? != first {
+        return Err("the two passphrases differ".into());
+    }
+    if first.is_empty() {
+        return Err("an empty passphrase protects nothing".into());
+    }
+    Ok(first)
 }
 
 /// Writes a new secret key file with mode 0600. Refuses to replace an existing file.
 pub fn write_key(path: &Path, key: &SigningKey) -> Result<(), ClientError> {
+    write_new(path, &keyfile::encode_secret(key))
+}
+
+/// Writes a new passphrase-protected secret key file (mode 0600, never overwriting).
+pub fn write_key_encrypted(path: &Path, key: &SigningKey, passphrase: &str) -> Result<(), ClientError> {
+    use rand_core::RngCore;
+    let (mut salt, mut nonce) = ([0u8; 16], [0u8; 12]);
+    rand_core::OsRng.fill_bytes(&mut salt);
+    rand_core::OsRng.fill_bytes(&mut nonce);
+    let text = keyfile::encode_secret_encrypted(key, passphrase.as_bytes(), salt, nonce, keyfile::SCRYPT_LOG_N)
+        .map_err(|e| key_error(path, e.to_string()))?;
+    write_new(path, &text)
+}
+
+fn write_new(path: &Path, contents: &str) -> Result<(), ClientError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -39,7 +100,7 @@ pub fn write_key(path: &Path, key: &SigningKey) -> Result<(), ClientError> {
             key_error(path, format!("cannot create the key file: {e}"))
         }
     })?;
-    f.write_all(keyfile::encode_secret(key).as_bytes())
+    f.write_all(contents.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| key_error(path, format!("cannot write the key file: {e}")))
 }

@@ -433,3 +433,41 @@ fn completions_and_man_pages_come_from_the_definition() {
     let submit = std::fs::read_to_string(dir.path().join("suanli-usage-submit.1")).unwrap();
     assert!(submit.contains("dry\\-run"), "{submit}");
 }
+
+#[test]
+fn passphrase_protected_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("p.key").display().to_string();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_suanli"));
+        cmd.args(args).env("LANG", "C").env_remove("SUANLI_PASSPHRASE").env_remove("SUANLI_PASSPHRASE_FILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // No terminal: the passphrase must come from the environment.
+        cmd.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let made = run(&["keygen", "--out", &key, "--passphrase"], &[("SUANLI_PASSPHRASE", "芝麻开门")]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let public = String::from_utf8(made.stdout).unwrap();
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.starts_with("suanli-ed25519-secret-key-encrypted-v1\n"), "{text}");
+
+    let shown = run(&["pubkey", &key], &[("SUANLI_PASSPHRASE", "芝麻开门")]);
+    assert_eq!(String::from_utf8(shown.stdout).unwrap(), public);
+    let pass_file = dir.path().join("pass.txt");
+    std::fs::write(&pass_file, "芝麻开门\n").unwrap();
+    let shown = run(&["pubkey", &key], &[("SUANLI_PASSPHRASE_FILE", &pass_file.display().to_string())]);
+    assert_eq!(String::from_utf8(shown.stdout).unwrap(), public);
+
+    let wrong = run(&["pubkey", &key], &[("SUANLI_PASSPHRASE", "wrong")]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("the passphrase is wrong"));
+    let none = run(&["pubkey", &key], &[]);
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("SUANLI_PASSPHRASE_FILE"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+}

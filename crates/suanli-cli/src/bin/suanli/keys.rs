@@ -12,6 +12,11 @@ pub struct KeygenArgs {
     /// existing file is never overwritten. Keep it secret: whoever holds it signs as you.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Protect the key file with a passphrase (scrypt + ChaCha20-Poly1305), asked for twice on
+    /// the terminal or read from SUANLI_PASSPHRASE_FILE / SUANLI_PASSPHRASE. Commands that
+    /// use the key then ask for it the same way.
+    #[arg(long)]
+    passphrase: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -23,7 +28,13 @@ pub struct PubkeyArgs {
 
 pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     let key = generate_key();
-    suanli_cli::keys::write_key(&args.out, &key)?;
+    if args.passphrase {
+        let p = suanli_cli::keys::passphrase(&format!("new passphrase for {}: ", args.out.display()), true)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
+        suanli_cli::keys::write_key_encrypted(&args.out, &key, &p)?;
+    } else {
+        suanli_cli::keys::write_key(&args.out, &key)?;
+    }
     println!("{}", public_key_b64(&key));
     Ok(())
 }
