@@ -72,12 +72,8 @@ fn signed_read(key: &SigningKey, query: &v1::read_request::Query, n: u64) -> Vec
     nonce.extend_from_slice(&now_ms.to_be_bytes());
     let payload = v1::ReadRequest { issued_at_ms: now_ms, nonce, query: Some(query.clone()) }.encode_to_vec();
     let signature = sig::sign(key, Domain::Read, &payload);
-    v1::Envelope {
-        payload,
-        public_key: key.verifying_key().to_bytes().to_vec(),
-        signature: signature.to_vec(),
-    }
-    .encode_to_vec()
+    v1::Envelope { payload, public_key: key.verifying_key().to_bytes().to_vec(), signature: signature.to_vec() }
+        .encode_to_vec()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +152,14 @@ async fn main() -> anyhow::Result<()> {
         }
         times.sort_unstable();
         let ms = |us: u64| us as f64 / 1000.0;
-        let row = (name, ms(percentile(&times, 500)), ms(percentile(&times, 950)), ms(*times.last().unwrap_or(&0)), bytes, times.len());
+        let row = (
+            name,
+            ms(percentile(&times, 500)),
+            ms(percentile(&times, 950)),
+            ms(*times.last().unwrap_or(&0)),
+            bytes,
+            times.len(),
+        );
         println!(
             "{:<26} p50 {:>8.1} ms  p95 {:>8.1} ms  max {:>8.1} ms  {:>8} bytes  ({} requests)",
             row.0, row.1, row.2, row.3, row.4, row.5

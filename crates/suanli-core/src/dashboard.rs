@@ -205,8 +205,7 @@ impl Fact {
                     Some(wire::finance_request::Op::Payout(p)) => FactKind::Payout {
                         payee: Uscc::parse(&p.payee_id).map_err(|e| err(e.to_string()))?,
                         year: p.year,
-                        amount: money::parse_decimal(&p.amount, money::MONEY_PLACES)
-                            .map_err(|e| err(e.to_string()))?,
+                        amount: money::parse_decimal(&p.amount, money::MONEY_PLACES).map_err(|e| err(e.to_string()))?,
                     },
                     _ => FactKind::Nothing,
                 }

@@ -76,10 +76,7 @@ pub async fn serve_with(
     let tls = tls::server_config(&config.tls)?;
     let web_tls = tls::web_acceptor(&config.tls)?;
     let metrics = Arc::new(Metrics::default());
-    let dashboard = dashboard::LiveDashboard::new(
-        opened.ledger.program().utc_offset_seconds,
-        opened.ledger.next_seq(),
-    );
+    let dashboard = dashboard::LiveDashboard::new(opened.ledger.program().utc_offset_seconds, opened.ledger.next_seq());
     let dashboard_rebuild = dashboard.rebuild(store.clone());
     let ledger = Arc::new(RwLock::new(opened.ledger));
     let report_signer = opened.signer.clone();

@@ -37,11 +37,11 @@ use suanli_proto::v1::reports_server::Reports;
 use suanli_proto::v1::settlement_server::Settlement;
 use tonic::{Request, Status};
 
+use super::WebState;
 use super::charts::{self, Units};
 use super::console::api::{envelope, html_json, json_response, refused};
 use super::console::i18n::{self, Catalog};
 use super::console::{Chrome, LangQuery, fmt, lang_of, page};
-use super::WebState;
 use crate::dashboard::Progress;
 use crate::service::{Reader, Services};
 
@@ -89,10 +89,8 @@ fn finance_read(state: &WebState, body: &[u8]) -> Result<v1::ReadRequest, Status
         Reader::Finance | Reader::Admin => Ok(read),
         Reader::Entity(e) => {
             let mut s = Status::permission_denied(format!("{e} may not read the program dashboard"));
-            s.metadata_mut().insert(
-                crate::service::REFUSAL_METADATA,
-                tonic::metadata::MetadataValue::from_static("permission"),
-            );
+            s.metadata_mut()
+                .insert(crate::service::REFUSAL_METADATA, tonic::metadata::MetadataValue::from_static("permission"));
             Err(s)
         }
     }
@@ -222,7 +220,11 @@ impl DashboardPage {
             },
         ];
         if v.year_closed {
-            kpis.push(Kpi { label: t.s("finance.kpi_year").into(), value: t.s("finance.year_closed").into(), note: String::new() });
+            kpis.push(Kpi {
+                label: t.s("finance.kpi_year").into(),
+                value: t.s("finance.year_closed").into(),
+                note: String::new(),
+            });
         }
 
         let mut charts_out = Vec::new();
@@ -247,7 +249,8 @@ impl DashboardPage {
         let days: Vec<(i64, f64)> = v.committed.iter().map(|(d, x)| (*d, f(*x))).collect();
         let budget = v.budget.map(|b| (f(b), t.f("finance.budget_line", &[("amount", &fmt::money(b))])));
         let title = t.s("finance.chart_committed").to_string();
-        let svg = charts::running_total(&days, (span_start, span_end), &ticks, budget, units, &title).map_err(chart_err)?;
+        let svg =
+            charts::running_total(&days, (span_start, span_end), &ticks, budget, units, &title).map_err(chart_err)?;
         let mut legend_items = vec![legend(charts::RENTER, t.s("finance.committed"))];
         if v.budget.is_some() {
             legend_items.push(legend(charts::BUDGET, t.s("finance.budget")));
@@ -285,7 +288,8 @@ impl DashboardPage {
         all.sort();
         all.dedup();
         for (yy, mm) in &all {
-            let mt = v.months.iter().find(|(mi, _)| month_parts(*mi) == (*yy, *mm)).map(|x| x.1.clone()).unwrap_or_default();
+            let mt =
+                v.months.iter().find(|(mi, _)| month_parts(*mi) == (*yy, *mm)).map(|x| x.1.clone()).unwrap_or_default();
             cats.push(if *yy == v.year { month_label(t, *mm) } else { format!("{yy}-{mm:02}") });
             values.push(vec![f(mt.renter), f(mt.supplier), f(mt.voucher)]);
             if mt.records != 0 {
@@ -300,8 +304,14 @@ impl DashboardPage {
             }
         }
         let title = t.s("finance.chart_months").to_string();
-        let svg = charts::stacked_columns(&cats, &values, &[charts::RENTER, charts::SUPPLIER, charts::VOUCHER], units, &title)
-            .map_err(chart_err)?;
+        let svg = charts::stacked_columns(
+            &cats,
+            &values,
+            &[charts::RENTER, charts::SUPPLIER, charts::VOUCHER],
+            units,
+            &title,
+        )
+        .map_err(chart_err)?;
         charts_out.push(ChartView {
             id: "months",
             title,
@@ -311,15 +321,28 @@ impl DashboardPage {
                 legend(charts::VOUCHER, t.s("finance.voucher_drawn")),
             ],
             svg,
-            head: ["finance.month", "finance.records", "finance.amount", "finance.renter_subsidy", "finance.supplier_subsidy", "finance.voucher_drawn"]
-                .iter()
-                .map(|k| t.s(k).to_string())
-                .collect(),
+            head: [
+                "finance.month",
+                "finance.records",
+                "finance.amount",
+                "finance.renter_subsidy",
+                "finance.supplier_subsidy",
+                "finance.voucher_drawn",
+            ]
+            .iter()
+            .map(|k| t.s(k).to_string())
+            .collect(),
             rows,
         });
 
         // 3. Caps: how many reached theirs, how close the rest are.
-        let bands = ["finance.band_none", "finance.band_under_half", "finance.band_half", "finance.band_near", "finance.band_reached"];
+        let bands = [
+            "finance.band_none",
+            "finance.band_under_half",
+            "finance.band_half",
+            "finance.band_near",
+            "finance.band_reached",
+        ];
         let counts = |b: &suanli_core::dashboard::CapBands| [b.none, b.under_half, b.half_to_80, b.near, b.reached];
         let (rc, sc) = (counts(&v.renters), counts(&v.suppliers));
         let cats: Vec<String> = bands.iter().map(|k| t.s(k).to_string()).collect();
@@ -328,11 +351,15 @@ impl DashboardPage {
             "finance.chart_caps",
             &[("renter_cap", &fmt::money(v.renter_cap)), ("supplier_cap", &fmt::money(v.supplier_cap))],
         );
-        let svg = charts::grouped_columns(&cats, &values, &[charts::RENTER, charts::SUPPLIER], units, &title).map_err(chart_err)?;
+        let svg = charts::grouped_columns(&cats, &values, &[charts::RENTER, charts::SUPPLIER], units, &title)
+            .map_err(chart_err)?;
         charts_out.push(ChartView {
             id: "caps",
             title,
-            legend: vec![legend(charts::RENTER, t.s("finance.renters")), legend(charts::SUPPLIER, t.s("finance.suppliers"))],
+            legend: vec![
+                legend(charts::RENTER, t.s("finance.renters")),
+                legend(charts::SUPPLIER, t.s("finance.suppliers")),
+            ],
             svg,
             head: vec![t.s("finance.band").into(), t.s("finance.renters").into(), t.s("finance.suppliers").into()],
             rows: (0..5).map(|i| vec![cats[i].clone(), rc[i].to_string(), sc[i].to_string()]).collect(),
@@ -351,7 +378,8 @@ impl DashboardPage {
             })
             .collect();
         let title = t.s("finance.chart_vouchers").to_string();
-        let svg = charts::bars(&bar_rows, &[charts::VOUCHER, charts::LAPSED, charts::BALANCE], units, &title).map_err(chart_err)?;
+        let svg = charts::bars(&bar_rows, &[charts::VOUCHER, charts::LAPSED, charts::BALANCE], units, &title)
+            .map_err(chart_err)?;
         charts_out.push(ChartView {
             id: "vouchers",
             title,
@@ -361,10 +389,17 @@ impl DashboardPage {
                 legend(charts::BALANCE, t.s("finance.balance")),
             ],
             svg,
-            head: ["finance.kind", "finance.issued", "finance.face_value", "finance.drawn", "finance.lapsed", "finance.balance"]
-                .iter()
-                .map(|k| t.s(k).to_string())
-                .collect(),
+            head: [
+                "finance.kind",
+                "finance.issued",
+                "finance.face_value",
+                "finance.drawn",
+                "finance.lapsed",
+                "finance.balance",
+            ]
+            .iter()
+            .map(|k| t.s(k).to_string())
+            .collect(),
             rows: kinds
                 .iter()
                 .map(|(k, x)| {
@@ -418,7 +453,13 @@ impl DashboardPage {
         // 6 and 7. Top renters and suppliers by amount, with the subsidy they earned.
         for (id, key, list, color, sub_key) in [
             ("top-renters", "finance.chart_top_renters", &v.top_renters, charts::RENTER, "finance.renter_subsidy"),
-            ("top-suppliers", "finance.chart_top_suppliers", &v.top_suppliers, charts::SUPPLIER, "finance.supplier_subsidy"),
+            (
+                "top-suppliers",
+                "finance.chart_top_suppliers",
+                &v.top_suppliers,
+                charts::SUPPLIER,
+                "finance.supplier_subsidy",
+            ),
         ] {
             let bar_rows: Vec<(String, Vec<f64>, String)> = list
                 .iter()
