@@ -61,6 +61,8 @@ struct Args {
 }
 
 /// What one page is: its method, path and, for a signed read, who signs which query.
+// Built once per page, never moved around: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Call {
     Get(&'static str, String),
     Read(&'static str, &'static str, SigningKey, v1::read_request::Query),
