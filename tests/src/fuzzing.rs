@@ -180,6 +180,24 @@ pub fn checkpoint(data: &[u8]) {
     }
 }
 
+/// A C2SP tlog-tiles path, as a web request names one (`web/tiles.rs`), and an entry
+/// bundle, as a client of the tiles reads one: the first byte picks the bundle's width.
+pub fn tiles(data: &[u8]) {
+    use suanli_core::tiles::{encode_bundle, parse_bundle, parse_tile_path};
+    if let Ok(path) = std::str::from_utf8(data)
+        && let Ok(tile) = parse_tile_path(path)
+    {
+        assert_eq!(tile.path(), path, "one spelling per tile");
+        let _ = tile.node_ids().map(|ids| ids.count());
+        let _ = tile.leaves_needed();
+    }
+    let width = data.first().map_or(0, |b| usize::from(*b)) + 1;
+    let bundle = data.get(1..).unwrap_or_default();
+    if let Ok(entries) = parse_bundle(bundle, width) {
+        assert_eq!(encode_bundle(0, &entries).expect("parsed entries fit"), bundle, "a bundle round-trips");
+    }
+}
+
 /// A usage or corpus CSV file, as `suanli usage submit --csv` and `corpus submit` read it.
 pub fn csv(data: &[u8]) {
     if let Ok(rows) = suanli_cli::records::parse_usage_csv(data) {
@@ -211,7 +229,7 @@ pub fn export(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and regression folder.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("envelope", envelope),
     ("record", record),
     ("log_entry", log_entry),
@@ -219,4 +237,5 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("checkpoint", checkpoint),
     ("csv", csv),
     ("export", export),
+    ("tiles", tiles),
 ];

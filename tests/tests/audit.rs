@@ -282,3 +282,120 @@ fn prove_checks_a_record_against_a_signed_checkpoint() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
 }
+
+/// What an outside auditor with any RFC 6962 / signed-note library needs: the verifier key
+/// (`log vkey`, also computed offline), the inclusion proof as data (`log prove --json`) and
+/// consistency proofs (`log consistency`). Everything printed is re-checked here from the
+/// printed values alone, as such a library would.
+#[test]
+fn vkey_prove_json_and_consistency_give_an_auditor_everything() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use suanli_core::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+    use suanli_core::note::{Verifier, open_note};
+
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| -> PathBuf { dir.path().join(name) };
+    let rt = runtime();
+    let ledger_key = rt.block_on(async {
+        let mut g = Grpc::connect(&server.url()).await;
+        populate(&mut g, &server, 30).await;
+        g.ledger.get_info(v1::InfoRequest {}).await.unwrap().into_inner().ledger_public_key
+    });
+    let key = b64(&ledger_key);
+    let provider = uscc(1).to_string();
+
+    // The verifier key: from the server, pinned, and offline from the program id alone.
+    let vkey = server.cli_ok(&["log", "vkey"]).trim().to_string();
+    assert_eq!(server.cli_ok(&["log", "vkey", "--ledger-pubkey", &key]).trim(), vkey);
+    let offline = suanli_tests::cli_at(
+        "http://127.0.0.1:1",
+        &["log", "vkey", "--ledger-pubkey", &key, "--program", "suzhou-2026"],
+        None,
+    );
+    assert!(offline.status.success(), "offline vkey: {}", stderr(&offline));
+    assert_eq!(String::from_utf8_lossy(&offline.stdout).trim(), vkey);
+    let verifier = Verifier::parse(&vkey).unwrap();
+    assert!(vkey.starts_with("suanli/suzhou-2026/"), "{vkey}");
+    let early = server.cli_ok(&["log", "checkpoint"]);
+    open_note(&early, std::slice::from_ref(&verifier)).expect("the checkpoint verifies under the printed vkey");
+    std::fs::write(path("early.cp"), &early).unwrap();
+    let early_size: u64 = early.lines().nth(1).unwrap().parse().unwrap();
+    let wrong = b64(&public(&tk::key(99)));
+    let out = server.cli(&["log", "vkey", "--ledger-pubkey", &wrong]);
+    assert!(!out.status.success(), "vkey printed a key the ledger's checkpoints do not verify under");
+
+    rt.block_on(async {
+        let mut g = Grpc::connect(&server.url()).await;
+        let end = now() - 3600;
+        let envs = (100..200)
+            .map(|i| {
+                let r = tk::usage_record(&format!("u{i}"), &uscc(1), &uscc(3), "8", "12.50", "100.00", end, None);
+                envelope(&tk::sign(InputKind::Usage, &tk::key(11), &r))
+            })
+            .collect();
+        let acks = g.ingest.submit_usage_batch(v1::EnvelopeBatch { envelopes: envs }).await.unwrap().into_inner();
+        assert!(acks.acks.iter().all(|a| code(a) == "ACCEPTED"));
+    });
+
+    // The inclusion proof as data: leaf hash from the entry, path to the note's root.
+    let json = server.cli_ok(&["log", "prove", "--provider", &provider, "--record-id", "u150", "--json"]);
+    let p: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let b = |v: &serde_json::Value| STANDARD.decode(v.as_str().unwrap()).unwrap();
+    let h = |v: &serde_json::Value| -> [u8; 32] { b(v).try_into().unwrap() };
+    let entry = b(&p["entry"]);
+    assert_eq!(leaf_hash(&entry), h(&p["leaf_hash"]));
+    let note = p["checkpoint"].as_str().unwrap();
+    let opened = open_note(note, std::slice::from_ref(&verifier)).unwrap();
+    let cp = Checkpoint::parse(&opened.text).unwrap();
+    assert_eq!((cp.size, cp.root), (p["tree_size"].as_u64().unwrap(), h(&p["root"])));
+    assert_eq!(p["vkey"].as_str().unwrap(), vkey);
+    let proof: Vec<[u8; 32]> = p["proof"].as_array().unwrap().iter().map(h).collect();
+    let index = p["index"].as_u64().unwrap();
+    verify_inclusion(&h(&p["leaf_hash"]), index, cp.size, &proof, &cp.root).unwrap();
+    // The text output is unchanged by the new flag.
+    let text = server.cli_ok(&["log", "prove", "--provider", &provider, "--record-id", "u150"]);
+    assert!(text.starts_with("proved: usage record u150"), "{text}");
+
+    // Consistency from the early checkpoint to the latest: by size and by file, text and JSON.
+    let out = server.cli_ok(&["log", "consistency", "--old", &early_size.to_string()]);
+    assert!(out.starts_with(&format!("consistent: the tree of size {early_size} ")), "{out}");
+    let json = server.cli_ok(&["log", "consistency", "--old-checkpoint", path("early.cp").to_str().unwrap(), "--json"]);
+    let c: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(c["old_size"].as_u64().unwrap(), early_size);
+    let new_note = c["new_checkpoint"].as_str().unwrap();
+    let new_cp = Checkpoint::parse(&open_note(new_note, std::slice::from_ref(&verifier)).unwrap().text).unwrap();
+    assert_eq!((new_cp.size, new_cp.root), (c["new_size"].as_u64().unwrap(), h(&c["new_root"])));
+    let early_cp = Checkpoint::parse(&open_note(&early, std::slice::from_ref(&verifier)).unwrap().text).unwrap();
+    let proof: Vec<[u8; 32]> = c["proof"].as_array().unwrap().iter().map(h).collect();
+    verify_consistency(early_size, new_cp.size, &early_cp.root, &new_cp.root, &proof).unwrap();
+    assert!(new_cp.size > early_size);
+
+    // A size the ledger signed no checkpoint for is refused with the nearest one named.
+    let unsigned = rt.block_on(async {
+        let mut audit = v1::audit_client::AuditClient::connect(server.url()).await.unwrap();
+        let mut k = new_cp.size - 1;
+        loop {
+            let at = audit.get_checkpoint(v1::AuditCheckpointRequest { at_or_before: Some(k) }).await;
+            if at.unwrap().into_inner().size != k {
+                return k;
+            }
+            k -= 1;
+        }
+    });
+    let out = server.cli(&["log", "consistency", "--old", &unsigned.to_string()]);
+    assert!(!out.status.success() && stderr(&out).contains("no signed checkpoint of tree size"), "{}", stderr(&out));
+    let out = server.cli(&["log", "consistency", "--old", "0"]);
+    assert!(!out.status.success());
+    let out = server.cli(&["log", "consistency"]);
+    assert!(!out.status.success(), "--old or --old-checkpoint is required");
+
+    // The ledger key signing another root at the early size: caught, and called what it is.
+    let ledger_sk = Server::read_key(&server.data_dir.join("ledger.key"));
+    let signer = Signer::new(&early_cp.origin, ledger_sk).unwrap();
+    let fork = sign_checkpoint(&Checkpoint::new(early_cp.origin.clone(), early_size, [9; 32]), &signer).unwrap();
+    std::fs::write(path("fork.cp"), fork).unwrap();
+    let out = server.cli(&["log", "consistency", "--old-checkpoint", path("fork.cp").to_str().unwrap()]);
+    assert!(!out.status.success() && stderr(&out).contains("two histories"), "{}", stderr(&out));
+}

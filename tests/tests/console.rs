@@ -212,7 +212,10 @@ fn entity_names_are_escaped_in_every_view() {
     let key = Server::read_key(&key_path);
     for (path, query) in [
         ("/api/view/founder", v1::read_request::Query::Holder(v1::HolderQuery { holder_id: String::new() })),
-        ("/api/view/entity", v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0 })),
+        (
+            "/api/view/entity",
+            v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0, ..Default::default() }),
+        ),
     ] {
         let (status, body) = post(&server, path, &read(&key, query), "zh");
         assert_eq!(status, 200, "{body}");

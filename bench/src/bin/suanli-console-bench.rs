@@ -111,7 +111,11 @@ async fn main() -> anyhow::Result<()> {
             "entity: statement",
             "/api/view/entity",
             renter,
-            v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: args.year }),
+            v1::read_request::Query::Statement(v1::StatementQuery {
+                id: String::new(),
+                year: args.year,
+                ..Default::default()
+            }),
         ),
         Call::Get("auditor: checkpoint", "/api/audit/checkpoint".into()),
         Call::Get(

@@ -18,7 +18,7 @@ use suanli_core::audit::{Auditor, Finding, Summary, signature_items};
 use suanli_core::checkpoint::{Checkpoint, open_checkpoint};
 use suanli_core::entry::{Body, Entry, Lines};
 use suanli_core::export::{ExportError, ExportReader, ExportWriter, Header};
-use suanli_core::merkle::{Hash, leaf_hash, verify_inclusion};
+use suanli_core::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use suanli_core::model::{PublicKey, RecordKind};
 use suanli_core::note::Verifier;
 use suanli_core::sig::{self, Domain};
@@ -161,6 +161,40 @@ pub fn check_record_proof(
         lines,
         reversed_by: answer.reversed_by,
     })
+}
+
+/// Checks a `GetConsistencyProof` answer: the tree of `old` (a verified checkpoint) is a
+/// prefix of the tree of `new` (another verified checkpoint of the same log). Returns the
+/// proof's hashes, smallest subtree first (RFC 9162 §2.1.4.1).
+pub fn check_consistency_proof(
+    answer: &v1::ConsistencyProof,
+    old: &Checkpoint,
+    new: &Checkpoint,
+) -> Result<Vec<Hash>, LogError> {
+    let bad = |s: String| LogError::Proof(s);
+    if old.origin != new.origin {
+        return Err(bad(format!("the old checkpoint is of the log {:?}, the new one of {:?}", old.origin, new.origin)));
+    }
+    if answer.old_size != old.size || answer.new_size != new.size {
+        return Err(bad(format!(
+            "it is for the sizes {} to {}, the checkpoints are of {} and {}",
+            answer.old_size, answer.new_size, old.size, new.size
+        )));
+    }
+    let proof = answer
+        .hashes
+        .iter()
+        .map(|h| Hash::try_from(h.as_slice()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("a proof hash is not 32 bytes".into()))?;
+    verify_consistency(old.size, new.size, &old.root, &new.root, &proof).map_err(|e| {
+        bad(format!(
+            "the tree of size {} is not shown to be a prefix of the tree of size {} ({e}): if both checkpoints verify, \
+             the ledger signed two histories",
+            old.size, new.size
+        ))
+    })?;
+    Ok(proof)
 }
 
 /// Where an export was written, and what it holds.

@@ -13,6 +13,19 @@ use base64::Engine as _;
 use crate::merkle::Hash;
 use crate::note::{NoteError, STRICT_BASE64, Signer, Verifier, open_note, sign_note};
 
+/// The origin of a suanli ledger's log, which is also the key name of its checkpoint
+/// signatures: `suanli/<program id>/<hex of the first 8 bytes of SHA-256(ledger public key)>`,
+/// e.g. `suanli/suzhou-2026/1f2e3d4c5b6a7988`. It names the program and the ledger key, so two
+/// ledgers never share an origin; it is fixed at genesis (the genesis entry records it) and
+/// never changes for the life of the log. With the ledger's public key it gives the C2SP
+/// signed-note verifier key (`Verifier::from_public_key(&origin, key).to_string()`).
+pub fn ledger_origin(program_id: &str, ledger_key: &[u8; 32]) -> String {
+    use sha2::Digest as _;
+    let h = sha2::Sha256::digest(ledger_key);
+    let tag: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("suanli/{program_id}/{tag}")
+}
+
 /// A tree head of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -153,6 +166,25 @@ mod tests {
             t.append(leaf_hash(&i.to_be_bytes()));
         }
         Checkpoint::new(ORIGIN, t.size(), t.root())
+    }
+
+    #[test]
+    fn origin_rule_and_verifier_key() {
+        use sha2::Digest as _;
+        let key = SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes();
+        let origin = ledger_origin("suzhou-2026", &key);
+        let digest = sha2::Sha256::digest(key);
+        assert_eq!(origin, format!("suanli/suzhou-2026/{}", hex::encode(&digest[..8])));
+        // The verifier key an auditor pastes into any signed-note library: origin, key id, key.
+        let vkey = Verifier::from_public_key(&origin, key).unwrap().to_string();
+        let mut id_input = origin.as_bytes().to_vec();
+        id_input.extend_from_slice(&[b'\n', 0x01]);
+        id_input.extend_from_slice(&key);
+        let key_id = hex::encode(&sha2::Sha256::digest(&id_input)[..4]);
+        let mut encoded = vec![0x01];
+        encoded.extend_from_slice(&key);
+        assert_eq!(vkey, format!("{origin}+{key_id}+{}", STRICT_BASE64.encode(&encoded)));
+        assert_eq!(Verifier::parse(&vkey).unwrap().name(), origin);
     }
 
     #[test]

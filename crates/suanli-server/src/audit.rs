@@ -26,10 +26,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use suanli_core::ids::Uscc;
 use suanli_core::index::RecordKey;
 use suanli_core::merkle::{self, Frontier, Hash, NodeId, NodeReader, ProofError};
 use suanli_core::model::RecordKind;
+use suanli_core::tiles::{self, BundleError, TILE_WIDTH, Tile, TileKind};
 use suanli_proto::v1;
 use suanli_store::{Store, StoreError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -166,6 +168,62 @@ fn durable_nodes(store: &dyn Store, size: u64) -> Result<StoreNodes<'_>, Status>
     Ok(StoreNodes::new(store, size))
 }
 
+/// Why a tile of the log (C2SP tlog-tiles, served by `web/tiles.rs`) cannot be given.
+#[derive(Debug, thiserror::Error)]
+pub enum TileError {
+    /// The log does not (yet) hold every entry the tile covers: 404, nothing is made up.
+    #[error("{tile} is not in the log: it needs {needed} entries, the log holds {count}")]
+    NotInLog { tile: Tile, needed: String, count: u64 },
+    /// An entry too long for a bundle's u16 length prefix.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// The bytes of a tile of the durable log: `32 × width` node hashes for a hash tile, the
+/// u16-length-prefixed entries for an entry bundle. A tile is given only once every entry
+/// it covers is durable, so its bytes never change afterwards (partial tiles included).
+pub fn tile_bytes(store: &dyn Store, tile: &Tile) -> Result<Vec<u8>, TileError> {
+    let count = store.entry_count().map_err(AuditError::from)?;
+    let needed = match tile.kind {
+        TileKind::Entries => {
+            tile.index.checked_mul(u64::from(TILE_WIDTH)).and_then(|f| f.checked_add(u64::from(tile.width)))
+        }
+        TileKind::Hashes { .. } => tile.leaves_needed(),
+    };
+    match needed {
+        Some(n) if n <= count => {}
+        _ => {
+            let needed = needed.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+            return Err(TileError::NotInLog { tile: *tile, needed, count });
+        }
+    }
+    match tile.kind {
+        TileKind::Hashes { .. } => {
+            let nodes = StoreNodes::new(store, count);
+            let hashes = tiles::tile_hashes(&nodes, tile).expect("a hash tile within the log has nodes")?;
+            Ok(hashes.concat())
+        }
+        TileKind::Entries => {
+            let first = tile.index * u64::from(TILE_WIDTH);
+            let end = first + u64::from(tile.width);
+            let mut entries = Vec::with_capacity(usize::from(tile.width));
+            for item in store.entries(first, end) {
+                let (seq, bytes) = item.map_err(AuditError::from)?;
+                if seq != first + entries.len() as u64 {
+                    return Err(AuditError::MissingEntry(first + entries.len() as u64).into());
+                }
+                entries.push(bytes);
+            }
+            if entries.len() != usize::from(tile.width) {
+                return Err(AuditError::MissingEntry(first + entries.len() as u64).into());
+            }
+            Ok(tiles::encode_bundle(first, &entries)?)
+        }
+    }
+}
+
 fn signed(cp: Option<(u64, String)>) -> Option<v1::SignedCheckpoint> {
     cp.map(|(size, note)| v1::SignedCheckpoint { size, note })
 }
@@ -267,7 +325,7 @@ fn record_kind(kind: i32) -> Result<RecordKind, Status> {
     }
 }
 
-type ChunkStream = ReceiverStream<Result<v1::EntryChunk, Status>>;
+type ChunkStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<v1::EntryChunk, Status>> + Send>>;
 
 /// Reads the next export chunk, from `next` up to `to`.
 fn read_chunk(store: &dyn Store, next: u64, to: u64) -> Result<Vec<Vec<u8>>, Status> {
@@ -336,7 +394,10 @@ impl v1::audit_server::Audit for AuditService {
         let (size, cp) = match explicit {
             Some(explicit) => explicit,
             None => {
-                let cp = self.covering(index + 1).await?;
+                let after = index.checked_add(1).ok_or_else(|| {
+                    Status::out_of_range(format!("entry {index} is beyond any log this ledger can hold"))
+                })?;
+                let cp = self.covering(after).await?;
                 (cp.0, Some(cp))
             }
         };
@@ -417,6 +478,9 @@ impl v1::audit_server::Audit for AuditService {
         }
         let (tx, rx) = mpsc::channel(EXPORT_CHUNKS_BUFFERED);
         let store = self.store();
+        let stall = std::time::Duration::from_millis(self.shared.limits.export_stall_timeout_ms);
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stalled_flag = stalled.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut next = req.from;
@@ -431,12 +495,29 @@ impl v1::audit_server::Audit for AuditService {
                     v1::EntryChunk { first, entries, to }
                 });
                 let failed = msg.is_err();
-                if tx.send(msg).await.is_err() || failed {
-                    return; // the client went away, or it has been told what failed
+                match tokio::time::timeout(stall, tx.send(msg)).await {
+                    Ok(Ok(())) if !failed => {}
+                    Ok(_) => return, // the client went away, or it has been told what failed
+                    Err(_) => {
+                        // The client took nothing for the whole stall timeout: give the
+                        // slot to another auditor, and end its stream with an error once
+                        // it reads what is buffered (never a silently short export).
+                        stalled_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
                 }
             }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let stall_ms = self.shared.limits.export_stall_timeout_ms;
+        let end = futures::stream::once(async move {
+            stalled.load(std::sync::atomic::Ordering::SeqCst).then(|| {
+                Err(Status::deadline_exceeded(format!(
+                    "the export was ended: the client took no data for {stall_ms} ms; resume from the next entry"
+                )))
+            })
+        })
+        .filter_map(std::future::ready);
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx).chain(end))))
     }
 }
 
@@ -569,6 +650,41 @@ mod tests {
                 verify_consistency(m, n, &root_at(&all, m).unwrap(), &root, &proof).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn tiles_of_the_store_recombine_into_its_roots() {
+        use suanli_core::tiles::{TileNodes, parse_bundle};
+        let (store, all, entries) = log(1000);
+        let count = 1000u64;
+        for size in [1u64, 255, 256, 257, 600, 999, 1000] {
+            let tiles = TileNodes::new(size, |t: &Tile| tile_bytes(&store, t).map_err(|e| e.to_string()));
+            assert_eq!(root_at(&tiles, size).unwrap(), root_at(&all, size).unwrap(), "root at {size}");
+        }
+        // Bundles hold the entries, and hash to the level-0 tile.
+        let full = Tile::new(TileKind::Entries, 1, 256).unwrap();
+        let bundle = tile_bytes(&store, &full).unwrap();
+        let got = parse_bundle(&bundle, 256).unwrap();
+        assert_eq!(got, entries[256..512].iter().map(Vec::as_slice).collect::<Vec<_>>());
+        let level0 = tile_bytes(&store, &Tile::new(TileKind::Hashes { level: 0 }, 1, 256).unwrap()).unwrap();
+        let rehashed: Vec<u8> = got.iter().flat_map(|e| merkle::leaf_hash(e)).collect();
+        assert_eq!(level0, rehashed);
+        // Past the log: refused, for every kind, width and index.
+        for t in [
+            Tile::new(TileKind::Entries, 3, 256).unwrap(),
+            Tile::new(TileKind::Entries, 3, 233).unwrap(),
+            Tile::new(TileKind::Hashes { level: 0 }, 3, 233).unwrap(),
+            Tile::new(TileKind::Hashes { level: 1 }, 0, 4).unwrap(),
+            Tile::new(TileKind::Hashes { level: 7 }, 0, 1).unwrap(),
+            Tile::new(TileKind::Hashes { level: 9 }, 0, 1).unwrap(),
+            Tile::new(TileKind::Entries, u64::MAX, 256).unwrap(),
+        ] {
+            assert!(matches!(tile_bytes(&store, &t), Err(TileError::NotInLog { .. })), "{t}");
+        }
+        assert_eq!(tile_bytes(&store, &Tile::new(TileKind::Entries, 3, 232).unwrap()).unwrap().len(), {
+            entries[768..].iter().map(|e| 2 + e.len()).sum::<usize>()
+        });
+        assert_eq!(count, store.entry_count().unwrap());
     }
 
     #[test]

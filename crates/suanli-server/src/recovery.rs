@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use sha2::{Digest, Sha256};
 use suanli_core::checkpoint::{Checkpoint, sign_checkpoint};
 use suanli_core::entry::{Body, Entry, Genesis};
 use suanli_core::keyfile;
@@ -156,7 +155,9 @@ pub fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Reads a secret key file, refusing one that others than its owner may read.
 pub fn read_key_file(path: &Path) -> Result<SigningKey, StartError> {
+    keyfile::check_private(path).map_err(|problem| StartError::File { path: path.to_path_buf(), problem })?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| StartError::File { path: path.to_path_buf(), problem: e.to_string() })?;
     keyfile::parse_secret(&text).map_err(|e| StartError::File { path: path.to_path_buf(), problem: e.to_string() })
@@ -189,9 +190,10 @@ fn role_key(
 
 /// The checkpoint origin (and signed-note key name) of a ledger: names the program and
 /// the ledger key, so two ledgers never share an origin.
+/// The rule itself lives in `suanli_core::checkpoint::ledger_origin`, where auditors'
+/// tools (`suanli log vkey`) compute it too.
 pub fn origin_for(program_id: &str, ledger_key: &PublicKey) -> String {
-    let h = Sha256::digest(ledger_key);
-    format!("suanli/{program_id}/{}", hex::encode(&h[..8]))
+    suanli_core::checkpoint::ledger_origin(program_id, ledger_key)
 }
 
 pub struct StartOptions<'a> {

@@ -175,21 +175,35 @@ fn merge(slots: Vec<Option<Answer>>, answers: Vec<Answer>) -> Vec<Answer> {
     slots.into_iter().map(|s| s.unwrap_or_else(|| answers.next().expect("one answer per sequenced input"))).collect()
 }
 
-/// Reads up to `max` envelopes: waits for the first, then takes what is already there.
-/// Cancel-safe: the only await is the first `next()`.
-async fn read_chunk(stream: &mut Streaming<Envelope>, max: usize) -> Result<Vec<Envelope>, Status> {
-    let mut out = Vec::new();
-    match stream.next().await {
-        None => return Ok(out),
-        Some(r) => out.push(r?),
+/// Reads up to `max` envelopes for a chunk: waits for the first (kept in `first`), then
+/// for a shared chunk permit, then takes what is already there. An idle stream therefore
+/// holds no permit: it waits for its first message before asking for one (64 streams
+/// that send nothing must not stop everyone else's submissions).
+/// Cancel-safe: the first message waits in `first` and a cancelled permit wait gives
+/// nothing away.
+async fn read_chunk(
+    stream: &mut Streaming<Envelope>,
+    first: &mut Option<Envelope>,
+    permits: &Arc<tokio::sync::Semaphore>,
+    max: usize,
+) -> (Option<tokio::sync::OwnedSemaphorePermit>, Result<Vec<Envelope>, Status>) {
+    if first.is_none() {
+        match stream.next().await {
+            None => return (None, Ok(Vec::new())),
+            Some(Err(status)) => return (None, Err(status)),
+            Some(Ok(env)) => *first = Some(env),
+        }
     }
+    let permit = permits.clone().acquire_owned().await.expect("never closed");
+    let mut out = vec![first.take().expect("read above")];
     while out.len() < max {
         match stream.next().now_or_never() {
-            Some(Some(r)) => out.push(r?),
+            Some(Some(Ok(env))) => out.push(env),
+            Some(Some(Err(status))) => return (Some(permit), Err(status)),
             _ => break,
         }
     }
-    Ok(out)
+    (Some(permit), Ok(out))
 }
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<v1::Ack, Status>> + Send>>;
@@ -207,6 +221,7 @@ async fn pump(
     let mut sequencing: VecDeque<Sequenced> = VecDeque::new();
     let mut permits: VecDeque<tokio::sync::OwnedSemaphorePermit> = VecDeque::new();
     let mut next_index = 0u64;
+    let mut first: Option<Envelope> = None;
     let mut input_done = false;
     let mut failure: Option<Status> = None;
     loop {
@@ -233,15 +248,11 @@ async fn pump(
                     Err(status) => { let _ = out.send(Err(status)).await; return; }
                 }
             }
-            (permit, chunk) = async {
-                // Cancel-safe: a permit taken for a read that is cancelled is given back.
-                let permit = shared.chunk_permits.clone().acquire_owned().await.expect("never closed");
-                (permit, read_chunk(&mut stream, max).await)
-            }, if !input_done && room => {
+            (permit, chunk) = read_chunk(&mut stream, &mut first, &shared.chunk_permits, max), if !input_done && room => {
                 match chunk {
                     Ok(envs) if envs.is_empty() => input_done = true,
                     Ok(envs) => {
-                        permits.push_back(permit);
+                        permits.push_back(permit.expect("a chunk holds a permit"));
                         let start = next_index;
                         next_index += envs.len() as u64;
                         let slots = shared.prepare(kind, envs);
@@ -369,10 +380,39 @@ pub fn refusal(status: &Status) -> Option<&str> {
 }
 
 impl Shared {
+    /// Checks a signed read, cheapest refusals first: the key must be a role key or a
+    /// live registered key (a map lookup, before any signature work), the signature must
+    /// verify, the time must be within the skew window; only then does the read take a
+    /// place in the replay cache, so reads that do not authenticate cannot fill it.
     pub(crate) fn authorize_read(&self, env: Envelope) -> Result<(v1::ReadRequest, Reader), Status> {
         let input = convert::input(InputKind::Admin, env, self.limits.payload_bytes_max)
             .map_err(|e| refused("signature", Status::invalid_argument(format!("envelope: {e}"))))?;
         let s = &input.signed;
+        let reader = {
+            let ledger = self.ledger.read().expect("ledger lock");
+            let g = ledger.genesis();
+            if s.public_key == g.admin_key {
+                Reader::Admin
+            } else if s.public_key == g.finance_key {
+                Reader::Finance
+            } else {
+                match ledger.key(&s.public_key) {
+                    Some(k) if !k.revoked => Reader::Entity(k.owner),
+                    Some(_) => {
+                        return Err(refused(
+                            "revoked-key",
+                            Status::unauthenticated("the read is signed with a revoked key"),
+                        ));
+                    }
+                    None => {
+                        return Err(refused(
+                            "unknown-key",
+                            Status::unauthenticated("the read is signed with an unknown key"),
+                        ));
+                    }
+                }
+            }
+        };
         sig::verify(&s.public_key, Domain::Read, &s.payload, &s.signature).map_err(|_| {
             refused(
                 "signature",
@@ -382,7 +422,8 @@ impl Shared {
         let req = v1::ReadRequest::decode(s.payload.as_slice())
             .map_err(|e| Status::invalid_argument(format!("not a ReadRequest: {e}")))?;
         let now = (self.clock)();
-        if (now - req.issued_at_ms).abs() > self.read_skew_ms {
+        // abs_diff: any i64 the client sends, even -2^63, is a clear refusal, not an overflow.
+        if now.abs_diff(req.issued_at_ms) > self.read_skew_ms.unsigned_abs() {
             return Err(refused(
                 "skew",
                 Status::unauthenticated(format!(
@@ -404,29 +445,6 @@ impl Shared {
                 Status::unauthenticated("this signed read was already answered; sign a fresh one"),
             ));
         }
-        let ledger = self.ledger.read().expect("ledger lock");
-        let g = ledger.genesis();
-        let reader = if s.public_key == g.admin_key {
-            Reader::Admin
-        } else if s.public_key == g.finance_key {
-            Reader::Finance
-        } else {
-            match ledger.key(&s.public_key) {
-                Some(k) if !k.revoked => Reader::Entity(k.owner),
-                Some(_) => {
-                    return Err(refused(
-                        "revoked-key",
-                        Status::unauthenticated("the read is signed with a revoked key"),
-                    ));
-                }
-                None => {
-                    return Err(refused(
-                        "unknown-key",
-                        Status::unauthenticated("the read is signed with an unknown key"),
-                    ));
-                }
-            }
-        };
         Ok((req, reader))
     }
 }
@@ -473,6 +491,18 @@ impl v1::registry_server::Registry for Services {
         permission(reader, Some(&id))?;
         let ledger = self.0.ledger.read().expect("ledger lock");
         entity_info(&ledger, &id).map(Response::new)
+    }
+
+    async fn list_entities(&self, req: Request<Envelope>) -> Result<Response<v1::EntityList>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        if !matches!(read.query, Some(v1::read_request::Query::Entities(_))) {
+            return Err(Status::invalid_argument("ListEntities takes an EntitiesQuery"));
+        }
+        permission(reader, None)?;
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let mut entities = ledger.entities().map(|e| entity_info(&ledger, &e.id)).collect::<Result<Vec<_>, _>>()?;
+        entities.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Response::new(v1::EntityList { entities }))
     }
 }
 
@@ -722,7 +752,8 @@ impl v1::reports_server::Reports for Services {
             Ok(v1::ReportFormat::Csv) => crate::reports::Format::Csv,
             Ok(v1::ReportFormat::Json) => crate::reports::Format::Json,
             Ok(v1::ReportFormat::Xlsx) => crate::reports::Format::Xlsx,
-            Err(_) => return Err(Status::invalid_argument("format must be csv, json or xlsx")),
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::Format::CsvExcel,
+            Err(_) => return Err(Status::invalid_argument("format must be csv, json, xlsx or csv-excel")),
         };
         let shared = self.0.clone();
         let report = tokio::task::spawn_blocking(move || {
@@ -745,11 +776,18 @@ impl v1::reports_server::Reports for Services {
             return Err(Status::not_found(format!("{id} is not registered")));
         }
         let year = (q.year != 0).then_some(q.year);
+        let format = match v1::ReportFormat::try_from(q.format) {
+            Ok(v1::ReportFormat::Csv) => crate::reports::StatementFormat::Csv,
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::StatementFormat::CsvExcel,
+            Ok(v1::ReportFormat::Xlsx) => crate::reports::StatementFormat::Xlsx,
+            _ => return Err(Status::invalid_argument("a statement's format must be csv, xlsx or csv-excel")),
+        };
         let shared = self.0.clone();
-        let text = tokio::task::spawn_blocking(move || crate::reports::statement(&*shared.store, &id, year))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(report_status)?;
-        Ok(Response::new(file_stream(text.into_bytes(), String::new())))
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::reports::statement_file(&*shared.store, &id, year, format))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(report_status)?;
+        Ok(Response::new(file_stream(bytes, String::new())))
     }
 }

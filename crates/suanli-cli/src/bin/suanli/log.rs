@@ -5,10 +5,14 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as STD_B64;
 use suanli_cli::log::{self, LogError};
+use suanli_core::checkpoint::{Checkpoint, ledger_origin};
 use suanli_core::keyfile;
 use suanli_core::model::{PublicKey, RecordKind};
 use suanli_core::money::fmt_money;
+use suanli_core::note::Verifier;
 
 use crate::common::Ctx;
 
@@ -26,6 +30,46 @@ pub enum LogCommand {
     /// Verify an export offline: the checkpoint's signature, the Merkle root, every signature
     /// and every money line, replayed under the ledger's rules. Needs no server.
     Verify(VerifyArgs),
+    /// Print the ledger's C2SP signed-note verifier key, `<origin>+<key id>+<base64 key>`, the
+    /// one string any signed-note library (e.g. Go's sumdb/note) needs to check checkpoints.
+    ///
+    /// The origin is `suanli/<program id>/<hex of the first 8 bytes of SHA-256(ledger public
+    /// key)>`. With --ledger-pubkey and --program it is computed offline, without a server.
+    Vkey(VkeyArgs),
+    /// Fetch and check a consistency proof: the log a signed checkpoint of size N covers is a
+    /// prefix of the log the latest (or --new M) signed checkpoint covers.
+    Consistency(ConsistencyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VkeyArgs {
+    /// The ledger's public key (base64). Without it, the key the server reports is used.
+    #[arg(long, value_name = "B64")]
+    ledger_pubkey: Option<String>,
+    /// The ledger's program id (e.g. suzhou-2026). With --ledger-pubkey, no server is asked.
+    #[arg(long, value_name = "ID", requires = "ledger_pubkey")]
+    program: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("old_tree").required(true).args(["old", "old_checkpoint"])))]
+pub struct ConsistencyArgs {
+    /// The old tree size: a signed checkpoint of exactly this size must be stored by the ledger.
+    #[arg(long, value_name = "N")]
+    old: Option<u64>,
+    /// The old tree as a signed checkpoint you hold (from `log checkpoint`), instead of --old.
+    #[arg(long, value_name = "FILE")]
+    old_checkpoint: Option<PathBuf>,
+    /// The new tree size (a stored signed checkpoint of exactly this size). Default: the latest checkpoint.
+    #[arg(long, value_name = "M")]
+    new: Option<u64>,
+    /// The ledger's public key (base64). Without it, the key the server reports is used;
+    /// an auditor pins it.
+    #[arg(long, value_name = "B64")]
+    ledger_pubkey: Option<String>,
+    /// Print the proof as JSON (sizes, base64 roots and hashes, both checkpoint notes).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +105,11 @@ pub struct ProveArgs {
     /// an auditor pins it.
     #[arg(long, value_name = "B64")]
     ledger_pubkey: Option<String>,
+    /// Print the proof as JSON: the entry (base64), its leaf hash, index, tree size, every
+    /// proof hash (base64, leaf side first), the root and the checkpoint note, for checking
+    /// with any RFC 6962 library (docs/EXPORT.md).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,6 +148,8 @@ pub async fn run(ctx: &Ctx, cmd: LogCommand) -> anyhow::Result<()> {
         LogCommand::Prove(a) => prove(ctx, a).await,
         LogCommand::Export(a) => export(ctx, a).await,
         LogCommand::Verify(a) => verify(a),
+        LogCommand::Vkey(a) => vkey(ctx, a).await,
+        LogCommand::Consistency(a) => consistency(ctx, a).await,
     }
 }
 
@@ -187,6 +238,32 @@ async fn prove(ctx: &Ctx, a: ProveArgs) -> anyhow::Result<()> {
     };
     same_origin(&cp, origin.as_ref())?;
     let p = log::check_record_proof(&answer, &cp, kind, &a.provider, &a.record_id)?;
+    if a.json {
+        let proof = answer.proof.as_ref().map_or(&[][..], |p| &p.hashes[..]);
+        let note = match &a.checkpoint {
+            Some(path) => read_note(path)?,
+            None => {
+                answer.proof.as_ref().and_then(|p| p.checkpoint.as_ref()).map(|c| c.note.clone()).unwrap_or_default()
+            }
+        };
+        let out = serde_json::json!({
+            "origin": p.checkpoint.origin,
+            "vkey": vkey_of(&p.checkpoint.origin, &key)?,
+            "kind": p.kind.as_str(),
+            "provider": p.provider,
+            "record_id": p.record_id,
+            "index": p.seq,
+            "tree_size": p.checkpoint.size,
+            "entry": STD_B64.encode(&answer.entry),
+            "leaf_hash": STD_B64.encode(p.leaf),
+            "proof": proof.iter().map(|h| STD_B64.encode(h)).collect::<Vec<_>>(),
+            "root": STD_B64.encode(p.checkpoint.root),
+            "checkpoint": note,
+            "reversed_by": p.reversed_by,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
     let l = &p.lines;
     println!(
         "proved: {} record {} of {} is entry {} of the log {}",
@@ -324,6 +401,121 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             "note: the export holds {} more entries beyond the checkpoint; no signature covers them, they were not checked",
             v.beyond
         );
+    }
+    Ok(())
+}
+
+/// The C2SP signed-note verifier key of the ledger key under `origin`.
+fn vkey_of(origin: &str, key: &PublicKey) -> anyhow::Result<String> {
+    Ok(Verifier::from_public_key(origin, *key)
+        .map_err(|e| anyhow::anyhow!("the origin {origin:?} with the ledger key {} is no verifier key: {e}", b64(key)))?
+        .to_string())
+}
+
+async fn vkey(ctx: &Ctx, a: VkeyArgs) -> anyhow::Result<()> {
+    let (origin, key) = match (&a.ledger_pubkey, &a.program) {
+        (Some(k), Some(program)) => {
+            let key = parse_key(k)?;
+            (ledger_origin(program, &key), key)
+        }
+        (pinned, _) => {
+            let client = ctx.client().await?;
+            let (key, _, source) = ledger_key(&client, pinned.as_deref()).await?;
+            let info = client.info().await?;
+            // The origin is not taken on trust either: it follows from the program and the
+            // key (a log continued after lost entries adds `/continued/<size>/<root>`, see
+            // docs/OPERATIONS.md), and the latest checkpoint must verify under the key.
+            let expected = ledger_origin(&info.program_id, &key);
+            if info.origin != expected && !info.origin.starts_with(&format!("{expected}/continued/")) {
+                anyhow::bail!(
+                    "the ledger says its origin is {:?}, but program {:?} with the ledger key {} gives {expected:?}",
+                    info.origin,
+                    info.program_id,
+                    b64(&key)
+                );
+            }
+            let latest = client.checkpoint(false).await?;
+            log::open_signed_checkpoint(&latest.note, &key, "the ledger's latest checkpoint")?;
+            if pinned.is_none() {
+                eprintln!("note: ledger key {} {source}", b64(&key));
+            }
+            (info.origin, key)
+        }
+    };
+    println!("{}", vkey_of(&origin, &key)?);
+    Ok(())
+}
+
+/// A stored signed checkpoint of exactly `size` entries, checked with the ledger key.
+async fn checkpoint_of_size(
+    client: &suanli_cli::Client,
+    size: u64,
+    key: &PublicKey,
+    what: &str,
+) -> anyhow::Result<(Checkpoint, String)> {
+    match client.checkpoint_at_or_before(size).await? {
+        Some(c) if c.size == size => Ok((log::open_signed_checkpoint(&c.note, key, what)?, c.note)),
+        Some(c) => anyhow::bail!(
+            "the ledger stores no signed checkpoint of tree size {size} (the nearest below is {}); give a size it \
+             signed, or the checkpoint itself with --old-checkpoint FILE",
+            c.size
+        ),
+        None => anyhow::bail!("the ledger stores no signed checkpoint of tree size {size} or less"),
+    }
+}
+
+async fn consistency(ctx: &Ctx, a: ConsistencyArgs) -> anyhow::Result<()> {
+    let client = ctx.client().await?;
+    let (key, origin, key_source) = ledger_key(&client, a.ledger_pubkey.as_deref()).await?;
+    let (old, old_note) = match (&a.old_checkpoint, a.old) {
+        (Some(path), _) => {
+            let note = read_note(path)?;
+            (log::open_signed_checkpoint(&note, &key, "the old checkpoint")?, note)
+        }
+        (None, Some(n)) => checkpoint_of_size(&client, n, &key, "the old checkpoint").await?,
+        (None, None) => unreachable!("clap requires --old or --old-checkpoint"),
+    };
+    same_origin(&old, origin.as_ref())?;
+    let (new, new_note) = match a.new {
+        Some(m) => checkpoint_of_size(&client, m, &key, "the new checkpoint").await?,
+        None => {
+            let latest = client.checkpoint(false).await?;
+            (log::open_signed_checkpoint(&latest.note, &key, "the latest checkpoint")?, latest.note)
+        }
+    };
+    same_origin(&new, origin.as_ref())?;
+    if old.size > new.size {
+        anyhow::bail!("the old tree ({} entries) is larger than the new one ({} entries)", old.size, new.size);
+    }
+    let answer = client.consistency_proof(old.size, new.size).await?;
+    let proof = log::check_consistency_proof(&answer, &old, &new)?;
+    if a.json {
+        let out = serde_json::json!({
+            "origin": new.origin,
+            "vkey": vkey_of(&new.origin, &key)?,
+            "old_size": old.size,
+            "old_root": STD_B64.encode(old.root),
+            "new_size": new.size,
+            "new_root": STD_B64.encode(new.root),
+            "proof": proof.iter().map(|h| STD_B64.encode(h)).collect::<Vec<_>>(),
+            "old_checkpoint": old_note,
+            "new_checkpoint": new_note,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "consistent: the tree of size {} (root {}) is a prefix of the tree of size {} (root {}) of the log {}",
+        old.size,
+        b64(&old.root),
+        new.size,
+        b64(&new.root),
+        new.origin
+    );
+    println!("  both checkpoints verified with ledger key {} ({key_source})", b64(&key));
+    println!("  proof, {} hashes, smallest subtree first (RFC 9162 §2.1.4):", proof.len());
+    for h in &proof {
+        println!("    {}", b64(h));
     }
     Ok(())
 }
