@@ -111,6 +111,15 @@ def founder_authorizes_then_a_record_draws(ctx: Ctx) -> None:
     expect_notice(page, "已记入账本")
     statement = led.cli("voucher", "statement", "--key", led.keys["o"], "--voucher", "V-O-001")
     assert "80000.00" in statement, statement
+    # Withdraw: signed here; the ledger then shows the authorization withdrawn.
+    page.click(f"button.withdraw[data-provider='{P}']")
+    page.wait_for_selector("#confirm[open]")
+    assert "撤回授权" in page.inner_text("#confirm-summary")
+    page.click("#confirm-sign")
+    expect_notice(page, "已记入账本")
+    page.wait_for_selector(f"tr[data-provider='{P}'] >> text=已撤回")
+    statement = led.cli("voucher", "statement", "--key", led.keys["o"], "--voucher", "V-O-001")
+    assert "withdrawn" in statement, statement
     for lang in ["en"]:
         p2 = ctx.page("/founder", lang)
         load_key(p2, led.keys["o"])

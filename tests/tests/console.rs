@@ -273,3 +273,114 @@ fn grpc_reads_for_the_console() {
         assert_eq!(lines, vec![("2026-Q2", "1250.00")]);
     });
 }
+
+/// The statement views read a company's rows from the console's index of its own entries;
+/// they must show what `suanli statement` (a pass over the whole log) says, row by row —
+/// records, a voucher draw, a reversal, a payout — and the totals.
+#[test]
+fn statement_views_show_what_the_cli_statement_says() {
+    let server = Server::start();
+    let ex = Example::setup(&server);
+    let csv = ex.csv(
+        "u.csv",
+        &[
+            ("u1", &ex.p, &ex.r1, "1000", "12500.00", ""),
+            ("u3", &ex.p, &ex.r1, "80000", "1000000.00", ""),
+            ("u5", &ex.p, &ex.o, "12000", "150000.00", "V1"),
+        ],
+    );
+    // The view is opened once before the records, so the index is extended afterwards.
+    let o_key = Server::read_key(ex.o_key.as_ref());
+    let own =
+        || v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0, ..Default::default() });
+    assert_eq!(post(&server, "/api/view/entity", &read(&o_key, own()), "en").0, 200);
+    server.cli_ok(&["usage", "submit", "--key", &ex.p_key, "--csv", &csv]);
+    server.cli_ok(&[
+        "usage",
+        "reverse",
+        "--key",
+        &ex.p_key,
+        "--provider",
+        &ex.p,
+        "--record-id",
+        "u3",
+        "--reason",
+        "wrong meter",
+    ]);
+    server.cli_ok(&["settle", "close", "--key", &ex.finance_key, "--period", "2026-Q2"]);
+    server.cli_ok(&[
+        "settle",
+        "pay",
+        "--key",
+        &ex.finance_key,
+        "--period",
+        "2026-Q2",
+        "--payee",
+        &ex.p,
+        "--kind",
+        "voucher",
+        "--year",
+        "2026",
+        "--amount",
+        "100000.00",
+        "--bank-ref",
+        "B-1",
+    ]);
+    let money = |s: &str| {
+        let d: rust_decimal::Decimal = s.parse().expect("money");
+        let s = format!("{:.2}", d.abs());
+        let (int, frac) = s.split_once('.').expect("two places");
+        let mut g = String::new();
+        for (i, c) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i) % 3 == 0 {
+                g.push(',');
+            }
+            g.push(c);
+        }
+        format!("{}¥{g}.{frac}", if d.is_sign_negative() && !d.is_zero() { "-" } else { "" })
+    };
+    let mut all_rows = 0;
+    for (who, key_path) in [(&ex.p, &ex.p_key), (&ex.r1, &ex.finance_key), (&ex.o, &ex.o_key)] {
+        let key = Server::read_key(key_path.as_ref());
+        let id = if key_path == &ex.finance_key { who.to_string() } else { String::new() };
+        let q = v1::read_request::Query::Statement(v1::StatementQuery { id, year: 2026, ..Default::default() });
+        let (status, body) = post(&server, "/api/view/entity", &read(&key, q), "en");
+        assert_eq!(status, 200, "{body}");
+        let html = body["html"].as_str().expect("html");
+        let cli = server.cli_ok(&["statement", "--key", key_path, "--id", who, "--year", "2026"]);
+        let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(cli.as_bytes());
+        let header = r.headers().expect("header").clone();
+        let col = |row: &csv::StringRecord, name: &str| {
+            header.iter().position(|h| h == name).and_then(|i| row.get(i)).unwrap_or("").to_string()
+        };
+        let mut records = 0;
+        for row in r.records().map(|r| r.expect("row")) {
+            let kind = col(&row, "kind");
+            if matches!(kind.as_str(), "usage" | "corpus" | "reversal" | "payout") {
+                records += 1;
+                let seq = col(&row, "seq");
+                assert!(
+                    html.contains(&format!("<td data-label=\"Seq\">{seq}</td>")),
+                    "{who}: row {seq} missing:\n{html}"
+                );
+                for c in ["amount", "voucher_drawn", "renter_subsidy", "supplier_subsidy"] {
+                    let v = col(&row, c);
+                    if !v.is_empty() {
+                        assert!(html.contains(&money(&v)), "{who}: {c} {v} of row {seq} missing:\n{html}");
+                    }
+                }
+            }
+        }
+        all_rows += records;
+        assert_eq!(html.matches("<td data-label=\"Seq\">").count(), records, "{who}: {html}");
+        // The totals: both layouts of the CLI's statement name the owed column `owed`.
+        let owed: Vec<String> = cli
+            .lines()
+            .filter_map(|l| l.rsplit(',').next().map(str::to_string))
+            .filter(|v| v.contains('.') && v.parse::<rust_decimal::Decimal>().is_ok())
+            .collect();
+        assert!(owed.iter().any(|v| html.contains(&money(v))), "{who}: totals missing");
+    }
+    // P: u1, u3, u5, the reversal of u3, the payout; R1: u1, u3, the reversal; O: u5.
+    assert_eq!(all_rows, 9);
+}

@@ -472,6 +472,24 @@ fn subject(reader: Reader, id: &str) -> Result<Uscc, Status> {
     }
 }
 
+impl Shared {
+    /// Checks a signed read of one entity's statement (`EntityStatement`, and the web
+    /// console's statement views): a `StatementQuery` signed by the entity itself (an empty
+    /// id), finance or the admin, about a registered entity. Returns the query and the entity.
+    pub(crate) fn authorize_statement(&self, env: Envelope) -> Result<(v1::StatementQuery, Uscc), Status> {
+        let (read, reader) = self.authorize_read(env)?;
+        let Some(v1::read_request::Query::Statement(q)) = read.query else {
+            return Err(Status::invalid_argument("EntityStatement takes a StatementQuery"));
+        };
+        let id = subject(reader, &q.id)?;
+        permission(reader, Some(&id))?;
+        if self.ledger.read().expect("ledger lock").entity(&id).is_none() {
+            return Err(Status::not_found(format!("{id} is not registered")));
+        }
+        Ok((q, id))
+    }
+}
+
 fn parse_uscc(s: &str) -> Result<Uscc, Status> {
     Uscc::parse(s).map_err(|e| Status::invalid_argument(format!("{s:?}: {e}")))
 }
@@ -766,15 +784,7 @@ impl v1::reports_server::Reports for Services {
     }
 
     async fn entity_statement(&self, req: Request<Envelope>) -> Result<Response<FileStream>, Status> {
-        let (read, reader) = self.0.authorize_read(req.into_inner())?;
-        let Some(v1::read_request::Query::Statement(q)) = read.query else {
-            return Err(Status::invalid_argument("EntityStatement takes a StatementQuery"));
-        };
-        let id = subject(reader, &q.id)?;
-        permission(reader, Some(&id))?;
-        if self.0.ledger.read().expect("ledger lock").entity(&id).is_none() {
-            return Err(Status::not_found(format!("{id} is not registered")));
-        }
+        let (q, id) = self.0.authorize_statement(req.into_inner())?;
         let year = (q.year != 0).then_some(q.year);
         let format = match v1::ReportFormat::try_from(q.format) {
             Ok(v1::ReportFormat::Csv) => crate::reports::StatementFormat::Csv,

@@ -29,6 +29,7 @@ pub mod api;
 pub mod assets;
 pub mod fmt;
 pub mod i18n;
+pub mod index;
 pub mod views;
 
 use std::sync::Arc;
@@ -136,7 +137,12 @@ pub fn lang_of(q: Option<&str>, headers: &HeaderMap) -> Lang {
 }
 
 /// Adds the console's security headers, and keeps a `?lang=` choice in the `lang` cookie.
-pub fn secure(mut resp: Response, set_lang: Option<Lang>) -> Response {
+pub fn secure(resp: Response, set_lang: Option<Lang>) -> Response {
+    secure_with(resp, set_lang, false)
+}
+
+/// [`secure`], with the cookie marked `Secure` when the console is served over TLS.
+pub fn secure_with(mut resp: Response, set_lang: Option<Lang>, tls: bool) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -147,9 +153,10 @@ pub fn secure(mut resp: Response, set_lang: Option<Lang>) -> Response {
     }
     if let Some(l) = set_lang
         && let Ok(v) = HeaderValue::from_str(&format!(
-            "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            "{}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
             i18n::LANG_COOKIE,
-            l.code()
+            l.code(),
+            if tls { "; Secure" } else { "" }
         ))
     {
         h.append(header::SET_COOKIE, v);
@@ -159,14 +166,23 @@ pub fn secure(mut resp: Response, set_lang: Option<Lang>) -> Response {
 
 /// Renders a page template, with the security headers.
 pub fn page(t: &impl Template, set_lang: Option<Lang>) -> Response {
+    render(t, set_lang, false)
+}
+
+/// [`page`], with the language cookie marked `Secure` when `state` serves over TLS.
+pub fn page_for(state: &WebState, t: &impl Template, set_lang: Option<Lang>) -> Response {
+    render(t, set_lang, state.tls)
+}
+
+fn render(t: &impl Template, set_lang: Option<Lang>, tls: bool) -> Response {
     match t.render() {
-        Ok(html) => secure(Html(html).into_response(), set_lang),
+        Ok(html) => secure_with(Html(html).into_response(), set_lang, tls),
         Err(e) => secure((StatusCode::INTERNAL_SERVER_ERROR, format!("template: {e}")).into_response(), None),
     }
 }
 
 /// The language of a page request and whether to remember it in the cookie.
-fn choose(q: &LangQuery, headers: &HeaderMap) -> (Lang, Option<Lang>) {
+pub fn choose(q: &LangQuery, headers: &HeaderMap) -> (Lang, Option<Lang>) {
     let lang = lang_of(q.lang.as_deref(), headers);
     (lang, q.lang.as_deref().and_then(Lang::parse))
 }
@@ -203,13 +219,15 @@ struct AuditorPage {
 }
 
 async fn home(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
-    page(&HomePage { c: Chrome::new(&state, lang, "/", "home", "") }, set)
+    page_for(&state, &HomePage { c: Chrome::new(&state, lang, "/", "home", "") }, set)
 }
 
 async fn founder(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
-    page(&FounderPage { c: Chrome::new(&state, lang, "/founder", "founder", "founder.js") }, set)
+    page_for(&state, &FounderPage { c: Chrome::new(&state, lang, "/founder", "founder", "founder.js") }, set)
 }
 
 /// The cap years a statement can be asked for: the program's window, and this year.
@@ -227,9 +245,14 @@ fn statement_years(state: &WebState) -> (Vec<i32>, i32) {
 }
 
 async fn entity(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
     let (years, this_year) = statement_years(&state);
-    page(&EntityPage { c: Chrome::new(&state, lang, "/entity", "entity", "entity.js"), years, this_year }, set)
+    page_for(
+        &state,
+        &EntityPage { c: Chrome::new(&state, lang, "/entity", "entity", "entity.js"), years, this_year },
+        set,
+    )
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -248,7 +271,8 @@ async fn auditor(State(state): State<Arc<WebState>>, Query(q): Query<AuditorQuer
         let g = ledger.genesis();
         (suanli_core::keyfile::encode_public(&g.ledger_key), g.origin.clone())
     };
-    page(
+    page_for(
+        &state,
         &AuditorPage {
             c: Chrome::new(&state, lang, "/auditor", "auditor", "auditor.js"),
             ledger_key,

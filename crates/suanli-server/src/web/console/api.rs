@@ -42,7 +42,7 @@ use suanli_proto::v1::settlement_server::Settlement;
 use suanli_proto::v1::vouchers_server::Vouchers;
 use tonic::{Code, Request, Status};
 
-use super::views::{self, Caps, EntityView, FounderView};
+use super::views::{Caps, EntityView, FounderView};
 use super::{LangQuery, i18n, lang_of, secure};
 use crate::service::{Services, refusal};
 use crate::web::WebState;
@@ -142,12 +142,6 @@ pub fn html_json(html: Result<String, askama::Error>) -> Response {
     }
 }
 
-/// The entity whose key signed an envelope (after a service call accepted the read).
-fn signer_entity(state: &WebState, env: &v1::Envelope) -> Option<suanli_core::ids::Uscc> {
-    let key: [u8; 32] = env.public_key.as_slice().try_into().ok()?;
-    state.shared.ledger.read().expect("ledger lock").key(&key).map(|k| k.owner)
-}
-
 /// The whole `EntityStatement` answer (a CSV file) for a signed read.
 async fn statement_bytes(services: &Services, env: v1::Envelope) -> Result<Vec<u8>, Status> {
     let mut stream = Reports::entity_statement(services, Request::new(env)).await?.into_inner();
@@ -177,16 +171,10 @@ async fn view_founder(
     let Ok(holder) = suanli_core::ids::Uscc::parse(&list.holder_id) else {
         return refused(lang, &Status::internal("the holder id does not parse"));
     };
-    // The draws, record by record: the holder's own statement (the read above was signed
-    // by the holder, or by the admin or finance, who may read it too).
-    let shared = state.shared.clone();
-    let text = match tokio::task::spawn_blocking(move || crate::reports::statement(&*shared.store, &holder, None)).await
-    {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return refused(lang, &Status::internal(e.to_string())),
-        Err(e) => return refused(lang, &Status::internal(e.to_string())),
-    };
-    let rows = match views::parse_statement(&text) {
+    // The draws, record by record: the holder's own statement rows (the read above was
+    // signed by the holder, or by the admin or finance, who may read it too), from the
+    // index of the holder's entries.
+    let rows = match super::index::statement(&state.shared, holder, None).await {
         Ok((rows, _)) => rows,
         Err(e) => return refused(lang, &Status::internal(e)),
     };
@@ -206,27 +194,20 @@ async fn view_entity(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
     let env = match envelope(&body) {
         Ok(e) => e,
         Err(s) => return refused(lang, &s),
     };
-    let query = v1::ReadRequest::decode(env.payload.as_slice()).ok().and_then(|r| r.query);
-    let text = match statement_bytes(&services, env.clone()).await {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+    // The same checks as the EntityStatement RPC; the rows come from the index of the
+    // entity's own entries instead of a pass over the whole log.
+    let (query, id) = match state.shared.authorize_statement(env) {
+        Ok(x) => x,
         Err(s) => return refused(lang, &s),
     };
-    // The read was accepted: its query names the entity, or it is the signer's own.
-    let named = match &query {
-        Some(v1::read_request::Query::Statement(s)) if !s.id.is_empty() => suanli_core::ids::Uscc::parse(&s.id).ok(),
-        _ => signer_entity(&state, &env),
-    };
-    let year = match &query {
-        Some(v1::read_request::Query::Statement(s)) => s.year,
-        _ => 0,
-    };
-    let Some(id) = named else {
-        return refused(lang, &Status::internal("the statement's entity is unknown"));
+    let year = query.year;
+    let (rows, totals) = match super::index::statement(&state.shared, id, (year != 0).then_some(year)).await {
+        Ok(x) => x,
+        Err(e) => return refused(lang, &Status::internal(e)),
     };
     let (info, caps) = {
         let ledger = state.shared.ledger.read().expect("ledger lock");
@@ -239,10 +220,6 @@ async fn view_entity(
     let info = match info {
         Ok(i) => i,
         Err(s) => return refused(lang, &s),
-    };
-    let (rows, totals) = match views::parse_statement(&text) {
-        Ok(x) => x,
-        Err(e) => return refused(lang, &Status::internal(e)),
     };
     use askama::Template;
     html_json(EntityView::build(lang, &info, &rows, &totals, caps).render())
@@ -329,9 +306,7 @@ async fn record(State(state): State<Arc<WebState>>, Query(q): Query<RecordQuery>
     };
     let (payload, lines) = match Entry::decode(&found.entry) {
         Ok(e) => match &e.body {
-            Body::Usage { input, lines } | Body::Corpus { input, lines } => {
-                (input.payload.clone(), Some(lines.clone()))
-            }
+            Body::Usage { input, lines } | Body::Corpus { input, lines } => (input.payload.clone(), Some(*lines)),
             _ => (Vec::new(), None),
         },
         Err(_) => (Vec::new(), None),
