@@ -39,7 +39,6 @@ start first
 echo "== loading $RECORDS records"
 "$dir"/suanli-load --server "http://127.0.0.1:$PORT" --admin-key "$work/data/admin.key" --records "$RECORDS" \
   --run 1 --json-out "$work/load.json" | tail -4
-entries=$(python3 -c "import json;print(json.load(open('$work/load.json')).get('records', $RECORDS))")
 echo "== pages, the server running since the load"
 pages "### $RECORDS records, suanlid running since the load ($PROFILE build)"
 
@@ -51,7 +50,7 @@ t1=$(date +%s%N)
 for _ in $(seq 6000); do grep -q "dashboard totals rebuilt" "$work/second.log" && break; sleep 0.05; done
 t2=$(date +%s%N)
 grep -q "dashboard totals rebuilt" "$work/second.log" || { echo "the rebuild did not finish in 5 minutes"; exit 1; }
-rebuilt=$(grep "dashboard totals rebuilt" "$work/second.log" | tail -1)
+rebuilt=$(grep "dashboard totals rebuilt" "$work/second.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')
 rebuild_ms=$(echo "$rebuilt" | sed -n 's/.*elapsed_ms=\([0-9]*\).*/\1/p')
 rebuild_entries=$(echo "$rebuilt" | sed -n 's/.*entries=\([0-9]*\).*/\1/p')
 listen_ms=$(( (t1 - t0) / 1000000 ))

@@ -556,24 +556,32 @@ impl Aggregates {
         classes.sort_by(|a, b| b.totals.gpu_hours.cmp(&a.totals.gpu_hours).then_with(|| a.name.cmp(&b.name)));
 
         let name = |id: &Uscc| ledger.entity(id).map(|e| e.name.clone()).unwrap_or_default();
-        let rank = |pick: &dyn Fn(&Row) -> (Decimal, Decimal, Decimal, i64)| {
-            let mut v: Vec<(&Uscc, (Decimal, Decimal, Decimal, i64))> =
-                y.rows.iter().map(|(id, r)| (id, pick(r))).filter(|(_, t)| t.3 > 0 || !t.0.is_zero()).collect();
-            v.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(b.0)));
-            v.into_iter()
-                .take(top)
-                .map(|(id, (amount, gpu_hours, subsidy, records))| Ranked {
-                    id: *id,
-                    name: name(id),
-                    amount,
-                    gpu_hours,
-                    subsidy,
-                    records,
-                })
-                .collect::<Vec<_>>()
+        let rank = |pick: &dyn Fn(&Uscc, &Row) -> Ranked| {
+            let mut v: Vec<Ranked> =
+                y.rows.iter().map(|(id, r)| pick(id, r)).filter(|r| r.records > 0 || !r.amount.is_zero()).collect();
+            v.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| a.id.cmp(&b.id)));
+            v.truncate(top);
+            for r in &mut v {
+                r.name = name(&r.id);
+            }
+            v
         };
-        let top_renters = rank(&|r| (r.rent_amount, r.rent_gpu_hours, r.renter_subsidy, r.rent_records));
-        let top_suppliers = rank(&|r| (r.supply_amount, r.supply_gpu_hours, r.supplier_subsidy, r.supply_records));
+        let top_renters = rank(&|id, r| Ranked {
+            id: *id,
+            name: String::new(),
+            amount: r.rent_amount,
+            gpu_hours: r.rent_gpu_hours,
+            subsidy: r.renter_subsidy,
+            records: r.rent_records,
+        });
+        let top_suppliers = rank(&|id, r| Ranked {
+            id: *id,
+            name: String::new(),
+            amount: r.supply_amount,
+            gpu_hours: r.supply_gpu_hours,
+            subsidy: r.supplier_subsidy,
+            records: r.supply_records,
+        });
 
         let mut total = Row::default();
         for r in y.rows.values() {
