@@ -251,8 +251,8 @@ fn assert_no_two_disagree(all: &[Checkpoint], export: &Path) {
             assert_eq!(root, cp.root, "two checkpoints of {} at size {} disagree", cp.origin, cp.size);
         }
     }
-    let reader = suanli_core::export::ExportReader::new(std::io::BufReader::new(std::fs::File::open(export).unwrap()))
-        .unwrap();
+    let reader =
+        suanli_core::export::ExportReader::new(std::io::BufReader::new(std::fs::File::open(export).unwrap())).unwrap();
     let origin = reader.header().origin.clone();
     let mut f = suanli_core::merkle::Frontier::new();
     for item in reader {

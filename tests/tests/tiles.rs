@@ -132,7 +132,7 @@ fn tiles_over_http_recombine_into_the_checkpoint() {
     let before = rt.block_on(async { Grpc::connect(&server.url()).await.log_state().await.0 });
     let beyond = Tile::in_tree(TileKind::Hashes { level: 0 }, last / 256, cp.size).unwrap();
     for (path, want) in [
-        ("/log/tile/0/x001/x234/067", 404),               // the spec's example index, far beyond this log
+        ("/log/tile/0/x001/x234/067", 404), // the spec's example index, far beyond this log
         ("/log/tile/0/x001/x234/067.p/8", 404),
         ("/log/tile/entries/x001/x234/067", 404),
         (&format!("/log/tile/0/{}.p/{}", suanli_core::tiles::format_index(beyond.index), beyond.width + 1), 404),

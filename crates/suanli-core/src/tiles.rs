@@ -501,7 +501,10 @@ mod tests {
         let tiles = TileNodes::new(300, |t: &Tile| -> Result<Vec<u8>, String> {
             Ok(tile_hashes(&all, t).unwrap().unwrap().concat())
         });
-        assert!(matches!(root_at(&tiles, 301), Err(crate::merkle::ProofError::Reader(TileReadError::BeyondTree { .. }))));
+        assert!(matches!(
+            root_at(&tiles, 301),
+            Err(crate::merkle::ProofError::Reader(TileReadError::BeyondTree { .. }))
+        ));
         let failing = TileNodes::new(300, |_: &Tile| -> Result<Vec<u8>, String> { Err("no".into()) });
         assert!(matches!(root_at(&failing, 300), Err(crate::merkle::ProofError::Reader(TileReadError::Fetch { .. }))));
         // A tile of the wrong length is refused.

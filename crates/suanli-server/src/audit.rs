@@ -186,7 +186,9 @@ pub enum TileError {
 pub fn tile_bytes(store: &dyn Store, tile: &Tile) -> Result<Vec<u8>, TileError> {
     let count = store.entry_count().map_err(AuditError::from)?;
     let needed = match tile.kind {
-        TileKind::Entries => tile.index.checked_mul(u64::from(TILE_WIDTH)).and_then(|f| f.checked_add(u64::from(tile.width))),
+        TileKind::Entries => {
+            tile.index.checked_mul(u64::from(TILE_WIDTH)).and_then(|f| f.checked_add(u64::from(tile.width)))
+        }
         TileKind::Hashes { .. } => tile.leaves_needed(),
     };
     match needed {

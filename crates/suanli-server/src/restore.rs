@@ -165,9 +165,19 @@ fn plan(opts: &RestoreOptions<'_>) -> anyhow::Result<Plan> {
             Err(e) => return Err(e).with_context(|| format!("reading the checkpoint {}", path.display())),
         };
         let cp = open_checkpoint(&note, &signer.verifier()).with_context(|| {
-            format!("the checkpoint {} is not signed by the given ledger key for the log {}", path.display(), header.origin)
+            format!(
+                "the checkpoint {} is not signed by the given ledger key for the log {}",
+                path.display(),
+                header.origin
+            )
         })?;
-        ensure!(cp.origin == header.origin, "the checkpoint {} is of log {:?}, the backup of {:?}", path.display(), cp.origin, header.origin);
+        ensure!(
+            cp.origin == header.origin,
+            "the checkpoint {} is of log {:?}, the backup of {:?}",
+            path.display(),
+            cp.origin,
+            header.origin
+        );
         if let Some(k) = known.get(&cp.size) {
             ensure!(
                 k.checkpoint.root == cp.root,
@@ -194,7 +204,13 @@ fn plan(opts: &RestoreOptions<'_>) -> anyhow::Result<Plan> {
     let mut sources = vec![(opts.export.to_path_buf(), 0)];
     for c in opts.catch_up {
         let h = open_export(c)?.header().clone();
-        ensure!(h.origin == header.origin, "{} is an export of the log {:?}, the backup of {:?}", c.display(), h.origin, header.origin);
+        ensure!(
+            h.origin == header.origin,
+            "{} is an export of the log {:?}, the backup of {:?}",
+            c.display(),
+            h.origin,
+            header.origin
+        );
         add(&checkpoint_beside(c), false)?;
         sources.push((c.clone(), h.first));
     }
@@ -340,14 +356,22 @@ fn walk(
                 ignored += 1;
                 continue;
             }
-            ensure!(seq == frontier.size(), "{} holds entry {seq} where entry {} belongs", path.display(), frontier.size());
+            ensure!(
+                seq == frontier.size(),
+                "{} holds entry {seq} where entry {} belongs",
+                path.display(),
+                frontier.size()
+            );
             let entry = Entry::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: entry {seq}: {e}", path.display()))?;
             ensure!(entry.seq == seq, "{}: entry {seq} says it is entry {}", path.display(), entry.seq);
             // The roots are those of the old log: the genesis is renamed after hashing.
             let old_leaf = leaf_hash(&bytes);
             let bytes = if seq == 0 {
                 let Body::Genesis(genesis) = &entry.body else { bail!("entry 0 is not a genesis entry") };
-                ensure!(genesis.ledger_key == ledger_key, "the given ledger key is not the one this ledger was created with");
+                ensure!(
+                    genesis.ledger_key == ledger_key,
+                    "the given ledger key is not the one this ledger was created with"
+                );
                 ensure!(genesis.origin == plan.signer.name(), "the genesis entry names the log {:?}", genesis.origin);
                 match rename {
                     Some(new) => {
@@ -361,7 +385,9 @@ fn walk(
                 bytes
             };
             frontier.append(old_leaf, |_, _| {});
-            if let Some(k) = plan.known.get(&frontier.size()) && frontier.root() != k.checkpoint.root {
+            if let Some(k) = plan.known.get(&frontier.size())
+                && frontier.root() != k.checkpoint.root
+            {
                 bail!(
                     "the root recomputed from the first {} entries differs from the checkpoint's ({}): {} is damaged \
                      or not of this ledger; nothing was restored",

@@ -298,7 +298,10 @@ fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
         );
     }
     if restored.caught_up > 0 {
-        println!("{} of them were caught up from later exports, each replayed and its root checked", restored.caught_up);
+        println!(
+            "{} of them were caught up from later exports, each replayed and its root checked",
+            restored.caught_up
+        );
     }
     if restored.ignored > 0 {
         println!("{} entries after the checkpoint were left out (no signature vouches for them)", restored.ignored);

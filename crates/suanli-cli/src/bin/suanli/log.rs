@@ -9,10 +9,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as STD_B64;
 use suanli_cli::log::{self, LogError};
 use suanli_core::checkpoint::{Checkpoint, ledger_origin};
-use suanli_core::note::Verifier;
 use suanli_core::keyfile;
 use suanli_core::model::{PublicKey, RecordKind};
 use suanli_core::money::fmt_money;
+use suanli_core::note::Verifier;
 
 use crate::common::Ctx;
 
@@ -242,7 +242,9 @@ async fn prove(ctx: &Ctx, a: ProveArgs) -> anyhow::Result<()> {
         let proof = answer.proof.as_ref().map_or(&[][..], |p| &p.hashes[..]);
         let note = match &a.checkpoint {
             Some(path) => read_note(path)?,
-            None => answer.proof.as_ref().and_then(|p| p.checkpoint.as_ref()).map(|c| c.note.clone()).unwrap_or_default(),
+            None => {
+                answer.proof.as_ref().and_then(|p| p.checkpoint.as_ref()).map(|c| c.note.clone()).unwrap_or_default()
+            }
         };
         let out = serde_json::json!({
             "origin": p.checkpoint.origin,
