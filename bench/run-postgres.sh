@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
+# The release build with line tables (Cargo.toml [profile.profiling]), so that `perf` can
+# be attached to a run; PROFILE=release measures the shipped binary instead.
+PROFILE=${PROFILE:-profiling}
 . bench/common.sh
 
 RECORDS=${RECORDS:-200000}
@@ -18,7 +21,7 @@ PROVIDERS=${PROVIDERS:-8}
 OUT=${OUT:-bench/results/RESULTS-postgres.md}
 
 bash scripts/install-postgres.sh >/dev/null
-cargo build --release -q -p suanli-server --bin suanlid -p suanli-bench --bin suanli-load
+cargo build --profile "$PROFILE" -q -p suanli-server --bin suanlid -p suanli-bench --bin suanli-load
 PGBIN=${SUANLI_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 
 work=$(mktemp -d)
@@ -43,7 +46,7 @@ start_node() { # $1: node number
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$dir"
   if [ "$1" != 1 ]; then cp "$work/node1/"{admin,finance,ledger}.key "$dir/"; fi
-  "$T"/release/suanlid --data-dir "$dir" --store "$url" --listen "127.0.0.1:$port" --web-listen 127.0.0.1:0 2>"$dir/server.log" &
+  "$T/$PROFILE"/suanlid --data-dir "$dir" --store "$url" --listen "127.0.0.1:$port" --web-listen 127.0.0.1:0 2>"$dir/server.log" &
   pids+=($!)
   wait_listening "$dir/server.log"
   servers="${servers:+$servers,}http://127.0.0.1:$port"
@@ -52,7 +55,7 @@ servers=""
 for n in $(seq "$NODES"); do start_node "$n"; done
 
 load() {
-  "$T"/release/suanli-load --server "$servers" --server-pid "${pids[0]}" \
+  "$T/$PROFILE"/suanli-load --server "$servers" --server-pid "${pids[0]}" \
     --data-dir "$work/pg" --providers "$PROVIDERS" "$@"
 }
 full_and_half_speed "$work/node1/admin.key" " over $NODES node(s)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for the end-to-end benchmark: builds in release mode, starts suanlid on a
+# One command for the end-to-end benchmark: builds (profile `profiling`: release with line tables), starts suanlid on a
 # fresh data directory, streams RECORDS pre-signed records as fast as the ledger
 # acknowledges them, then runs a second load at half that throughput to measure latency,
 # and writes the results (with the machine's core count and CPU model) to
@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
+# The release build with line tables (Cargo.toml [profile.profiling]), so that `perf` can
+# be attached to a run; PROFILE=release measures the shipped binary instead.
+PROFILE=${PROFILE:-profiling}
 . bench/common.sh
 
 RECORDS=${RECORDS:-1000000}
@@ -18,16 +21,16 @@ PROVIDERS=${PROVIDERS:-8}
 PORT=${PORT:-7499}
 OUT=${OUT:-bench/results/RESULTS.md}
 
-cargo build --release -q -p suanli-server --bin suanlid -p suanli-bench --bin suanli-load
+cargo build --profile "$PROFILE" -q -p suanli-server --bin suanlid -p suanli-bench --bin suanli-load
 
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-"$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" --web-listen 127.0.0.1:0 2>"$work/server.log" &
+"$T/$PROFILE"/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" --web-listen 127.0.0.1:0 2>"$work/server.log" &
 server=$!
 wait_listening "$work/server.log"
 
 load() {
-  "$T"/release/suanli-load --server "http://127.0.0.1:$PORT" --server-pid "$server" \
+  "$T/$PROFILE"/suanli-load --server "http://127.0.0.1:$PORT" --server-pid "$server" \
     --data-dir "$work/data" --providers "$PROVIDERS" "$@"
 }
 

@@ -253,6 +253,8 @@ impl Drop for Server {
 pub fn cli_at(url: &str, args: &[&str], cwd: Option<&Path>) -> Output {
     let mut cmd = Command::new(bin("suanli"));
     cmd.arg("--server").arg(url).args(args);
+    // Messages in English whatever the machine's locale: tests read them.
+    cmd.env("LANG", "C").env_remove("LC_ALL").env_remove("LC_MESSAGES");
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }

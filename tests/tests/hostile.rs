@@ -192,3 +192,199 @@ fn hostile_clients_do_not_starve_a_good_one_or_grow_memory() {
     });
     server.stop();
 }
+
+/// Starts a server with `toml` as its configuration file.
+fn start_configured(toml: &str) -> (tempfile::TempDir, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("suanlid.toml");
+    std::fs::write(&config, toml).unwrap();
+    let server = Server::start_in(&tmp.path().join("data"), &["--config", &config.to_string_lossy()]);
+    (tmp, server)
+}
+
+/// A failure bound, not a timing assertion: what must happen happens long before it, and
+/// before a fix it never happens at all.
+const BOUND: Duration = Duration::from_secs(60);
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what}: nothing within {BOUND:?}"))
+}
+
+/// Finding 1: 64 `SubmitUsage` streams that send nothing used to take all 64 shared chunk
+/// permits (each took one before waiting for its first message), after which nobody's
+/// submissions were served. An idle stream now holds nothing shared.
+#[test]
+fn idle_streams_hold_nothing_that_others_need() {
+    let server = Server::start();
+    let admin = Server::read_key(&server.admin_key());
+    let url = server.url();
+    runtime().block_on(async {
+        setup(&url, &admin).await;
+        let idle_channel = channel(&url).await;
+        let mut idle = Vec::new();
+        for _ in 0..64 {
+            let mut c = IngestClient::new(idle_channel.clone());
+            let resp = within("an idle stream opens", c.submit_usage(futures::stream::pending::<v1::Envelope>())).await;
+            idle.push(resp.expect("the stream opens"));
+        }
+        // While all 64 stay open, a good client is served: a batch and a stream.
+        let mut good = IngestClient::new(channel(&url).await);
+        let batch = v1::EnvelopeBatch { envelopes: (0..10).map(|i| record(&format!("b-{i}"))).collect() };
+        let acks = within("a batch beside 64 idle streams", good.submit_usage_batch(batch)).await.unwrap();
+        assert!(acks.into_inner().acks.iter().all(|a| code(a) == "ACCEPTED"));
+        within("a stream beside 64 idle streams", good_round(&mut good, 0, 20)).await;
+        drop(idle);
+    });
+}
+
+/// Finding 2: a `SubmitUsage` stream message may be 64 KiB (`limits.stream_message_bytes_max`),
+/// but the Ingest service applied its batch limit (8 MiB) to every call, so a header
+/// promising 8,000,000 bytes followed by part of them held megabytes per stream for as
+/// long as the client liked. Now the stream is refused at that header.
+#[test]
+fn a_stream_message_header_beyond_the_stream_limit_is_refused_at_once() {
+    let server = Server::start();
+    let addr = server.addr.clone();
+    runtime().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr.as_str()).await.unwrap();
+        let (client, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+        tokio::spawn(connection);
+        let mut client = client.ready().await.unwrap();
+        let request = http::Request::post(format!("http://{addr}/suanli.v1.Ingest/SubmitUsage"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .unwrap();
+        let (response, mut send) = client.send_request(request, false).unwrap();
+        // Uncompressed, 8,000,000 bytes promised, 100,000 sent, and then nothing more.
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&8_000_000u32.to_be_bytes());
+        frame.extend_from_slice(&vec![0u8; 100_000]);
+        send.send_data(bytes::Bytes::from(frame), false).unwrap();
+        let response = within("the server answers the stalled stream", response).await.expect("a response");
+        let mut body = response.into_body();
+        let trailers = within("the stalled stream ends", async {
+            while let Some(data) = body.data().await {
+                let _ = data;
+            }
+            body.trailers().await
+        })
+        .await
+        .expect("trailers")
+        .expect("a gRPC status");
+        let status = trailers.get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("?").to_string();
+        let message = trailers.get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert_ne!(status, "0", "a message beyond the stream limit was not refused");
+        assert!(message.contains("8000000") || message.contains("too large"), "{status}: {message}");
+        drop(send);
+    });
+}
+
+/// Finding 3: with every connection slot held by a socket that never sent a byte, new
+/// clients waited forever. A connection now has `limits.handshake_timeout_ms` to send its
+/// first bytes.
+#[test]
+fn idle_sockets_cannot_hold_every_connection_slot() {
+    let (_tmp, server) = start_configured("[limits]\nconnections_max = 8\nhandshake_timeout_ms = 500\n");
+    let url = server.url();
+    runtime().block_on(async {
+        let mut idle = Vec::new();
+        for _ in 0..16 {
+            idle.push(tokio::net::TcpStream::connect(server.addr.as_str()).await.unwrap());
+        }
+        let mut ledger = v1::ledger_client::LedgerClient::new(within("a good client connects", channel(&url)).await);
+        let info = within("a good client is served", ledger.get_info(v1::InfoRequest {})).await;
+        assert!(info.is_ok(), "{info:?}");
+        // The idle sockets were closed by the server (after its own SETTINGS frame), not
+        // left holding slots.
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1024];
+        within("an idle socket is closed", async {
+            while let Ok(n) = idle[0].read(&mut buf).await
+                && n > 0
+            {}
+        })
+        .await;
+    });
+}
+
+/// Finding 4: exports whose clients never read held every export slot forever, and every
+/// other auditor was refused. An export whose client takes nothing for
+/// `limits.export_stall_timeout_ms` now ends with an error and frees its slot.
+#[test]
+fn stalled_exports_do_not_lock_out_other_auditors() {
+    let (_tmp, server) = start_configured("[limits]\nexports_concurrent_max = 1\nexport_stall_timeout_ms = 500\n");
+    let admin = Server::read_key(&server.admin_key());
+    let url = server.url();
+    runtime().block_on(async {
+        setup(&url, &admin).await;
+        // More than the server buffers ahead of a reader (an export chunk is at most 1 MiB).
+        let mut g = Grpc::connect(&url).await;
+        for round in 0..5 {
+            let envs: Vec<v1::Envelope> = (0..5000).map(|i| record(&format!("x-{round}-{i}"))).collect();
+            let acks = g.submit_all(envs).await;
+            assert!(acks.iter().all(|a| code(a) == "ACCEPTED"));
+        }
+        let (size, _) = g.log_state().await;
+        // The stalled auditor: a 64 KiB receive window and nothing read.
+        let tight = tonic::transport::Endpoint::from_shared(url.clone())
+            .unwrap()
+            .initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
+            .connect()
+            .await
+            .unwrap();
+        let mut stalled = v1::audit_client::AuditClient::new(tight);
+        let held = stalled.export_entries(v1::ExportRequest { from: 0, to: 0 }).await.expect("the first export starts");
+        // Another auditor is refused while the slot is busy, then served once it is freed.
+        let mut auditor = v1::audit_client::AuditClient::new(channel(&url).await);
+        let chunks = within("another auditor gets an export", async {
+            loop {
+                match auditor.export_entries(v1::ExportRequest { from: 0, to: 0 }).await {
+                    Ok(resp) => break resp.into_inner(),
+                    Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    Err(s) => panic!("{s}"),
+                }
+            }
+        })
+        .await;
+        let chunks: Vec<v1::EntryChunk> = within("the export completes", chunks.map(|c| c.unwrap()).collect()).await;
+        let last = chunks.last().unwrap();
+        assert!(last.first + last.entries.len() as u64 >= size.min(last.to), "the export is complete");
+        // The stalled export, read at last, ends with an error rather than looking complete.
+        let mut held = held.into_inner();
+        let mut end = None;
+        while let Some(item) = within("the stalled export ends", held.next()).await {
+            if let Err(s) = item {
+                end = Some(s);
+                break;
+            }
+        }
+        let end = end.expect("the stalled export ends with an error, not as if it were complete");
+        assert_eq!(end.code(), tonic::Code::DeadlineExceeded, "{end}");
+    });
+}
+
+/// Finding 5: reads signed by keys nobody registered were refused, but only after taking a
+/// place in the read-replay cache; a few thousand filled it and every signed read was
+/// refused for the skew window. Only reads that authenticate take a place now.
+#[test]
+fn reads_from_unknown_keys_do_not_fill_the_replay_cache() {
+    let (_tmp, server) = start_configured("[limits]\nread_replay_cache_max = 16\n");
+    let admin = Server::read_key(&server.admin_key());
+    let url = server.url();
+    runtime().block_on(async {
+        let mut g = Grpc::connect(&url).await;
+        for i in 0..64u8 {
+            let stranger = ed25519_dalek::SigningKey::from_bytes(&[i.wrapping_add(100); 32]);
+            let q = v1::read_request::Query::Periods(v1::PeriodsQuery {});
+            let refused = g.settlement.list_periods(suanli_tests::read(&stranger, q)).await.unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+        }
+        let q = v1::read_request::Query::Periods(v1::PeriodsQuery {});
+        let served = g.settlement.list_periods(suanli_tests::read(&admin, q)).await;
+        assert!(served.is_ok(), "the admin's read after 64 strangers' reads: {served:?}");
+    });
+}

@@ -143,6 +143,13 @@ fn tls_serves_https_and_can_require_client_certificates() {
     assert!(text(&out.stderr).contains("--ca"), "{}", text(&out.stderr));
     let out = cli_at(&format!("http://{}", server.addr), &["log", "checkpoint"], None);
     assert!(!out.status.success(), "plain HTTP/2 must not be served on a TLS port");
+    assert!(text(&out.stderr).contains("https://"), "the client suggests https://: {}", text(&out.stderr));
+    // The server logs the handshakes it refused.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !file_text(&server.log).contains("tls accept error") {
+        assert!(Instant::now() < deadline, "no refused handshake in the log:\n{}", file_text(&server.log));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // A CA that did not sign the server's certificate is refused.
     let out = cli_at(&https, &["--ca", &pki.path("stranger.crt"), "log", "checkpoint"], None);
     assert!(!out.status.success(), "a server certificate from an untrusted CA was accepted");
@@ -165,6 +172,7 @@ fn tls_serves_https_and_can_require_client_certificates() {
         None,
     );
     assert!(!out.status.success(), "a client certificate from an untrusted CA was accepted");
+    assert!(text(&out.stderr).contains("CA"), "the client names the CA: {}", text(&out.stderr));
     let out = cli_at(
         &https,
         &[
@@ -191,22 +199,27 @@ fn metrics_addr(server: &Server) -> String {
     }
 }
 
-/// GET /metrics, parsed: `name{labels}` → value.
-fn scrape(addr: &str) -> BTreeMap<String, String> {
+/// One HTTP/1.1 request to the metrics listener: (head, body).
+fn http(addr: &str, method: &str, accept: Option<&str>) -> (String, String) {
     let mut conn = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
+    let request = format!("{method} /metrics HTTP/1.1\r\nHost: test\r\n{accept}Connection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    (head.to_string(), body.to_string())
+}
+
+/// Samples of an exposition: `name{labels}` → value.
+fn samples(body: &str, openmetrics: bool) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in body.lines() {
         if line.starts_with('#') || line.is_empty() {
-            assert!(
-                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE "),
-                "bad comment line {line:?}"
-            );
+            let allowed =
+                if openmetrics { &["# HELP ", "# TYPE ", "# UNIT ", "# EOF"][..] } else { &["# HELP ", "# TYPE "][..] };
+            assert!(line.is_empty() || allowed.iter().any(|p| line.starts_with(p)), "bad comment line {line:?}");
             continue;
         }
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line {line:?}"));
@@ -214,6 +227,14 @@ fn scrape(addr: &str) -> BTreeMap<String, String> {
         assert!(out.insert(series.to_string(), value.to_string()).is_none(), "{series} twice");
     }
     out
+}
+
+/// GET /metrics in the classic text format, parsed.
+fn scrape(addr: &str) -> BTreeMap<String, String> {
+    let (head, body) = http(addr, "GET", None);
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    assert!(!body.contains("# EOF"), "the classic format has no EOF line");
+    samples(&body, false)
 }
 
 #[test]
@@ -237,8 +258,11 @@ fn metrics_count_what_was_submitted() {
     let last_seq: u64 =
         first.lines().find(|l| l.starts_with("m2,")).unwrap().split(',').nth(2).unwrap().parse().unwrap();
 
+    // Before any input of a kind, its counters are there, at zero.
     let m = scrape(&addr);
+    assert_eq!(m.get("suanli_inputs_total{kind=\"corpus\",outcome=\"accepted\"}").map(String::as_str), Some("0"));
     let get = |k: &str| m.get(k).cloned().unwrap_or_else(|| panic!("{k} missing from:\n{m:#?}"));
+    let num = |k: &str| get(k).parse::<f64>().unwrap_or_else(|e| panic!("{k}: {e}"));
     assert_eq!(get("suanli_inputs_total{kind=\"usage\",outcome=\"accepted\"}"), "2");
     assert_eq!(get("suanli_inputs_total{kind=\"usage\",outcome=\"duplicate\"}"), "2");
     assert_eq!(get("suanli_inputs_total{kind=\"usage\",outcome=\"rejected\"}"), "2");
@@ -248,17 +272,29 @@ fn metrics_count_what_was_submitted() {
     assert_eq!(get("suanli_inputs_total{kind=\"holder\",outcome=\"accepted\"}"), "1");
     assert_eq!(get("suanli_log_entries"), (last_seq + 1).to_string());
     // m1: R 3750.00, S 1250.00; m2: V 100.00 (covered), S 10.00.
-    assert_eq!(get("suanli_subsidy_granted_yuan{line=\"renter\",year=\"2026\"}"), "3750.00");
-    assert_eq!(get("suanli_subsidy_granted_yuan{line=\"supplier\",year=\"2026\"}"), "1260.00");
-    assert_eq!(get("suanli_voucher_drawn_yuan{kind=\"compute\"}"), "100.00");
-    assert_eq!(get("suanli_voucher_face_value_yuan{kind=\"compute\"}"), "200000.00");
-    assert_eq!(get("suanli_cap_utilisation_max{line=\"renter\",year=\"2026\"}"), "0.0019");
-    assert_eq!(get("suanli_cap_exhausted_entities{line=\"renter\",year=\"2026\"}"), "0");
+    assert_eq!(num("suanli_subsidy_granted_yuan{line=\"renter\",year=\"2026\"}"), 3750.0);
+    assert_eq!(num("suanli_subsidy_granted_yuan{line=\"supplier\",year=\"2026\"}"), 1260.0);
+    assert_eq!(num("suanli_voucher_drawn_yuan{kind=\"compute\"}"), 100.0);
+    assert_eq!(num("suanli_voucher_face_value_yuan{kind=\"compute\"}"), 200000.0);
+    assert_eq!(num("suanli_cap_utilisation_max_ratio{line=\"renter\",year=\"2026\"}"), 0.0019);
+    assert_eq!(num("suanli_cap_exhausted_entities{line=\"renter\",year=\"2026\"}"), 0.0);
     // Every accepted entry went through a group commit, and every answer was timed.
-    let entries_sum: u64 = get("suanli_commit_entries_sum").parse().unwrap();
-    assert_eq!(entries_sum, last_seq, "entries committed after genesis");
-    let acks: u64 = get("suanli_ack_seconds_count").parse().unwrap();
-    assert!(acks >= 12, "{acks} acks timed");
+    assert_eq!(num("suanli_commit_entries_sum"), last_seq as f64, "entries committed after genesis");
+    let acks = num("suanli_ack_seconds_count");
+    assert!(acks >= 12.0, "{acks} acks timed");
+    // The process and the build.
+    assert!(num("process_resident_memory_bytes") > 0.0 && num("process_open_fds") > 0.0);
+    assert!(num("process_cpu_seconds_total") >= 0.0 && num("process_start_time_seconds") > 1.7e9);
+    assert!(m.keys().any(|k| k.starts_with("suanli_build_info{version=")), "{m:#?}");
+    // Prometheus asks for OpenMetrics and gets it; HEAD is answered without a body.
+    let (head, body) =
+        http(&addr, "GET", Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"));
+    assert!(head.contains("application/openmetrics-text; version=1.0.0"), "{head}");
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    let om = samples(&body, true);
+    assert_eq!(om.get("suanli_inputs_total{kind=\"usage\",outcome=\"accepted\"}").map(String::as_str), Some("2"));
+    let (head, body) = http(&addr, "HEAD", None);
+    assert!(head.contains("text/plain; version=0.0.4") && body.is_empty(), "{head}\n{body}");
     assert_eq!(get("suanli_commit_seconds_bucket{le=\"+Inf\"}"), get("suanli_commit_seconds_count"));
 
     // Anything but /metrics is not found.

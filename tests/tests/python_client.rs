@@ -1,6 +1,9 @@
-//! The Python client of `examples/python/` against a real ledger: a fresh virtualenv with
-//! the example's requirements from PyPI, entities registered with the real `suanli`, and
-//! a record signed in Python answered ACCEPTED (then DUPLICATE on a retry).
+//! The Python client of `examples/python/` against a real ledger: the package installed
+//! (`pip install ./examples/python`, dependencies from PyPI) into a fresh virtualenv,
+//! entities registered with the real `suanli`, and records signed in Python: one record
+//! ACCEPTED, then DUPLICATE on a retry "an hour later" (the same explicit --end); a CSV file
+//! in batch mode with one rejection (exit 1), whose kept envelopes are resent unchanged on
+//! the retry; and usage errors that exit 2, not 1.
 //!
 //! Needs `python3` with the `venv` module and access to PyPI. Without them the test fails
 //! and says so: a Python example that is never run rots.
@@ -38,10 +41,21 @@ fn python_client_signs_a_record_the_ledger_accepts() {
     let python = venv.path().join("bin/python");
     run(
         Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(example.join("requirements.txt")),
-        "pip install -r examples/python/requirements.txt (this test needs PyPI; it does not pass without it)",
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .arg(&example),
+        "pip install ./examples/python (this test needs PyPI; it does not pass without it)",
     );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let client = |args: &[&str]| {
+        let mut cmd = Command::new(&python);
+        // The installed package, run from elsewhere: the proto directory is given.
+        cmd.current_dir(cache.path())
+            .env("XDG_CACHE_HOME", cache.path())
+            .args(["-m", "suanli_client", "--proto-dir"])
+            .arg(root.join("proto"))
+            .args(args);
+        cmd.output().expect("run python -m suanli_client")
+    };
 
     let server = Server::start();
     let admin = server.admin_key().to_string_lossy().into_owned();
@@ -64,19 +78,65 @@ fn python_client_signs_a_record_the_ledger_accepts() {
     let pubkey = server.cli_ok(&["keygen", "--out", &p_key]).trim().to_string();
     server.cli_ok(&["entity", "add-key", "--key", &admin, "--id", &p, "--pubkey", &pubkey]);
 
+    let one = ["--server", &server.addr, "--key", &p_key, "--provider", &p, "--renter", &r, "--record-id", "py-0001"];
+    let record = ["--gpu-count", "8", "--gpu-hours", "8", "--unit-price", "12.50", "--end", "2026-06-30T12:00:00+08:00"];
     let submit = || {
-        let mut cmd = Command::new(&python);
-        cmd.arg(example.join("suanli_client.py"))
-            .args(["--server", &server.addr, "--key", &p_key, "--provider", &p, "--renter", &r])
-            .args(["--record-id", "py-0001", "--gpu-count", "8", "--gpu-hours", "8", "--unit-price", "12.50"])
-            .args(["--end", "2026-06-30T12:00:00+08:00"]);
-        run(&mut cmd, "examples/python/suanli_client.py")
+        let out = client(&[&one[..], &record[..]].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
     };
     let first = submit();
     // 8 GPU-hours at 12.50: 100.00; renter 30 % = 30.00, supplier 10 % = 10.00.
     assert!(first.contains("py-0001,ACCEPTED,4,0.00,30.00,10.00,NO_VOUCHER|GRANTED|GRANTED"), "{first}");
+    // A retry an hour later: the record's bytes depend on its fields only (the end is given),
+    // so it is the same record, answered DUPLICATE, never CONFLICT.
     let again = submit();
     assert!(again.contains("py-0001,DUPLICATE,4,0.00,30.00,10.00"), "{again}");
+    // The stubs were generated in the private cache directory (mode 0700).
+    use std::os::unix::fs::PermissionsExt;
+    let stubs = cache.path().join("suanli-client");
+    assert_eq!(std::fs::metadata(&stubs).unwrap().permissions().mode() & 0o777, 0o700);
+
+    // Usage errors exit 2 (a rejection exits 1): no --end, a bad key file, a URL for --server.
+    let no_end = client(&[&one[..], &["--gpu-hours", "8"]].concat());
+    assert_eq!(no_end.status.code(), Some(2), "{}", String::from_utf8_lossy(&no_end.stderr));
+    assert!(String::from_utf8_lossy(&no_end.stderr).contains("--end"));
+    let bad_key = client(&["--key", "/nonexistent.key", "--csv", "x.csv"]);
+    assert_eq!(bad_key.status.code(), Some(2));
+    let url = client(&[&["--server", "http://127.0.0.1:7420"][..], &one[2..], &record[..]].concat());
+    assert_eq!(url.status.code(), Some(2), "{}", String::from_utf8_lossy(&url.stderr));
+
+    // Batch mode: a CSV file, one call, one line per record; one rejection exits 1.
+    let csv_path = keys.path().join("usage.csv");
+    std::fs::write(
+        &csv_path,
+        format!(
+            "record_id,provider_id,renter_id,contract_id,gpu_model,gpu_count,start,end,gpu_hours,unit_price,amount,voucher_id,invoice_no\n\
+             b1,{p},{r},HT-1,H100,8,2026-06-30T11:00:00+08:00,2026-06-30T12:00:00+08:00,8,12.50,100.00,,\n\
+             b2,{p},{r},HT-1,H100,8,2026-06-30T11:00:00+08:00,2026-06-30T12:00:00+08:00,4,12.50,50.00,,INV-2\n\
+             b3,{p},{r},HT-1,H100,8,2026-06-30T11:00:00+08:00,2026-06-30T12:00:00+08:00,4,12.50,49.99,,\n"
+        ),
+    )
+    .unwrap();
+    let csv_arg = csv_path.to_string_lossy().into_owned();
+    let batch = || client(&["--server", &server.addr, "--key", &p_key, "--csv", &csv_arg]);
+    let out = batch();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "record_id,status,seq,voucher_drawn,renter_subsidy,supplier_subsidy,reason");
+    assert!(lines[1].starts_with("b1,ACCEPTED,") && lines[2].starts_with("b2,ACCEPTED,"), "{stdout}");
+    assert_eq!(lines[3], "b3,REJECTED,,,,,AMOUNT_MISMATCH");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("b3 rejected: AMOUNT_MISMATCH"));
+    // The signed envelopes were kept beside the file; the retry sends them as they are.
+    let kept = keys.path().join("usage.csv.signed");
+    let before = std::fs::read(&kept).unwrap();
+    assert_eq!(before.iter().filter(|&&b| b == b'\n').count(), 3);
+    let out = batch();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("b1,DUPLICATE,") && stdout.contains("b2,DUPLICATE,"), "{stdout}");
+    assert_eq!(std::fs::read(&kept).unwrap(), before);
 
     // The Rust CLI sees the record the Python client signed.
     let statement = server.cli_ok(&["statement", "--key", &server.finance_key().to_string_lossy(), "--id", &r]);

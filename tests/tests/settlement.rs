@@ -227,8 +227,17 @@ fn periods_payouts_clawbacks_and_the_annual_report() {
     {
         use calamine::{Data, Reader, Xlsx, open_workbook};
         let mut wb: Xlsx<_> = open_workbook(out("r.xlsx")).unwrap();
-        let sheet = wb.worksheet_range("Report 2026").unwrap();
-        assert_eq!(sheet.get_value((0, 17)), Some(&Data::String("outstanding".into())));
+        let sheet = wb.worksheet_range("年度报告 2026").unwrap();
+        // Chinese titles for the clerk; the SPEC identifiers through the mapping sheet and
+        // the defined names (docs/REPORTS.md).
+        assert_eq!(sheet.get_value((0, 1)), Some(&Data::String("统一社会信用代码".into())));
+        assert_eq!(sheet.get_value((0, 17)), Some(&Data::String("未付(元)".into())));
+        let columns = wb.worksheet_range("列名 Columns").unwrap();
+        let ids: Vec<String> = (1..=18).map(|r| columns.get_value((r, 1)).unwrap().to_string()).collect();
+        assert_eq!(ids, suanli_core::report::CSV_COLUMNS.map(String::from).to_vec());
+        let names: std::collections::HashMap<String, String> = wb.defined_names().iter().cloned().collect();
+        assert_eq!(names["suanli.outstanding"], "'年度报告 2026'!$R$2:$R$7");
+        assert_eq!(names["suanli.entity_id"], "'年度报告 2026'!$B$2:$B$7");
         assert_eq!(sheet.get_value((1, 1)), Some(&Data::String(p.to_string())));
         assert_eq!(sheet.get_value((1, 2)), Some(&Data::String("P 苏州智算中心".into())));
         assert_eq!(sheet.get_value((1, 9)), Some(&Data::Float(7.0)));
@@ -236,16 +245,146 @@ fn periods_payouts_clawbacks_and_the_annual_report() {
         assert_eq!(sheet.get_value((3, 16)), Some(&Data::Float(-20000.0)));
         assert_eq!(sheet.get_value((6, 1)), Some(&Data::String("TOTAL".into())));
         assert_eq!(sheet.get_value((6, 17)), Some(&Data::Float(2357050.0)));
-        let cp = wb.worksheet_range("Checkpoint").unwrap();
-        assert_eq!(cp.get_value((2, 1)), Some(&Data::String(size.to_string())));
+        let cp = wb.worksheet_range("检查点 Checkpoint").unwrap();
+        assert_eq!(cp.get_value((2, 1)), Some(&Data::Float(size as f64)));
+        assert_eq!(cp.get_value((4, 1)), Some(&Data::Float(2026.0)));
     }
+    crate::excel_checks::annual_xlsx_reads_as_a_clerk_expects(&out("r.xlsx"), &report);
+    // The Excel CSV of the report: signed too, BOM + CRLF + Chinese titles, same rows.
+    let args = ["report", "annual", "--key", f, "--year", "2026", "--format", "csv", "--excel", "--out"];
+    server.cli_ok(&[&args[..], &[out("rx.csv").as_str()]].concat());
+    let verified = server.cli_ok(&["report", "verify", "--file", &out("rx.csv"), "--ledger-pubkey", &ledger_key]);
+    assert!(verified.starts_with("OK") && verified.contains("annual 2026 csv-excel"), "{verified}");
+    let excel = std::fs::read(out("rx.csv")).unwrap();
+    assert!(excel.starts_with("\u{feff}年度,统一社会信用代码,企业名称,".as_bytes()));
+    let excel = String::from_utf8(excel[3..].to_vec()).unwrap();
+    assert_eq!(excel.split("\r\n").count(), report.split('\n').count());
+    assert!(excel.contains(&format!("2026,\"=\"\"{p}\"\"\",P 苏州智算中心,")), "{excel}");
 
     // Statements: R1's, read by finance.
     let st = server.cli_ok(&["statement", "--key", f, "--id", r1]);
     assert!(st.contains(",usage,u3,renter,") && st.contains(",reversal,u3,renter,"), "{st}");
-    assert!(st.lines().any(|l| l == "2026,1953750.00,0.00,0.00,1953750.00,-20000.00,1973750.00"), "{st}");
+    assert!(st.lines().any(|l| l == ",,total,,,,2026,,,,,1953750.00,0.00,0.00,1953750.00,-20000.00,1973750.00,"), "{st}");
+    // One table: every line has the header's number of fields, so it loads as one.
+    let width = st.lines().next().unwrap().split(',').count();
+    assert_eq!(width, 18);
+    let mut reader = csv::Reader::from_reader(st.as_bytes());
+    assert!(reader.records().all(|r| r.unwrap().len() == width));
+    crate::excel_checks::statement_forms(&server, f, r1, &out("st.xlsx"), &st);
     // P reads its own statement with its key; it may not read R1's.
     let own = server.cli_ok(&["statement", "--key", &ex.p_key, "--id", p, "--year", "2026"]);
-    assert!(own.lines().any(|l| l == "2026,0.00,674270.00,200000.00,874270.00,500000.00,374270.00"), "{own}");
+    assert!(own.lines().any(|l| l == ",,total,,,,2026,,,,,0.00,674270.00,200000.00,874270.00,500000.00,374270.00,"), "{own}");
+    crate::excel_checks::settle_list_forms(&server, f, &out("settle.xlsx"));
     assert!(cli_fails(&server, &["statement", "--key", &ex.p_key, "--id", r1]).contains("may not read"));
+}
+
+/// Reading the Excel/WPS forms back with real readers: calamine for the cells, the XLSX
+/// package's own XML (through Python's zipfile) for what calamine does not expose (frozen
+/// panes, filters, number formats, document times).
+mod excel_checks {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    use suanli_tests::Server;
+
+    /// A member of an XLSX package (a ZIP archive), as text.
+    fn part(file: &str, member: &str) -> String {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())"])
+            .args([file, member])
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Each cell of the sheet equals the CSV's cell: numbers as numbers, ids as text.
+    fn same_cells(sheet: &calamine::Range<Data>, csv_text: &str) {
+        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        for (r, record) in reader.records().enumerate() {
+            let record = record.unwrap();
+            for (c, want) in record.iter().enumerate() {
+                let got = sheet.get_value((r as u32 + 1, c as u32));
+                match got {
+                    None | Some(Data::Empty) => assert_eq!(want, "", "row {r} col {c}"),
+                    Some(Data::String(s)) => assert_eq!(s, want, "row {r} col {c}"),
+                    Some(Data::Float(f)) => {
+                        let want: f64 = want.parse().unwrap_or_else(|_| panic!("row {r} col {c}: {want:?} is text"));
+                        assert_eq!(*f, want, "row {r} col {c}");
+                    }
+                    Some(Data::DateTime(_)) => {
+                        assert!(suanli_core::time::parse_rfc3339(want).is_ok(), "row {r} col {c}: {want}")
+                    }
+                    Some(other) => panic!("row {r} col {c}: unexpected {other:?} for {want:?}"),
+                }
+            }
+        }
+    }
+
+    /// Frozen header row, a filter over the table, and the formats a clerk expects.
+    fn frozen_filtered_formatted(file: &str, sheet_xml: &str) {
+        let xml = part(file, sheet_xml);
+        assert!(xml.contains(r#"ySplit="1""#) && xml.contains(r#"state="frozen""#), "{xml}");
+        assert!(xml.contains("<autoFilter ref=\"A1:"), "{xml}");
+        assert!(xml.contains("<col "), "column widths are set: {xml}");
+        let styles = part(file, "xl/styles.xml");
+        assert!(styles.contains(r##"formatCode="#,##0.00""##), "{styles}");
+        assert!(!styles.contains(r##"formatCode="#,##0.######""##), "whole GPU-hours would show as 1,000.: {styles}");
+    }
+
+    pub fn annual_xlsx_reads_as_a_clerk_expects(file: &str, csv_text: &str) {
+        let mut wb: Xlsx<_> = open_workbook(file).unwrap();
+        let sheet = wb.worksheet_range("年度报告 2026").unwrap();
+        same_cells(&sheet, csv_text);
+        frozen_filtered_formatted(file, "xl/worksheets/sheet1.xml");
+        assert!(part(file, "xl/styles.xml").contains(r##"formatCode="#,##0.00####""##));
+        // The document's creation time is the last entry's time, in UTC as XLSX requires.
+        let cp = wb.worksheet_range("检查点 Checkpoint").unwrap();
+        let Some(Data::String(when)) = cp.get_value((5, 1)) else { panic!("no time on the checkpoint sheet") };
+        let unix = suanli_core::time::parse_rfc3339(when).unwrap();
+        let utc = suanli_core::time::format_rfc3339(unix, 0);
+        let core = part(file, "docProps/core.xml");
+        assert!(core.contains(&format!("<dcterms:created xsi:type=\"dcterms:W3CDTF\">{utc}</dcterms:created>")), "{utc} {core}");
+    }
+
+    pub fn statement_forms(server: &Server, key: &str, id: &str, file: &str, csv_text: &str) {
+        server.cli_ok(&["statement", "--key", key, "--id", id, "--format", "xlsx", "--out", file]);
+        let mut wb: Xlsx<_> = open_workbook(file).unwrap();
+        let sheet = wb.worksheet_range("对账单 Statement").unwrap();
+        assert_eq!(sheet.get_value((0, 0)), Some(&Data::String("日志序号".into())));
+        same_cells(&sheet, csv_text);
+        frozen_filtered_formatted(file, "xl/worksheets/sheet1.xml");
+        let columns = wb.worksheet_range("列名 Columns").unwrap();
+        assert_eq!(columns.get_value((2, 1)), Some(&Data::String("time".into())));
+        // The Excel CSV: BOM, CRLF, Chinese titles, ids as ="…", and the same rows.
+        let excel = server.cli(&["statement", "--key", key, "--id", id, "--excel"]);
+        assert!(excel.status.success());
+        let bytes = excel.stdout;
+        assert!(bytes.starts_with("\u{feff}日志序号,时间,".as_bytes()), "{}", String::from_utf8_lossy(&bytes));
+        let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+        assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'));
+        assert_eq!(text.lines().count(), csv_text.lines().count());
+        assert!(text.contains(&format!(",\"=\"\"{}\"\"\",", super_counterparty(csv_text))), "{text}");
+    }
+
+    /// The first counterparty id in a statement, as it should appear in the Excel CSV.
+    fn super_counterparty(csv_text: &str) -> String {
+        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        reader.records().map(|r| r.unwrap()).find(|r| !r[5].is_empty()).unwrap()[5].to_string()
+    }
+
+    pub fn settle_list_forms(server: &Server, key: &str, file: &str) {
+        let csv_text = server.cli_ok(&["settle", "list", "--key", key]);
+        server.cli_ok(&["settle", "list", "--key", key, "--format", "xlsx", "--out", file]);
+        let mut wb: Xlsx<_> = open_workbook(file).unwrap();
+        let sheet = wb.worksheet_range("结算 Settlement").unwrap();
+        assert_eq!(sheet.get_value((0, 2)), Some(&Data::String("收款方统一社会信用代码".into())));
+        same_cells(&sheet, &csv_text);
+        frozen_filtered_formatted(file, "xl/worksheets/sheet1.xml");
+        let excel = server.cli(&["settle", "list", "--key", key, "--excel"]);
+        assert!(excel.status.success());
+        assert!(excel.stdout.starts_with("\u{feff}结算期,".as_bytes()));
+        // Without --out, XLSX is not written to a terminal-less stdout by mistake either way:
+        // it is written (binary to a pipe is what a redirect wants).
+        let piped = server.cli(&["settle", "list", "--key", key, "--format", "xlsx"]);
+        assert!(piped.status.success() && piped.stdout.starts_with(b"PK"));
+    }
 }

@@ -258,6 +258,13 @@ impl Client {
         self.read("Registry.GetEntity", key, query, |env| async move { self.registry().get_entity(env).await }).await
     }
 
+    /// Every registered entity, ordered by USCC, read by the admin or finance.
+    pub async fn list_entities(&self, key: &SigningKey) -> Result<v1::EntityList, ClientError> {
+        let query = || read_request::Query::Entities(v1::EntitiesQuery {});
+        self.read("Registry.ListEntities", key, query, |env| async move { self.registry().list_entities(env).await })
+            .await
+    }
+
     /// One voucher's statement, read by its holder, the admin or finance.
     pub async fn get_voucher(&self, key: &SigningKey, voucher_id: &str) -> Result<v1::VoucherStatement, ClientError> {
         let query = || read_request::Query::Voucher(v1::VoucherQuery { voucher_id: voucher_id.into() });
@@ -290,16 +297,33 @@ impl Client {
 
     /// One entity's statement (CSV), read by the entity itself, finance or the admin.
     pub async fn statement(&self, key: &SigningKey, id: &str, year: Option<i32>) -> Result<String, ClientError> {
-        let query = || read_request::Query::Statement(v1::StatementQuery { id: id.into(), year: year.unwrap_or(0) });
+        let bytes = self.statement_file(key, id, year, v1::ReportFormat::Csv).await?;
+        String::from_utf8(bytes).map_err(|e| {
+            ClientError::from_status(&self.url, "Reports.EntityStatement", tonic::Status::internal(e.to_string()))
+        })
+    }
+
+    /// One entity's statement as file bytes: CSV (one table), XLSX or the Excel CSV.
+    pub async fn statement_file(
+        &self,
+        key: &SigningKey,
+        id: &str,
+        year: Option<i32>,
+        format: v1::ReportFormat,
+    ) -> Result<Vec<u8>, ClientError> {
+        let query = || {
+            read_request::Query::Statement(v1::StatementQuery {
+                id: id.into(),
+                year: year.unwrap_or(0),
+                format: format as i32,
+            })
+        };
         let stream =
             self.read("Reports.EntityStatement", key, query, |env| async move {
                 self.reports().entity_statement(env).await
             })
             .await?;
-        let (bytes, _) = self.collect_file("Reports.EntityStatement", stream).await?;
-        String::from_utf8(bytes).map_err(|e| {
-            ClientError::from_status(&self.url, "Reports.EntityStatement", tonic::Status::internal(e.to_string()))
-        })
+        Ok(self.collect_file("Reports.EntityStatement", stream).await?.0)
     }
 
     fn audit(&self) -> v1::audit_client::AuditClient<Channel> {

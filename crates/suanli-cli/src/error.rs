@@ -79,9 +79,25 @@ pub(crate) fn with_tls_hint(url: &str, mut detail: String) -> String {
     let closed = ["broken pipe", "connection reset", "connection closed", "stream closed", "unexpected eof"]
         .iter()
         .any(|s| detail.to_lowercase().contains(s));
-    if detail.contains("CertificateRequired") || (closed && url.starts_with("https://")) {
+    let lower = detail.to_lowercase();
+    if url.starts_with("https://")
+        && (lower.contains("invalidcontenttype")
+            || lower.contains("corrupt message")
+            || lower.contains("wrong version"))
+    {
+        // What a plain-HTTP port answers to a TLS ClientHello.
+        detail.push_str(" (the server does not speak TLS on this port: use http:// in --server, or check the port)");
+    } else if detail.contains("CertificateRequired") || (closed && url.starts_with("https://")) {
         let certain = if detail.contains("CertificateRequired") { "requires" } else { "may require" };
-        detail.push_str(&format!(" (the ledger {certain} a client certificate: give --client-cert and --client-key)"));
+        detail.push_str(&format!(
+            " (the ledger {certain} a client certificate signed by the CA it trusts: give --client-cert and \
+             --client-key, and check that the certificate is from that CA)"
+        ));
+    } else if url.starts_with("http://") && (closed || lower.contains("frame with invalid size")) {
+        // A TLS port closes on (or answers garbage to) an HTTP/2 preface.
+        detail.push_str(" (if the ledger serves TLS, use https:// in --server)");
+    } else if detail.contains("BadCertificate") || detail.contains("UnknownCA") || detail.contains("DecryptError") {
+        detail.push_str(" (the ledger refused the client certificate: it must be signed by the CA the ledger trusts)");
     } else if detail.contains("UnknownIssuer") {
         detail.push_str(" (the server's certificate is not signed by the CA given with --ca)");
     } else if detail.contains("NotValidForName") {
@@ -120,8 +136,15 @@ mod tests {
         assert!(h.contains("the ledger may require a client certificate"), "{h}");
         let h = with_tls_hint("https://l:1", "operation was canceled: transport error: connection closed".into());
         assert!(h.contains("the ledger may require a client certificate"), "{h}");
-        // Not over plain HTTP, where TLS cannot be the reason.
+        // Plain HTTP to a TLS port, and TLS to a plain port.
         let plain = "connection error: stream closed because of a broken pipe";
-        assert_eq!(with_tls_hint("http://l:1", plain.into()), plain);
+        assert!(with_tls_hint("http://l:1", plain.into()).contains("use https://"));
+        let h = with_tls_hint("https://l:1", "received corrupt message of type InvalidContentType".into());
+        assert!(h.contains("does not speak TLS") && h.contains("http://"), "{h}");
+        let h = with_tls_hint("https://l:1", "received fatal alert: UnknownCA".into());
+        assert!(h.contains("signed by the CA the ledger trusts"), "{h}");
+        // Nothing about TLS where it cannot be the reason.
+        let refused = "tcp connect error: Connection refused (os error 111)";
+        assert_eq!(with_tls_hint("http://l:1", refused.into()), refused);
     }
 }

@@ -17,6 +17,9 @@ fn key_error(path: &Path, detail: impl Into<String>) -> ClientError {
 /// Reads a secret key file (`suanli keygen`, or admin.key/finance.key of `suanlid`).
 pub fn read_key(path: &Path) -> Result<SigningKey, ClientError> {
     let text = std::fs::read_to_string(path).map_err(|e| key_error(path, format!("cannot read the key file: {e}")))?;
+    if let Err(problem) = keyfile::check_private(path) {
+        eprintln!("suanli: WARNING: {problem}");
+    }
     keyfile::parse_secret(&text).map_err(|e| key_error(path, e.to_string()))
 }
 

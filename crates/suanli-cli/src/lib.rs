@@ -7,6 +7,9 @@
 //! - [`signing`]: envelopes signed under the right domain tag, signed reads, request ids.
 //! - [`keys`]: key files (read, and create with mode 0600 without ever overwriting).
 //! - [`records`]: the usage and corpus CSV files of SPEC §11 turned into wire records.
+//! - [`input`]: record files as spreadsheets have them (XLSX, GBK/GB18030, Excel times),
+//!   normalised before signing, and the local checks of `--dry-run`.
+//! - [`i18n`]: the command line's messages in Simplified Chinese and English.
 //! - [`output`]: the result lines `suanli usage submit` prints, and `settle list` rows.
 //! - [`log`]: checkpoints, record proofs, exports and their offline verification (SPEC §9).
 //!
@@ -15,6 +18,8 @@
 
 pub mod client;
 pub mod error;
+pub mod i18n;
+pub mod input;
 pub mod keys;
 pub mod log;
 pub mod output;

@@ -11,6 +11,7 @@
 use std::io::Write;
 
 use suanli_core::money::{fmt_money, parse_decimal};
+use suanli_core::sheet::{self, Column, Kind, Table, col};
 use suanli_proto::v1::{self, Ack, PeriodList, StatementLineInfo};
 
 /// Header of the result lines.
@@ -132,6 +133,49 @@ fn settle_cells(period: &str, closed_at_seq: Option<u64>, l: &StatementLineInfo)
         l.paid.clone(),
         fmt_money(outstanding),
     ])
+}
+
+/// The columns of `settle list`, with the titles a clerk reads.
+pub const SETTLE_COLUMNS: [Column; 8] = [
+    col("period", "结算期", Kind::Text),
+    col("closed_at_seq", "结算期关闭日志序号", Kind::Plain),
+    col("payee_id", "收款方统一社会信用代码", Kind::Id),
+    col("kind", "类别", Kind::Text),
+    col("year", "年度", Kind::Plain),
+    col("amount", "金额(元)", Kind::Money),
+    col("paid", "已付(元)", Kind::Money),
+    col("outstanding", "未付(元)", Kind::Money),
+];
+
+/// `settle list` as a table (the same cells as its CSV), for the XLSX and Excel CSV forms.
+pub fn periods_table(list: &PeriodList) -> std::io::Result<Table> {
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("the ledger sent {e}"));
+    let mut rows = Vec::new();
+    for p in &list.periods {
+        for l in &p.lines {
+            rows.push(settle_cells(&p.name, Some(p.closed_at_seq), l).map_err(bad)?.to_vec());
+        }
+    }
+    for l in &list.unsettled {
+        rows.push(settle_cells(OPEN_PERIOD, None, l).map_err(bad)?.to_vec());
+    }
+    Ok(Table {
+        sheet: "结算 Settlement".into(),
+        columns: SETTLE_COLUMNS.to_vec(),
+        rows,
+        bold_rows: Vec::new(),
+        frozen_columns: 0,
+    })
+}
+
+/// `settle list` as an XLSX workbook: the table and its column mapping (docs/REPORTS.md).
+pub fn periods_xlsx(list: &PeriodList, now_unix: i64) -> std::io::Result<Vec<u8>> {
+    let table = periods_table(list)?;
+    let x = |e: rust_xlsxwriter::XlsxError| std::io::Error::other(e.to_string());
+    let mut wb = sheet::new_workbook("结算期与结算单 settlement periods", now_unix).map_err(x)?;
+    sheet::add_table(&mut wb, &table).map_err(x)?;
+    sheet::add_columns_sheet(&mut wb, &table).map_err(x)?;
+    wb.save_to_buffer().map_err(x)
 }
 
 /// Writes `settle list`: the header, each closed period's statement lines in order, then the

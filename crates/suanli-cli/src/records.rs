@@ -56,59 +56,32 @@ pub struct Row<T> {
 
 /// Parses a usage file. All rows or none: the first row that cannot be encoded is the error.
 pub fn parse_usage_csv(input: impl Read) -> Result<Vec<Row<UsageRecord>>, CsvError> {
-    parse(input, &USAGE_COLUMNS, |f| {
-        Ok(UsageRecord {
-            record_id: f.text(0),
-            provider_id: f.text(1),
-            renter_id: f.text(2),
-            contract_id: f.text(3),
-            gpu_model: f.text(4),
-            gpu_count: f.integer(5)?,
-            start: f.time(6)?,
-            end: f.time(7)?,
-            gpu_hours: f.text(8),
-            unit_price: f.text(9),
-            amount: f.text(10),
-            voucher_id: f.text(11),
-            invoice_no: f.text(12),
-        })
-    })
+    parse(input, &USAGE_COLUMNS, usage_record)
 }
 
 /// Parses a corpus-purchase file, with the same rules.
 pub fn parse_corpus_csv(input: impl Read) -> Result<Vec<Row<CorpusRecord>>, CsvError> {
-    parse(input, &CORPUS_COLUMNS, |f| {
-        Ok(CorpusRecord {
-            record_id: f.text(0),
-            supplier_id: f.text(1),
-            buyer_id: f.text(2),
-            voucher_id: f.text(3),
-            amount: f.text(4),
-            purchased_at: f.time(5)?,
-            description: f.text(6),
-            invoice_no: f.text(7),
-        })
-    })
+    parse(input, &CORPUS_COLUMNS, corpus_record)
 }
 
 /// One data row, read through the header's column positions.
-struct Fields<'a> {
-    record: &'a csv::StringRecord,
+pub(crate) struct Fields<'a> {
+    pub(crate) record: &'a [String],
     /// For each expected column, its position in the file, if the file has it.
-    positions: &'a [Option<usize>],
-    names: &'a [&'a str],
+    pub(crate) positions: &'a [Option<usize>],
+    pub(crate) names: &'a [&'a str],
 }
 
 impl Fields<'_> {
-    fn raw(&self, column: usize) -> &str {
-        self.positions[column].and_then(|p| self.record.get(p)).unwrap_or("")
+    pub(crate) fn raw(&self, column: usize) -> &str {
+        self.positions[column].and_then(|p| self.record.get(p)).map_or("", String::as_str)
     }
 
-    fn text(&self, column: usize) -> String {
+    pub(crate) fn text(&self, column: usize) -> String {
         self.raw(column).to_string()
     }
 
-    fn integer(&self, column: usize) -> Result<u64, String> {
+    pub(crate) fn integer(&self, column: usize) -> Result<u64, String> {
         let v = self.raw(column);
         let name = self.names[column];
         if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
@@ -117,7 +90,7 @@ impl Fields<'_> {
         v.parse().map_err(|_| format!("{name} {v:?} is too large"))
     }
 
-    fn time(&self, column: usize) -> Result<i64, String> {
+    pub(crate) fn time(&self, column: usize) -> Result<i64, String> {
         let v = self.raw(column);
         let name = self.names[column];
         parse_rfc3339(v).map_err(|e| {
@@ -135,7 +108,7 @@ fn reader_error(e: &csv::Error, line: u64) -> CsvError {
 }
 
 /// Where each expected column sits in the file, from the header row.
-fn header_positions(header: &csv::StringRecord, line: u64, names: &[&str]) -> Result<Vec<Option<usize>>, CsvError> {
+pub fn header_positions(header: &[String], line: u64, names: &[&str]) -> Result<Vec<Option<usize>>, CsvError> {
     let err = |message: String| CsvError { line, message };
     let mut positions = vec![None; names.len()];
     for (i, cell) in header.iter().enumerate() {
@@ -197,30 +170,33 @@ impl<'a> LineCounter<'a> {
     }
 }
 
-fn parse<T>(
-    mut input: impl Read,
-    names: &[&str],
-    build: impl Fn(&Fields<'_>) -> Result<T, String>,
-) -> Result<Vec<Row<T>>, CsvError> {
-    // The whole file is read first: every row is checked before anything is sent anyway.
-    let mut text = Vec::new();
-    input.read_to_end(&mut text).map_err(|e| CsvError { line: 1, message: format!("cannot read the file: {e}") })?;
-    // Field counts are checked here, so the message can say what was expected.
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_slice());
+/// A file's cells as written, before any record is built: the header row and each data
+/// row with the line (CSV) or row number (XLSX) it starts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawTable {
+    pub header_line: u64,
+    pub header: Vec<String>,
+    pub rows: Vec<RawRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow {
+    pub line: u64,
+    pub cells: Vec<String>,
+}
+
+/// Reads CSV text (UTF-8; a byte-order mark before the first column name is allowed) into
+/// its cells. Blank lines are skipped but counted; rows may have any number of fields.
+pub fn read_csv_table(text: &[u8]) -> Result<RawTable, CsvError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text);
     let mut record = csv::StringRecord::new();
-    let mut lines = LineCounter::new(&text);
+    let mut lines = LineCounter::new(text);
     let header_line = match reader.read_record(&mut record) {
         Ok(true) => record.position().map_or(1, |p| lines.line_at(p.byte())),
-        Ok(false) => {
-            return Err(CsvError {
-                line: 1,
-                message: format!("the file is empty; the first line must name the columns {}", names.join(",")),
-            });
-        }
+        Ok(false) => return Ok(RawTable { header_line: 1, ..RawTable::default() }),
         Err(e) => return Err(reader_error(&e, e.position().map_or(1, |p| lines.line_at(p.byte())))),
     };
-    let positions = header_positions(&record, header_line, names)?;
-    let width = record.len();
+    let header = record.iter().map(str::to_string).collect();
     let mut rows = Vec::new();
     loop {
         match reader.read_record(&mut record) {
@@ -229,17 +205,96 @@ fn parse<T>(
             Err(e) => return Err(reader_error(&e, e.position().map_or(1, |p| lines.line_at(p.byte())))),
         }
         let line = record.position().map_or(1, |p| lines.line_at(p.byte()));
-        if record.len() != width {
+        rows.push(RawRow { line, cells: record.iter().map(str::to_string).collect() });
+    }
+    Ok(RawTable { header_line, header, rows })
+}
+
+/// Builds usage records from a file's cells. All rows or none: the first row that cannot be
+/// encoded is the error.
+pub fn build_usage(table: &RawTable) -> Result<Vec<Row<UsageRecord>>, CsvError> {
+    build(table, &USAGE_COLUMNS, usage_record)
+}
+
+/// Builds corpus-purchase records from a file's cells, with the same rules.
+pub fn build_corpus(table: &RawTable) -> Result<Vec<Row<CorpusRecord>>, CsvError> {
+    build(table, &CORPUS_COLUMNS, corpus_record)
+}
+
+pub(crate) fn usage_record(f: &Fields<'_>) -> Result<UsageRecord, String> {
+    Ok(UsageRecord {
+        record_id: f.text(0),
+        provider_id: f.text(1),
+        renter_id: f.text(2),
+        contract_id: f.text(3),
+        gpu_model: f.text(4),
+        gpu_count: f.integer(5)?,
+        start: f.time(6)?,
+        end: f.time(7)?,
+        gpu_hours: f.text(8),
+        unit_price: f.text(9),
+        amount: f.text(10),
+        voucher_id: f.text(11),
+        invoice_no: f.text(12),
+    })
+}
+
+pub(crate) fn corpus_record(f: &Fields<'_>) -> Result<CorpusRecord, String> {
+    Ok(CorpusRecord {
+        record_id: f.text(0),
+        supplier_id: f.text(1),
+        buyer_id: f.text(2),
+        voucher_id: f.text(3),
+        amount: f.text(4),
+        purchased_at: f.time(5)?,
+        description: f.text(6),
+        invoice_no: f.text(7),
+    })
+}
+
+/// The header's column positions, or the error for an empty file or a header that does not fit.
+pub fn positions_of(table: &RawTable, names: &[&str]) -> Result<Vec<Option<usize>>, CsvError> {
+    if table.header.is_empty() {
+        return Err(CsvError {
+            line: 1,
+            message: format!("the file is empty; the first line must name the columns {}", names.join(",")),
+        });
+    }
+    header_positions(&table.header, table.header_line, names)
+}
+
+fn build<T>(
+    table: &RawTable,
+    names: &[&str],
+    make: impl Fn(&Fields<'_>) -> Result<T, String>,
+) -> Result<Vec<Row<T>>, CsvError> {
+    let positions = positions_of(table, names)?;
+    let width = table.header.len();
+    let mut rows = Vec::with_capacity(table.rows.len());
+    for raw in &table.rows {
+        let line = raw.line;
+        if raw.cells.len() != width {
             return Err(CsvError {
                 line,
-                message: format!("{} fields, but the header names {width} columns", record.len()),
+                message: format!("{} fields, but the header names {width} columns", raw.cells.len()),
             });
         }
-        let fields = Fields { record: &record, positions: &positions, names };
-        let value = build(&fields).map_err(|message| CsvError { line, message })?;
+        let fields = Fields { record: &raw.cells, positions: &positions, names };
+        let value = make(&fields).map_err(|message| CsvError { line, message })?;
         rows.push(Row { line, record: value });
     }
     Ok(rows)
+}
+
+fn parse<T>(
+    mut input: impl Read,
+    names: &[&str],
+    make: impl Fn(&Fields<'_>) -> Result<T, String>,
+) -> Result<Vec<Row<T>>, CsvError> {
+    // The whole file is read first: every row is checked before anything is sent anyway.
+    let mut text = Vec::new();
+    input.read_to_end(&mut text).map_err(|e| CsvError { line: 1, message: format!("cannot read the file: {e}") })?;
+    build(&read_csv_table(&text)?, names, make)
 }
 
 #[cfg(test)]

@@ -108,7 +108,15 @@ struct Out {
 
 fn suanli(args: &[&str]) -> Out {
     let Output { status, stdout, stderr } =
-        Command::new(env!("CARGO_BIN_EXE_suanli")).args(args).env_remove("SUANLI_SERVER").output().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_suanli"))
+            .args(args)
+            .env_remove("SUANLI_SERVER")
+            // Messages in English whatever the machine's locale (they are checked below).
+            .env("LANG", "C")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .output()
+            .unwrap();
     Out {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8(stdout).unwrap(),
@@ -255,9 +263,11 @@ fn every_command_against_a_real_ledger() {
     ];
     assert_eq!(lines[1..], expected.iter().map(String::as_str).collect::<Vec<_>>()[..], "{}", out.stdout);
     let err: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(err.len(), 2, "{}", out.stderr);
+    assert_eq!(err.len(), 3, "{}", out.stderr);
     assert!(err[0].starts_with("suanli: line 10 record u1: REJECTED CONFLICT: "), "{}", out.stderr);
     assert!(err[1].starts_with("suanli: line 11 record u10: REJECTED AMOUNT_MISMATCH: "), "{}", out.stderr);
+    // The summary is written also when stderr is not a terminal.
+    assert_eq!(err[2], "suanli: 10 records: 7 accepted, 1 duplicate, 2 rejected", "{}", out.stderr);
     // P2 signs u8 (and u4 of P is refused: P2 is not P).
     let out = l.run(&["usage", "submit", "--key", &p2key, "--csv", &file_p2]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -400,4 +410,23 @@ fn errors_are_one_line_and_non_zero() {
     let out = suanli(&["--help"]);
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("Examples") && out.stdout.contains("--server <URL>"));
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_definition() {
+    let out = suanli(&["completions", "bash"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("_suanli()") && out.stdout.contains("--dry-run") && out.stdout.contains("--fail-on-rejected"));
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        assert_eq!(suanli(&["completions", shell]).code, 0, "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = suanli(&["man", "--out", &dir.path().display().to_string()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for page in ["suanli.1", "suanli-usage-submit.1", "suanli-report-annual.1", "suanli-settle-list.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.starts_with(".ie") && text.contains(".SH NAME"), "{page}");
+    }
+    let submit = std::fs::read_to_string(dir.path().join("suanli-usage-submit.1")).unwrap();
+    assert!(submit.contains("dry\\-run"), "{submit}");
 }

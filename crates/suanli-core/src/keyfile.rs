@@ -52,6 +52,32 @@ pub fn parse_public(text: &str) -> Result<PublicKey, KeyFileError> {
     bytes.try_into().map_err(|_| KeyFileError::Public)
 }
 
+/// Whether a secret key file is private to its owner, as ssh requires: `Err` says who else
+/// may read (or write) it and how to fix that. Only Unix has modes; elsewhere always `Ok`.
+/// `suanlid` refuses such a key file and `suanli` warns, so a key copied with loose
+/// permissions never goes unnoticed.
+pub fn check_private(path: &std::path::Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                let who = if mode & 0o007 != 0 { "everyone on this machine" } else { "its group" };
+                return Err(format!(
+                    "the secret key file {} has mode {mode:04o}: {who} can read or change it; \
+                     make it private with `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +89,22 @@ mod tests {
         assert_eq!(parse_secret(&text).unwrap().to_bytes(), k.to_bytes());
         let p = k.verifying_key().to_bytes();
         assert_eq!(parse_public(&encode_public(&p)).unwrap(), p);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_others_can_read_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        std::fs::write(&path, "x").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(check_private(&path), Ok(()));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = check_private(&path).unwrap_err();
+        assert!(e.contains("0644") && e.contains("everyone") && e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(check_private(&path).unwrap_err().contains("group"));
     }
 
     #[test]

@@ -329,6 +329,20 @@ impl Ledger {
     pub fn entities(&self) -> impl Iterator<Item = &Entity> {
         self.entities.values()
     }
+    /// Which role key of the genesis `key` is (admin, finance, ledger), if any.
+    pub fn role_of(&self, key: &PublicKey) -> Option<&'static str> {
+        let g = &self.genesis;
+        if *key == g.admin_key {
+            Some("admin")
+        } else if *key == g.finance_key {
+            Some("finance")
+        } else if *key == g.ledger_key {
+            Some("ledger signing")
+        } else {
+            None
+        }
+    }
+
     pub fn key(&self, key: &PublicKey) -> Option<KeyState> {
         self.keys.get(key).copied()
     }
@@ -798,7 +812,7 @@ impl Ledger {
             }
             Some(Op::RegisterEntity(r)) => {
                 let id = validate::uscc("id", &r.id)?;
-                let name = validate::text("name", &r.name, validate::NAME_CHARS_MAX)?;
+                let name = validate::entity_name("name", &r.name)?;
                 let related_group = validate::opt_id("related_group", &r.related_group)?;
                 if self.entities.contains_key(&id) {
                     return Err(reject(RejectCode::EntityExists, format!("{id} is already registered")));
@@ -827,6 +841,14 @@ impl Ledger {
                         "the public key is not a canonical ed25519 point of large order (a weak key)",
                     ));
                 }
+                if let Some(role) = self.role_of(&key) {
+                    // A role key registered to an entity would sign usage, reversals and
+                    // holder requests as that entity: role and entity keys never coincide.
+                    return Err(reject(
+                        RejectCode::KeyExists,
+                        format!("this is the ledger's {role} key; an entity needs a key of its own"),
+                    ));
+                }
                 if let Some(s) = self.keys.get(&key) {
                     return Err(reject(
                         RejectCode::KeyExists,
@@ -853,7 +875,7 @@ impl Ledger {
             Some(Op::UpdateEntity(u)) => {
                 let entity = self.entity_of("id", &u.id)?;
                 let mut up = EntityUpdate {
-                    name: u.name.as_deref().map(|n| validate::text("name", n, validate::NAME_CHARS_MAX)).transpose()?,
+                    name: u.name.as_deref().map(|n| validate::entity_name("name", n)).transpose()?,
                     provider: u.provider,
                     renter_eligible: u.renter_eligible,
                     supplier_eligible: u.supplier_eligible,

@@ -55,6 +55,24 @@ pub fn text(field: &'static str, s: &str, max: usize) -> Result<String, Malforme
     Ok(s.to_string())
 }
 
+/// An entity's name (SPEC §2): 1–100 characters, and not starting with a character that
+/// Excel or WPS would read as the start of a formula (`=`, `+`, `-`, `@`, tab, carriage
+/// return), so that a report or statement opened by a clerk cannot run one (CSV injection).
+pub fn entity_name(field: &'static str, s: &str) -> Result<String, Malformed> {
+    let name = text(field, s, NAME_CHARS_MAX)?;
+    if crate::sheet::looks_like_formula(&name) {
+        return Err(bad(
+            field,
+            format!(
+                "{name:?} starts with {:?}, which spreadsheets (Excel, WPS) read as a formula; \
+                 start the name with a letter, digit or Chinese character",
+                name.chars().next().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(name)
+}
+
 pub fn opt_text(field: &'static str, s: &str, max: usize) -> Result<Option<String>, Malformed> {
     if s.is_empty() { Ok(None) } else { text(field, s, max).map(Some) }
 }
@@ -74,8 +92,10 @@ pub fn instant(field: &'static str, t: i64) -> Result<i64, Malformed> {
 /// A money amount: at most two places, 0 ≤ amount ≤ 100,000,000.00.
 pub fn amount(field: &'static str, s: &str) -> Result<Decimal, Malformed> {
     let d = parse_decimal(s, MONEY_PLACES).map_err(|e| bad(field, e))?;
-    if d.is_sign_negative() && !d.is_zero() {
-        return Err(bad(field, "must not be negative"));
+    // The text, not the value: "-0.00" parses to zero but is written with a sign, and a
+    // sign is never part of an amount.
+    if s.starts_with('-') {
+        return Err(bad(field, "must not be negative (no sign is written, not even on zero)"));
     }
     if d > AMOUNT_MAX {
         return Err(bad(field, "is above the 100,000,000.00 limit of one amount"));
@@ -229,6 +249,19 @@ mod tests {
     }
 
     #[test]
+    fn entity_names_that_spreadsheets_would_run_are_refused() {
+        for bad_name in ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)"] {
+            let e = entity_name("name", bad_name).unwrap_err();
+            assert_eq!(e.field, "name");
+            assert!(e.detail.contains("formula"), "{e}");
+        }
+        // Tab and carriage return are control characters, refused as such.
+        assert!(entity_name("name", "\tx").is_err() && entity_name("name", "\rx").is_err());
+        assert_eq!(entity_name("name", "苏州智算中心 = A+B").unwrap(), "苏州智算中心 = A+B");
+        assert_eq!(entity_name("name", "3D 科技").unwrap(), "3D 科技");
+    }
+
+    #[test]
     fn a_good_record_passes() {
         let u = usage(&good_usage()).unwrap();
         assert_eq!(u.gpu_count, 8);
@@ -261,6 +294,8 @@ mod tests {
             ("unit_price", Box::new(|r| r.unit_price = "100000000.01".into())),
             ("amount", Box::new(|r| r.amount = "12500.001".into())),
             ("amount", Box::new(|r| r.amount = "-1.00".into())),
+            ("amount", Box::new(|r| r.amount = "-0.00".into())),
+            ("amount", Box::new(|r| r.amount = "-0".into())),
             ("amount", Box::new(|r| r.amount = "100000000.01".into())),
             ("amount", Box::new(|r| r.amount = "+1".into())),
             ("voucher_id", Box::new(|r| r.voucher_id = "v 1".into())),

@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use suanli_core::ids::Uscc;
 use suanli_core::index::RecordKey;
 use suanli_core::merkle::{self, Frontier, Hash, NodeId, NodeReader, ProofError};
@@ -324,7 +325,7 @@ fn record_kind(kind: i32) -> Result<RecordKind, Status> {
     }
 }
 
-type ChunkStream = ReceiverStream<Result<v1::EntryChunk, Status>>;
+type ChunkStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<v1::EntryChunk, Status>> + Send>>;
 
 /// Reads the next export chunk, from `next` up to `to`.
 fn read_chunk(store: &dyn Store, next: u64, to: u64) -> Result<Vec<Vec<u8>>, Status> {
@@ -393,7 +394,10 @@ impl v1::audit_server::Audit for AuditService {
         let (size, cp) = match explicit {
             Some(explicit) => explicit,
             None => {
-                let cp = self.covering(index + 1).await?;
+                let after = index.checked_add(1).ok_or_else(|| {
+                    Status::out_of_range(format!("entry {index} is beyond any log this ledger can hold"))
+                })?;
+                let cp = self.covering(after).await?;
                 (cp.0, Some(cp))
             }
         };
@@ -474,6 +478,9 @@ impl v1::audit_server::Audit for AuditService {
         }
         let (tx, rx) = mpsc::channel(EXPORT_CHUNKS_BUFFERED);
         let store = self.store();
+        let stall = std::time::Duration::from_millis(self.shared.limits.export_stall_timeout_ms);
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stalled_flag = stalled.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut next = req.from;
@@ -488,12 +495,29 @@ impl v1::audit_server::Audit for AuditService {
                     v1::EntryChunk { first, entries, to }
                 });
                 let failed = msg.is_err();
-                if tx.send(msg).await.is_err() || failed {
-                    return; // the client went away, or it has been told what failed
+                match tokio::time::timeout(stall, tx.send(msg)).await {
+                    Ok(Ok(())) if !failed => {}
+                    Ok(_) => return, // the client went away, or it has been told what failed
+                    Err(_) => {
+                        // The client took nothing for the whole stall timeout: give the
+                        // slot to another auditor, and end its stream with an error once
+                        // it reads what is buffered (never a silently short export).
+                        stalled_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
                 }
             }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let stall_ms = self.shared.limits.export_stall_timeout_ms;
+        let end = futures::stream::once(async move {
+            stalled.load(std::sync::atomic::Ordering::SeqCst).then(|| {
+                Err(Status::deadline_exceeded(format!(
+                    "the export was ended: the client took no data for {stall_ms} ms; resume from the next entry"
+                )))
+            })
+        })
+        .filter_map(std::future::ready);
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx).chain(end))))
     }
 }
 

@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Bounds on what clients can make the server hold. Each is a named, validated field.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest gRPC message accepted on a streaming call (one envelope), bytes.
@@ -42,6 +42,14 @@ pub struct Limits {
     /// Inclusion-proof lookups by leaf hash running at once (each scans the log's leaf
     /// hashes); more wait.
     pub leaf_lookups_concurrent_max: usize,
+    /// A new connection that has not sent its first bytes (the HTTP/2 preface or a TLS
+    /// ClientHello) within this is closed, milliseconds: idle sockets cannot hold the
+    /// `connections_max` slots.
+    pub handshake_timeout_ms: u64,
+    /// An `Audit.ExportEntries` whose client takes no data for this long is ended (with
+    /// DEADLINE_EXCEEDED) and frees its slot, milliseconds: stalled readers cannot hold
+    /// every export slot.
+    pub export_stall_timeout_ms: u64,
     /// Connections the web listener (console, log tiles, metrics) serves at once; further
     /// clients wait in the listen backlog.
     pub web_connections_max: usize,
@@ -72,6 +80,8 @@ impl Default for Limits {
             read_replay_cache_max: 100_000,
             exports_concurrent_max: 4,
             leaf_lookups_concurrent_max: 2,
+            handshake_timeout_ms: 10_000,
+            export_stall_timeout_ms: 30_000,
             web_connections_max: 256,
             web_request_bytes_max: 1024 * 1024,
             web_request_timeout_ms: 30_000,
@@ -82,7 +92,7 @@ impl Default for Limits {
 /// TLS for the gRPC listener (rustls). With `cert` and `key` the server speaks only TLS;
 /// with `client_ca` too, every client must present a certificate signed by that CA
 /// (mutual TLS), before any request is read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tls {
     /// The server's certificate chain, PEM (leaf first).
@@ -101,7 +111,7 @@ impl Tls {
 }
 
 /// Everything `suanlid` needs to run.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the ledger lives: the store, and the keys generated at first start.
@@ -262,6 +272,8 @@ impl Config {
         range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
         range("limits.exports_concurrent_max", l.exports_concurrent_max, 1, 1024)?;
         range("limits.leaf_lookups_concurrent_max", l.leaf_lookups_concurrent_max, 1, 1024)?;
+        range("limits.handshake_timeout_ms", l.handshake_timeout_ms as usize, 100, 600_000)?;
+        range("limits.export_stall_timeout_ms", l.export_stall_timeout_ms as usize, 100, 3_600_000)?;
         range("limits.web_connections_max", l.web_connections_max, 1, 100_000)?;
         range("limits.web_request_bytes_max", l.web_request_bytes_max, 1024, 64 << 20)?;
         if !(100..=600_000).contains(&l.web_request_timeout_ms) {

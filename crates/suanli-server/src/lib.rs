@@ -7,8 +7,11 @@
 
 pub mod audit;
 pub mod config;
+pub mod health;
+pub mod dashboard;
 pub mod metrics;
 pub mod net;
+pub mod notice;
 pub mod recovery;
 pub mod reports;
 pub mod restore;
@@ -37,6 +40,22 @@ use crate::service::{ReadReplayCache, Services, Shared};
 /// How often a node on a store shared with other nodes catches up with their entries when
 /// it has nothing of its own to write: the most its reads can lag behind the shared log.
 pub const SHARED_STORE_CATCH_UP: Duration = Duration::from_millis(200);
+
+/// Requests may come gzip-compressed (compute centers on thin links send 8 MiB batches).
+/// Every message limit bounds the *decompressed* size: tonic stops inflating at the limit,
+/// so a small compressed message cannot become a large one in memory.
+const GZIP: tonic::codec::CompressionEncoding = tonic::codec::CompressionEncoding::Gzip;
+
+/// The gRPC services of the ledger, by their full names (health and reflection list them).
+pub const SERVICES: &[&str] = &[
+    "suanli.v1.Ingest",
+    "suanli.v1.Registry",
+    "suanli.v1.Vouchers",
+    "suanli.v1.Settlement",
+    "suanli.v1.Ledger",
+    "suanli.v1.Reports",
+    "suanli.v1.Audit",
+];
 
 /// Serves an opened ledger on `listener` until `shutdown` resolves; then stops accepting,
 /// lets in-flight calls finish, flushes the last round (with a snapshot and a checkpoint)
@@ -75,6 +94,11 @@ pub async fn serve_with(
     let tls = tls::server_config(&config.tls)?;
     let web_tls = tls::web_acceptor(&config.tls)?;
     let metrics = Arc::new(Metrics::default());
+    let dashboard = dashboard::LiveDashboard::new(
+        opened.ledger.program().utc_offset_seconds,
+        opened.ledger.next_seq(),
+    );
+    let dashboard_rebuild = dashboard.rebuild(store.clone());
     let ledger = Arc::new(RwLock::new(opened.ledger));
     let report_signer = opened.signer.clone();
     let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
@@ -96,12 +120,13 @@ pub async fn serve_with(
         last_checkpoint: store.latest_checkpoint()?,
         metrics: metrics.clone(),
         witness_dir: Some(config.data_dir.clone()),
+        dashboard: Some(dashboard.clone()),
     };
     let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
         // A failed invariant is a bug: stop the whole process rather than keep serving
         // from a state nobody can vouch for.
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequencer.run(rx))).is_err() {
-            eprintln!("suanlid: the sequencer stopped on a failed invariant; exiting");
+            notice::error("the sequencer stopped on a failed invariant; exiting");
             std::process::exit(70);
         }
     })?;
@@ -138,6 +163,7 @@ pub async fn serve_with(
         signer: report_signer,
         metrics: metrics.clone(),
         chunk_permits: Arc::new(tokio::sync::Semaphore::new(config.limits.chunks_in_flight_max)),
+        dashboard: dashboard.clone(),
     });
     let web_state =
         Arc::new(web::WebState { shared: shared.clone(), metrics: metrics.clone(), tls: web_tls.is_some() });
@@ -163,29 +189,25 @@ pub async fn serve_with(
     let services = Services(shared.clone());
     let limits = &config.limits;
 
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in [
-        "suanli.v1.Ingest",
-        "suanli.v1.Registry",
-        "suanli.v1.Vouchers",
-        "suanli.v1.Settlement",
-        "suanli.v1.Ledger",
-        "suanli.v1.Reports",
-        "suanli.v1.Audit",
-    ] {
-        health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
-    }
-    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(suanli_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let (health_switch, health) = health::health(SERVICES);
+    // Reflection in both versions: grpcurl ≤ 1.8.7, Postman and the Python grpcio-reflection
+    // client speak v1alpha, newer tools v1.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(suanli_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let local = listener.local_addr()?;
     info!(address = %local, tls = tls.is_some(), "serving");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let signalled = async move {
         shutdown.await;
+        // Health first: watchers see NOT_SERVING and their streams end, so they do not
+        // hold the graceful stop.
+        health_switch.stopping();
         let _ = stop_tx.send(());
     };
     let mut builder = tonic::transport::Server::builder();
@@ -196,32 +218,46 @@ pub async fn serve_with(
         .max_concurrent_streams(Some(limits.streams_per_connection_max))
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .add_service(
-            v1::ingest_server::IngestServer::new(services.clone())
-                .max_decoding_message_size(limits.batch_message_bytes_max.max(limits.stream_message_bytes_max)),
-        )
+        .add_service(IngestLimits {
+            streams: v1::ingest_server::IngestServer::new(services.clone())
+                .accept_compressed(GZIP)
+                .max_decoding_message_size(limits.stream_message_bytes_max),
+            batches: v1::ingest_server::IngestServer::new(services.clone())
+                .accept_compressed(GZIP)
+                .max_decoding_message_size(limits.batch_message_bytes_max),
+        })
         .add_service(
             v1::registry_server::RegistryServer::new(services.clone())
+                .accept_compressed(GZIP)
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
         .add_service(
             v1::vouchers_server::VouchersServer::new(services.clone())
+                .accept_compressed(GZIP)
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
         .add_service(
             v1::settlement_server::SettlementServer::new(services.clone())
+                .accept_compressed(GZIP)
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
-        .add_service(v1::ledger_server::LedgerServer::new(services.clone()))
+        .add_service(v1::ledger_server::LedgerServer::new(services.clone()).accept_compressed(GZIP))
         .add_service(
             v1::reports_server::ReportsServer::new(services.clone())
+                .accept_compressed(GZIP)
                 .max_decoding_message_size(limits.stream_message_bytes_max),
         )
         // The verifiable log (audit.rs): public proofs, entries and exports.
-        .add_service(v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())))
-        .add_service(health)
-        .add_service(reflection)
-        .serve_with_incoming_shutdown(net::incoming(listener, limits.connections_max), signalled);
+        .add_service(
+            v1::audit_server::AuditServer::new(audit::AuditService::new(shared.clone())).accept_compressed(GZIP),
+        )
+        .add_service(health.server())
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(
+            net::incoming(listener, limits.connections_max, Duration::from_millis(limits.handshake_timeout_ms)),
+            signalled,
+        );
     // A graceful stop waits for open calls to end, but a client can keep a stream open
     // forever. After the grace period the server stops without them: every acknowledged
     // record is already durable, and a restart recovers exactly as after a crash.
@@ -238,6 +274,7 @@ pub async fn serve_with(
     }
 
     info!("stopped accepting; finishing the last round");
+    dashboard.stop();
     ticker.abort();
     let _ = http_stop_tx.send(true);
     for t in http_tasks {
@@ -248,6 +285,44 @@ pub async fn serve_with(
     // The sequencer ends when its queue has no senders left: every in-flight call has been
     // answered by then, and it writes a final snapshot and checkpoint.
     tokio::task::spawn_blocking(move || sequencer_thread.join()).await?.ok();
+    // The rebuild holds the store open; it stops at its next chunk.
+    tokio::task::spawn_blocking(move || dashboard_rebuild.join()).await?.ok();
     info!("stopped");
     Ok(())
+}
+
+/// The Ingest service with one message limit per kind of call: a `SubmitUsageBatch`
+/// message may be `limits.batch_message_bytes_max`, a stream message (one envelope) only
+/// `limits.stream_message_bytes_max`. tonic sets limits per service, so the calls are
+/// routed by path to two copies of the service that differ only in their limit; a stream
+/// message that declares more than its limit is refused at its header, before its bytes
+/// are buffered.
+#[derive(Clone)]
+struct IngestLimits {
+    streams: v1::ingest_server::IngestServer<Services>,
+    batches: v1::ingest_server::IngestServer<Services>,
+}
+
+type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
+
+impl tonic::codegen::Service<HttpRequest> for IngestLimits {
+    type Response = <v1::ingest_server::IngestServer<Services> as tonic::codegen::Service<HttpRequest>>::Response;
+    type Error = std::convert::Infallible;
+    type Future = <v1::ingest_server::IngestServer<Services> as tonic::codegen::Service<HttpRequest>>::Future;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Self::Future {
+        if req.uri().path() == "/suanli.v1.Ingest/SubmitUsageBatch" {
+            self.batches.call(req)
+        } else {
+            self.streams.call(req)
+        }
+    }
+}
+
+impl tonic::server::NamedService for IngestLimits {
+    const NAME: &'static str = <v1::ingest_server::IngestServer<Services> as tonic::server::NamedService>::NAME;
 }

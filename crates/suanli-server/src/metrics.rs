@@ -1,101 +1,109 @@
-//! Prometheus metrics, in the text exposition format, served at `/metrics` by the web
-//! listener and by `metrics_listen` when set (see [`crate::web`]).
+//! Prometheus metrics, kept and encoded by the `prometheus-client` library (the
+//! Prometheus project's Rust client, OpenMetrics text), served at `/metrics` by the web
+//! listener and by `metrics_listen` when set (see [`crate::web::metrics`]).
 //!
-//! Counters count since this process started; gauges of money and caps are computed from
-//! the ledger state, so they are right after a restart too. Money is formatted from
-//! `Decimal` (two places), never through a float.
+//! - Counters and histograms live for the whole process; the input counters exist from
+//!   the start (at zero) for every kind and outcome, so rates and alerts work before the
+//!   first submission.
+//! - Gauges of money and caps are computed from the ledger state at each scrape, so they
+//!   are right after a restart too. Money is summed as `Decimal`; only the exposition,
+//!   whose values are floats by definition, sees it as `f64` (every amount here has far
+//!   fewer than the 15 significant digits an `f64` keeps, so the number written is the
+//!   amount).
+//! - `process_*` (CPU, memory, file descriptors, threads, start time) are read from
+//!   `/proc/self` at each scrape, and `suanli_build_info` says which build runs.
+//!
+//! A scraper asking for OpenMetrics (`Accept: application/openmetrics-text`) gets it as
+//! the library writes it; any other gets the classic text format 0.0.4 ([`to_text_004`]).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use suanli_core::ledger::{Answer, InputKind, Ledger};
 use suanli_core::model::VoucherKind;
-use suanli_core::money::fmt_money;
 
-/// A histogram with fixed upper bounds, in integer units (microseconds or records).
-pub struct Histogram {
-    bounds: Vec<u64>,
-    counts: Vec<AtomicU64>,
-    sum: AtomicU64,
-    count: AtomicU64,
-}
+/// Label sets: `(name, value)` pairs.
+type Labels = Vec<(&'static str, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
 
-impl Histogram {
-    pub fn new(bounds: &[u64]) -> Histogram {
-        Histogram {
-            bounds: bounds.to_vec(),
-            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-
-    pub fn observe(&self, value: u64) {
-        if let Some(i) = self.bounds.iter().position(|&b| value <= b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.sum.fetch_add(value, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Writes the `_bucket`, `_sum` and `_count` series; `scale` renders a value in
-    /// the metric's unit (e.g. microseconds as seconds).
-    fn render(&self, out: &mut String, name: &str, help: &str, scale: fn(u64) -> String) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", scale(*b));
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", scale(self.sum.load(Ordering::Relaxed)));
-        let _ = writeln!(out, "{name}_count {count}");
-    }
-}
-
-fn micros_as_seconds(us: u64) -> String {
-    let s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn plain(v: u64) -> String {
-    v.to_string()
-}
-
-/// Microsecond bounds for latencies: 100 µs to 10 s.
-const LATENCY_BOUNDS_US: &[u64] = &[
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
-    10_000_000,
-];
+/// Seconds bounds for latencies: 100 µs to 10 s.
+const LATENCY_BOUNDS_S: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 /// Bounds for entries per group commit.
-const BATCH_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16_384];
+const BATCH_BOUNDS: &[f64] =
+    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16_384.0];
+
+const KINDS: [InputKind; 6] =
+    [InputKind::Usage, InputKind::Corpus, InputKind::Reversal, InputKind::Admin, InputKind::Holder, InputKind::Finance];
+
+/// The exposition format a scrape gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/openmetrics-text; version=1.0.0`
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`, the classic Prometheus text format.
+    Text004,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for: OpenMetrics when it is named, else text.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text004,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text004 => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
 
 /// Everything counted while the server runs; shared by the services, the sequencer and
 /// the committer.
 pub struct Metrics {
-    /// (input kind, outcome, reject reason or "") → count.
-    outcomes: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
-    pub commit_entries: Histogram,
-    pub commit_seconds: Histogram,
-    pub ack_seconds: Histogram,
-    pub commits: AtomicU64,
+    inputs: Family<Labels, Counter>,
+    rejected: Family<Labels, Counter>,
+    commits: Counter,
+    commit_entries: Histogram,
+    commit_seconds: Histogram,
+    ack_seconds: Histogram,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            outcomes: Mutex::new(BTreeMap::new()),
-            commit_entries: Histogram::new(BATCH_BOUNDS),
-            commit_seconds: Histogram::new(LATENCY_BOUNDS_US),
-            ack_seconds: Histogram::new(LATENCY_BOUNDS_US),
-            commits: AtomicU64::new(0),
+        let m = Metrics {
+            inputs: Family::default(),
+            rejected: Family::default(),
+            commits: Counter::default(),
+            commit_entries: Histogram::new(BATCH_BOUNDS.iter().copied()),
+            commit_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
+            ack_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
+        };
+        // Every kind and outcome from the start, at zero.
+        for kind in KINDS {
+            for outcome in ["accepted", "duplicate", "rejected"] {
+                let _ = m.inputs.get_or_create(&outcome_labels(kind_label(kind), outcome));
+            }
         }
+        m
     }
+}
+
+fn outcome_labels(kind: &'static str, outcome: &'static str) -> Labels {
+    vec![("kind", kind.to_string()), ("outcome", outcome.to_string())]
 }
 
 pub fn kind_label(kind: InputKind) -> &'static str {
@@ -110,93 +118,94 @@ pub fn kind_label(kind: InputKind) -> &'static str {
 }
 
 impl Metrics {
-    /// Counts answers, each with its kind of input (one lock per call, not per answer).
+    /// Counts answers, each with its kind of input.
     pub fn count_answers<'a>(&self, answers: impl IntoIterator<Item = (InputKind, &'a Answer)>) {
-        let mut m = self.outcomes.lock().expect("metrics lock");
         for (kind, a) in answers {
             let kind = kind_label(kind);
-            let key = match a {
-                Answer::Accepted { .. } => (kind, "accepted", ""),
-                Answer::Duplicate { .. } => (kind, "duplicate", ""),
-                Answer::Rejected(r) => (kind, "rejected", r.code.as_str()),
+            let outcome = match a {
+                Answer::Accepted { .. } => "accepted",
+                Answer::Duplicate { .. } => "duplicate",
+                Answer::Rejected(r) => {
+                    let labels = vec![("kind", kind.to_string()), ("reason", r.code.as_str().to_string())];
+                    self.rejected.get_or_create(&labels).inc();
+                    "rejected"
+                }
             };
-            *m.entry(key).or_default() += 1;
+            self.inputs.get_or_create(&outcome_labels(kind, outcome)).inc();
         }
     }
 
     pub fn observe_ack(&self, elapsed: Duration) {
-        self.ack_seconds.observe(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        self.ack_seconds.observe(elapsed.as_secs_f64());
     }
 
     pub fn observe_commit(&self, entries: usize, elapsed: Duration) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        self.commit_entries.observe(entries as u64);
-        self.commit_seconds.observe(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        self.commits.inc();
+        self.commit_entries.observe(entries as f64);
+        self.commit_seconds.observe(elapsed.as_secs_f64());
     }
 
-    /// The whole exposition: counters, histograms, and gauges read from `ledger`.
+    /// The whole exposition in the classic text format.
     pub fn render(&self, ledger: &Ledger) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        self.render_counters(&mut out);
-        render_state(&mut out, ledger);
-        out
+        self.render_as(ledger, Format::Text004)
     }
 
-    fn render_counters(&self, out: &mut String) {
-        let outcomes = self.outcomes.lock().expect("metrics lock").clone();
-        out.push_str(
-            "# HELP suanli_inputs_total Signed submissions answered, by kind and outcome (accepted, duplicate, rejected).\n\
-             # TYPE suanli_inputs_total counter\n",
+    /// The whole exposition: counters, histograms, gauges read from `ledger`, the
+    /// process and the build.
+    pub fn render_as(&self, ledger: &Ledger, format: Format) -> String {
+        let mut r = Registry::default();
+        r.register(
+            "suanli_inputs",
+            "Signed submissions answered, by kind and outcome (accepted, duplicate, rejected)",
+            self.inputs.clone(),
         );
-        let mut by_outcome: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for ((kind, outcome, _), n) in &outcomes {
-            *by_outcome.entry((kind, outcome)).or_default() += n;
-        }
-        for ((kind, outcome), n) in &by_outcome {
-            let _ = writeln!(out, "suanli_inputs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}");
-        }
-        out.push_str(
-            "# HELP suanli_inputs_rejected_total Rejected submissions, by kind and reason code.\n\
-             # TYPE suanli_inputs_rejected_total counter\n",
-        );
-        for ((kind, outcome, reason), n) in &outcomes {
-            if *outcome == "rejected" {
-                let _ = writeln!(out, "suanli_inputs_rejected_total{{kind=\"{kind}\",reason=\"{reason}\"}} {n}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP suanli_commits_total Group commits written to the store.\n# TYPE suanli_commits_total counter\n\
-             suanli_commits_total {}",
-            self.commits.load(Ordering::Relaxed)
-        );
-        self.commit_entries.render(out, "suanli_commit_entries", "Log entries per group commit (batch size).", plain);
-        self.commit_seconds.render(
-            out,
-            "suanli_commit_seconds",
-            "Time to write and flush one group commit.",
-            micros_as_seconds,
-        );
-        self.ack_seconds.render(
-            out,
+        r.register("suanli_inputs_rejected", "Rejected submissions, by kind and reason code", self.rejected.clone());
+        r.register("suanli_commits", "Group commits written to the store", self.commits.clone());
+        r.register("suanli_commit_entries", "Log entries per group commit (batch size)", self.commit_entries.clone());
+        r.register("suanli_commit_seconds", "Time to write and flush one group commit", self.commit_seconds.clone());
+        r.register(
             "suanli_ack_seconds",
-            "From a chunk of submissions being taken in (before its signature checks) to its answers (after the commit).",
-            micros_as_seconds,
+            "From a chunk of submissions being taken in (before its signature checks) to its answers (after the commit)",
+            self.ack_seconds.clone(),
         );
+        register_state(&mut r, ledger);
+        register_process(&mut r);
+        r.register(
+            "suanli_build",
+            "The suanlid build that runs",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string())]),
+        );
+        let mut out = String::with_capacity(16 * 1024);
+        encode(&mut out, &r).expect("writing to a String cannot fail");
+        match format {
+            Format::OpenMetrics => out,
+            Format::Text004 => to_text_004(&out),
+        }
     }
 }
 
+fn yuan(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+fn gauge_family(r: &mut Registry, name: &str, help: &str) -> Family<Labels, FloatGauge> {
+    let f = Family::<Labels, FloatGauge>::default();
+    r.register(name, help, f.clone());
+    f
+}
+
+fn line_year(line: &str, year: i32) -> Labels {
+    vec![("line", line.to_string()), ("year", year.to_string())]
+}
+
 /// Gauges computed from the ledger state: log size, subsidy and voucher totals, caps.
-fn render_state(out: &mut String, ledger: &Ledger) {
-    let _ = writeln!(
-        out,
-        "# HELP suanli_log_entries Entries in the log (the next sequence number).\n# TYPE suanli_log_entries gauge\n\
-         suanli_log_entries {}",
-        ledger.next_seq()
-    );
+fn register_state(r: &mut Registry, ledger: &Ledger) {
+    let entries = Gauge::<i64>::default();
+    entries.set(i64::try_from(ledger.next_seq()).unwrap_or(i64::MAX));
+    r.register("suanli_log_entries", "Entries in the log (the next sequence number)", entries);
     let program = ledger.program();
     // (line, year) → (granted total, largest share of the cap one entity used, entities at the cap)
-    let mut lines: BTreeMap<(&str, i32), (Decimal, Decimal, u64)> = BTreeMap::new();
+    let mut lines: std::collections::BTreeMap<(&str, i32), (Decimal, Decimal, u64)> = Default::default();
     for e in ledger.entities() {
         for (year, (renter, supplier)) in ledger.cap_use(&e.id) {
             for (line, used, cap) in
@@ -216,38 +225,31 @@ fn render_state(out: &mut String, ledger: &Ledger) {
             }
         }
     }
-    out.push_str(
-        "# HELP suanli_subsidy_granted_yuan Subsidy granted, net of reversals, by line and cap year.\n\
-         # TYPE suanli_subsidy_granted_yuan gauge\n",
+    let granted =
+        gauge_family(r, "suanli_subsidy_granted_yuan", "Subsidy granted, net of reversals, by line and cap year");
+    let utilisation = gauge_family(
+        r,
+        "suanli_cap_utilisation_max_ratio",
+        "Largest share of its cap (0 to 1) any one entity has used, by line and cap year",
     );
-    for ((line, year), (total, _, _)) in &lines {
-        let _ = writeln!(out, "suanli_subsidy_granted_yuan{{line=\"{line}\",year=\"{year}\"}} {}", fmt_money(*total));
+    let exhausted = gauge_family(
+        r,
+        "suanli_cap_exhausted_entities",
+        "Entities that have used their whole cap, by line and cap year",
+    );
+    for ((line, year), (total, share, n)) in &lines {
+        granted.get_or_create(&line_year(line, *year)).set(yuan(*total));
+        let share = share.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        utilisation.get_or_create(&line_year(line, *year)).set(yuan(share));
+        exhausted.get_or_create(&line_year(line, *year)).set(*n as f64);
     }
-    out.push_str(
-        "# HELP suanli_cap_utilisation_max Largest share of its cap (0 to 1) any one entity has used, by line and cap year.\n\
-         # TYPE suanli_cap_utilisation_max gauge\n",
-    );
-    for ((line, year), (_, share, _)) in &lines {
-        let share = share.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero).normalize();
-        let _ = writeln!(out, "suanli_cap_utilisation_max{{line=\"{line}\",year=\"{year}\"}} {share}");
-    }
-    out.push_str(
-        "# HELP suanli_cap_exhausted_entities Entities that have used their whole cap, by line and cap year.\n\
-         # TYPE suanli_cap_exhausted_entities gauge\n",
-    );
-    for ((line, year), (_, _, n)) in &lines {
-        let _ = writeln!(out, "suanli_cap_exhausted_entities{{line=\"{line}\",year=\"{year}\"}} {n}");
-    }
-    out.push_str(
-        "# HELP suanli_subsidy_budget_used_yuan Subsidy counted against the program's budget, by cap year.\n\
-         # TYPE suanli_subsidy_budget_used_yuan gauge\n",
-    );
+    let budget =
+        gauge_family(r, "suanli_subsidy_budget_used_yuan", "Subsidy counted against the program's budget, by cap year");
     let years: std::collections::BTreeSet<i32> = lines.keys().map(|(_, y)| *y).collect();
     for year in years {
-        let _ =
-            writeln!(out, "suanli_subsidy_budget_used_yuan{{year=\"{year}\"}} {}", fmt_money(ledger.budget_used(year)));
+        budget.get_or_create(&vec![("year", year.to_string())]).set(yuan(ledger.budget_used(year)));
     }
-    let mut vouchers: BTreeMap<&str, (u64, Decimal, Decimal, Decimal)> = BTreeMap::new();
+    let mut vouchers: std::collections::BTreeMap<&str, (u64, Decimal, Decimal)> = Default::default();
     for v in ledger.vouchers() {
         let kind = match v.kind {
             VoucherKind::Compute => "compute",
@@ -257,25 +259,123 @@ fn render_state(out: &mut String, ledger: &Ledger) {
         slot.0 += 1;
         slot.1 += v.face_value;
         slot.2 += v.drawn;
-        slot.3 += v.lapsed_returns;
     }
-    out.push_str(
-        "# HELP suanli_vouchers Vouchers issued, by kind.\n# TYPE suanli_vouchers gauge\n\
-         # HELP suanli_voucher_face_value_yuan Face value of the vouchers issued, by kind.\n\
-         # TYPE suanli_voucher_face_value_yuan gauge\n\
-         # HELP suanli_voucher_drawn_yuan Drawn from vouchers, net of reversals, by kind.\n\
-         # TYPE suanli_voucher_drawn_yuan gauge\n",
-    );
-    for (kind, (n, face, drawn, _)) in &vouchers {
-        let _ = writeln!(out, "suanli_vouchers{{kind=\"{kind}\"}} {n}");
-        let _ = writeln!(out, "suanli_voucher_face_value_yuan{{kind=\"{kind}\"}} {}", fmt_money(*face));
-        let _ = writeln!(out, "suanli_voucher_drawn_yuan{{kind=\"{kind}\"}} {}", fmt_money(*drawn));
+    let count = gauge_family(r, "suanli_vouchers", "Vouchers issued, by kind");
+    let face = gauge_family(r, "suanli_voucher_face_value_yuan", "Face value of the vouchers issued, by kind");
+    let drawn = gauge_family(r, "suanli_voucher_drawn_yuan", "Drawn from vouchers, net of reversals, by kind");
+    for (kind, (n, f, d)) in &vouchers {
+        let labels = vec![("kind", (*kind).to_string())];
+        count.get_or_create(&labels).set(*n as f64);
+        face.get_or_create(&labels).set(yuan(*f));
+        drawn.get_or_create(&labels).set(yuan(*d));
     }
-    let _ = writeln!(
-        out,
-        "# HELP suanli_entities Registered entities.\n# TYPE suanli_entities gauge\nsuanli_entities {}",
-        ledger.entities().count()
-    );
+    let entities = Gauge::<i64>::default();
+    entities.set(ledger.entities().count() as i64);
+    r.register("suanli_entities", "Registered entities", entities);
+}
+
+/// What `/proc/self` says about this process (Linux); nothing elsewhere.
+#[derive(Debug, Default, PartialEq)]
+struct ProcessStats {
+    cpu_seconds: f64,
+    start_time_seconds: f64,
+    threads: i64,
+    virtual_bytes: i64,
+    resident_bytes: i64,
+    open_fds: i64,
+    max_fds: i64,
+}
+
+/// Clock ticks per second of `/proc`'s CPU times (`USER_HZ`, 100 on every Linux ABI).
+const USER_HZ: f64 = 100.0;
+
+fn process_stats() -> Option<ProcessStats> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Field numbers of proc(5), minus 3 (pid and comm are gone, and it counts from 1).
+    let num = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok());
+    let btime = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok()))?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |key: &str| {
+        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse::<i64>().ok())
+    };
+    let max_fds = std::fs::read_to_string("/proc/self/limits").ok().and_then(|l| {
+        l.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse::<i64>().ok()))
+    });
+    Some(ProcessStats {
+        cpu_seconds: (num(14)? + num(15)?) / USER_HZ,
+        start_time_seconds: btime + num(22)? / USER_HZ,
+        threads: num(20)? as i64,
+        virtual_bytes: kib("VmSize:").unwrap_or(0) * 1024,
+        resident_bytes: kib("VmRSS:").unwrap_or(0) * 1024,
+        open_fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as i64),
+        max_fds: max_fds.unwrap_or(0),
+    })
+}
+
+/// The standard `process_*` metrics.
+fn register_process(r: &mut Registry) {
+    let Some(p) = process_stats() else { return };
+    let cpu = Counter::<f64, AtomicU64>::default();
+    cpu.inc_by(p.cpu_seconds);
+    r.register("process_cpu_seconds", "Total user and system CPU time spent in seconds", cpu);
+    let gauge = |v: i64| {
+        let g = Gauge::<i64>::default();
+        g.set(v);
+        g
+    };
+    let start = FloatGauge::default();
+    start.set(p.start_time_seconds);
+    r.register("process_start_time_seconds", "Start time of the process since unix epoch in seconds", start);
+    r.register("process_threads", "Number of OS threads in the process", gauge(p.threads));
+    r.register("process_virtual_memory_bytes", "Virtual memory size in bytes", gauge(p.virtual_bytes));
+    r.register("process_resident_memory_bytes", "Resident memory size in bytes", gauge(p.resident_bytes));
+    r.register("process_open_fds", "Number of open file descriptors", gauge(p.open_fds));
+    r.register("process_max_fds", "Maximum number of open file descriptors", gauge(p.max_fds));
+}
+
+/// OpenMetrics text as the classic text format 0.0.4, for scrapers that do not ask for
+/// OpenMetrics: the samples are the same; a counter's `# TYPE`/`# HELP` name its `_total`
+/// series, an info metric becomes a gauge of its `_info` series, and `# UNIT` and `# EOF`
+/// (which 0.0.4 does not have) are left out.
+pub fn to_text_004(openmetrics: &str) -> String {
+    let mut renamed: std::collections::HashMap<&str, (String, &str)> = std::collections::HashMap::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some((name, kind)) = rest.split_once(' ')
+        {
+            match kind {
+                "counter" => renamed.insert(name, (format!("{name}_total"), "counter")),
+                "info" => renamed.insert(name, (format!("{name}_info"), "gauge")),
+                _ => None,
+            };
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# TYPE ", "# HELP "].into_iter().find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        if let Some((prefix, rest)) = meta {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            if let Some((new_name, new_kind)) = renamed.get(name) {
+                let tail = if prefix == "# TYPE " { *new_kind } else { tail };
+                out.push_str(&format!("{prefix}{new_name} {tail}\n"));
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -283,18 +383,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histogram_buckets_are_cumulative() {
-        let h = Histogram::new(&[10, 100]);
-        for v in [5, 50, 500] {
-            h.observe(v);
-        }
-        let mut out = String::new();
-        h.render(&mut out, "x", "help", plain);
-        assert!(out.contains("x_bucket{le=\"10\"} 1\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"100\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
-        assert!(out.contains("x_sum 555\n"), "{out}");
-        assert_eq!(micros_as_seconds(2_500), "0.0025");
-        assert_eq!(micros_as_seconds(1_000_000), "1");
+    fn text_004_names_counters_by_their_series_and_has_no_eof() {
+        let om = "# HELP a Things.\n# TYPE a counter\na_total 3\n# HELP b_seconds B.\n# TYPE b_seconds histogram\n\
+                  # UNIT b_seconds seconds\nb_seconds_count 1\n# HELP v Build.\n# TYPE v info\nv_info{version=\"1\"} 1\n# EOF\n";
+        let t = to_text_004(om);
+        assert!(t.contains("# HELP a_total Things.\n# TYPE a_total counter\na_total 3\n"), "{t}");
+        assert!(t.contains("# TYPE b_seconds histogram\nb_seconds_count 1\n"), "{t}");
+        assert!(t.contains("# TYPE v_info gauge\nv_info{version=\"1\"} 1\n"), "{t}");
+        assert!(!t.contains("# EOF") && !t.contains("# UNIT"), "{t}");
+    }
+
+    #[test]
+    fn the_process_is_described() {
+        let p = process_stats().expect("/proc/self on Linux");
+        assert!(p.resident_bytes > 0 && p.threads >= 1 && p.open_fds > 0 && p.max_fds > 0, "{p:?}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!(p.start_time_seconds > now - 86_400.0 * 365.0 && p.start_time_seconds <= now + 1.0, "{p:?}");
     }
 }

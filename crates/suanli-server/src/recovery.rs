@@ -155,7 +155,9 @@ pub fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Reads a secret key file, refusing one that others than its owner may read.
 pub fn read_key_file(path: &Path) -> Result<SigningKey, StartError> {
+    keyfile::check_private(path).map_err(|problem| StartError::File { path: path.to_path_buf(), problem })?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| StartError::File { path: path.to_path_buf(), problem: e.to_string() })?;
     keyfile::parse_secret(&text).map_err(|e| StartError::File { path: path.to_path_buf(), problem: e.to_string() })

@@ -19,11 +19,9 @@
 //! be passed off as a checkpoint or the other way round.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use base64::Engine;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use sha2::{Digest, Sha256};
 use suanli_core::entry::{Body, Entry};
 use suanli_core::ids::Uscc;
@@ -31,7 +29,8 @@ use suanli_core::ledger::record_facts;
 use suanli_core::merkle::{Frontier, leaf_hash};
 use suanli_core::money::{fmt_money, fmt_plain};
 use suanli_core::note::{Signer, sign_note};
-use suanli_core::report::{AnnualReport, CSV_COLUMNS, Row, csv_cell};
+use suanli_core::report::{AnnualReport, CSV_COLUMNS, Row};
+use suanli_core::sheet::{self, Column, Kind, Table, col};
 use suanli_core::time::format_rfc3339;
 use suanli_core::wire;
 use suanli_store::Store;
@@ -44,12 +43,15 @@ pub enum Format {
     Csv,
     Json,
     Xlsx,
+    /// The CSV for Excel/WPS users (docs/REPORTS.md); signed like the others.
+    CsvExcel,
 }
 
 impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Csv => "csv",
+            Format::CsvExcel => "csv-excel",
             Format::Json => "json",
             Format::Xlsx => "xlsx",
         }
@@ -110,6 +112,7 @@ pub fn annual(
     let bytes = match format {
         Format::Csv => report.to_csv().into_bytes(),
         Format::Json => report.to_json().into_bytes(),
+        Format::CsvExcel => sheet::to_excel_csv(&annual_table(&report)),
         Format::Xlsx => xlsx(&report, signer.name(), size, &root, last_time_ms, offset_seconds)?,
     };
     let hash = hex::encode(Sha256::digest(&bytes));
@@ -122,13 +125,50 @@ pub fn annual(
     Ok(SignedReport { bytes, signature, size })
 }
 
-fn num(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(0.0)
+/// The columns of the annual report (SPEC §10), with the titles a clerk reads.
+pub const ANNUAL_COLUMNS: [Column; 18] = [
+    col("year", "年度", Kind::Plain),
+    col("entity_id", "统一社会信用代码", Kind::Id),
+    col("name", "企业名称", Kind::Text),
+    col("rent_records", "租用记录数", Kind::Count),
+    col("rent_gpu_hours", "租用GPU卡时", Kind::Hours),
+    col("rent_amount", "租用金额(元)", Kind::Money),
+    col("renter_subsidy_uncapped", "租用补贴未封顶额(元)", Kind::Money),
+    col("renter_subsidy", "租用补贴(元)", Kind::Money),
+    col("voucher_drawn", "算力券抵扣(元)", Kind::Money),
+    col("supply_records", "供给记录数", Kind::Count),
+    col("supply_gpu_hours", "供给GPU卡时", Kind::Hours),
+    col("supply_amount", "供给金额(元)", Kind::Money),
+    col("supplier_subsidy_uncapped", "供给补贴未封顶额(元)", Kind::Money),
+    col("supplier_subsidy", "供给补贴(元)", Kind::Money),
+    col("voucher_reimbursement", "算力券兑付(元)", Kind::Money),
+    col("total_payable", "应付合计(元)", Kind::Money),
+    col("paid", "已付(元)", Kind::Money),
+    col("outstanding", "未付(元)", Kind::Money),
+];
+
+/// The annual report as a table: its cells are the CSV's, row for row.
+pub fn annual_table(report: &AnnualReport) -> Table {
+    debug_assert!(ANNUAL_COLUMNS.iter().map(|c| c.id).eq(CSV_COLUMNS.iter().copied()));
+    let line = |id: &str, name: &str, row: &Row| {
+        let mut cells = vec![report.year.to_string(), id.to_string(), name.to_string()];
+        cells.extend(row.cells());
+        cells
+    };
+    let mut rows: Vec<Vec<String>> = report.rows().map(|(id, name, row)| line(id.as_str(), name, row)).collect();
+    rows.push(line("TOTAL", "", &report.total()));
+    Table {
+        sheet: format!("年度报告 {}", report.year),
+        columns: ANNUAL_COLUMNS.to_vec(),
+        bold_rows: vec![rows.len() - 1],
+        rows,
+        frozen_columns: 3,
+    }
 }
 
-/// The workbook: a report sheet (numbers as numbers, a totals row) and a sheet stating
-/// the checkpoint. Its document date is the time of the report's last entry, so two
-/// exports at one position are the same bytes.
+/// The workbook: the report sheet, a sheet stating the checkpoint, and the column mapping
+/// (docs/REPORTS.md). Its document time is the time of the report's last entry, in UTC, so
+/// two exports at one position are the same bytes.
 fn xlsx(
     report: &AnnualReport,
     origin: &str,
@@ -137,99 +177,128 @@ fn xlsx(
     last_time_ms: i64,
     offset_seconds: i32,
 ) -> Result<Vec<u8>, ReportError> {
-    use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format as XFormat, Workbook};
+    use rust_xlsxwriter::{ExcelDateTime, Format as XFormat};
     let x = |e: rust_xlsxwriter::XlsxError| ReportError::Xlsx(e.to_string());
-    let mut wb = Workbook::new();
-    let when = format_rfc3339(last_time_ms.div_euclid(1000), offset_seconds);
-    let date = ExcelDateTime::parse_from_str(&when[..19]).map_err(x)?;
-    wb.set_properties(&DocProperties::new().set_title("suanli annual settlement report").set_creation_datetime(&date));
-    let bold = XFormat::new().set_bold();
-    let money = XFormat::new().set_num_format("#,##0.00");
-    let money_bold = XFormat::new().set_num_format("#,##0.00").set_bold();
-    let hours = XFormat::new().set_num_format("#,##0.######");
-    let hours_bold = XFormat::new().set_num_format("#,##0.######").set_bold();
+    let last_seconds = last_time_ms.div_euclid(1000);
+    let mut wb = sheet::new_workbook("算力券年度结算报告 suanli annual settlement report", last_seconds).map_err(x)?;
+    let table = annual_table(report);
+    sheet::add_table(&mut wb, &table).map_err(x)?;
     {
+        let when = format_rfc3339(last_seconds, offset_seconds);
+        let bold = XFormat::new().set_bold();
+        let text = XFormat::new().set_num_format("@");
+        let plain = XFormat::new().set_num_format("0");
+        let time = XFormat::new().set_num_format("yyyy-mm-dd hh:mm:ss");
         let sheet = wb.add_worksheet();
-        sheet.set_name(format!("Report {}", report.year)).map_err(x)?;
-        for (c, name) in CSV_COLUMNS.iter().enumerate() {
-            sheet.write_string_with_format(0, c as u16, *name, &bold).map_err(x)?;
-        }
-        let mut write_row = |r: u32, id: &str, name: &str, row: &Row, total: bool| -> Result<(), ReportError> {
-            let (m, h) = if total { (&money_bold, &hours_bold) } else { (&money, &hours) };
-            sheet.write_number(r, 0, f64::from(report.year)).map_err(x)?;
-            if total {
-                sheet.write_string_with_format(r, 1, id, &bold).map_err(x)?;
-            } else {
-                sheet.write_string(r, 1, id).map_err(x)?;
-            }
-            sheet.write_string(r, 2, name).map_err(x)?;
-            let values: [(Decimal, bool); 15] = [
-                (Decimal::from(row.rent_records), false),
-                (row.rent_gpu_hours, true),
-                (row.rent_amount, false),
-                (row.renter_subsidy_uncapped, false),
-                (row.renter_subsidy, false),
-                (row.voucher_drawn, false),
-                (Decimal::from(row.supply_records), false),
-                (row.supply_gpu_hours, true),
-                (row.supply_amount, false),
-                (row.supplier_subsidy_uncapped, false),
-                (row.supplier_subsidy, false),
-                (row.voucher_reimbursement, false),
-                (row.total_payable(), false),
-                (row.paid, false),
-                (row.outstanding(), false),
-            ];
-            for (i, (v, is_hours)) in values.iter().enumerate() {
-                let col = 3 + i as u16;
-                if col == 3 || col == 9 {
-                    sheet.write_number(r, col, num(*v)).map_err(x)?;
-                } else {
-                    sheet.write_number_with_format(r, col, num(*v), if *is_hours { h } else { m }).map_err(x)?;
-                }
-            }
-            Ok(())
-        };
-        let mut r = 1u32;
-        for (id, name, row) in report.rows() {
-            write_row(r, id.as_str(), name, row, false)?;
-            r += 1;
-        }
-        write_row(r, "TOTAL", "", &report.total(), true)?;
-        sheet.set_column_width(2, 30).map_err(x)?;
-        sheet.set_column_width(1, 22).map_err(x)?;
-    }
-    {
-        let sheet = wb.add_worksheet();
-        sheet.set_name("Checkpoint").map_err(x)?;
-        let rows = [
-            ("This report was computed from the ledger's log as of the checkpoint below.", String::new()),
-            ("origin", origin.to_string()),
-            ("tree size (entries)", size.to_string()),
-            ("root hash (base64)", root.to_string()),
-            ("year", report.year.to_string()),
-            ("time of the last entry", when.clone()),
+        sheet.set_name("检查点 Checkpoint").map_err(x)?;
+        sheet
+            .write_string_with_format(0, 0, "本报告按下列检查点时的账本日志计算 (computed from the ledger's log as of this checkpoint)", &bold)
+            .map_err(x)?;
+        let labels = [
+            "来源 origin",
+            "日志条目数 tree size (entries)",
+            "根哈希 root hash (base64)",
+            "年度 year",
+            "最后条目时间 time of the last entry (RFC 3339)",
+            "最后条目时间 time of the last entry (账本时区 ledger time zone)",
         ];
-        for (i, (k, v)) in rows.iter().enumerate() {
-            sheet.write_string_with_format(i as u32, 0, *k, &bold).map_err(x)?;
-            sheet.write_string(i as u32, 1, v).map_err(x)?;
+        for (i, l) in labels.iter().enumerate() {
+            sheet.write_string_with_format(i as u32 + 1, 0, *l, &bold).map_err(x)?;
         }
-        sheet.set_column_width(0, 40).map_err(x)?;
+        sheet.write_string_with_format(1, 1, origin, &text).map_err(x)?;
+        sheet.write_number_with_format(2, 1, size as f64, &plain).map_err(x)?;
+        sheet.write_string_with_format(3, 1, root, &text).map_err(x)?;
+        sheet.write_number_with_format(4, 1, f64::from(report.year), &plain).map_err(x)?;
+        sheet.write_string_with_format(5, 1, &when, &text).map_err(x)?;
+        let local = ExcelDateTime::parse_from_str(&when[..19]).map_err(x)?;
+        sheet.write_datetime_with_format(6, 1, &local, &time).map_err(x)?;
+        sheet.set_column_width(0, 58).map_err(x)?;
         sheet.set_column_width(1, 60).map_err(x)?;
     }
+    sheet::add_columns_sheet(&mut wb, &table).map_err(x)?;
     wb.save_to_buffer().map_err(x)
 }
 
-/// One entity's statement: every record it took part in (as renter, provider or buyer),
-/// every reversal of those, every payout to it, and totals per kind and cap year.
+/// The columns of an entity statement: one table of records, reversals, payouts and, per
+/// cap year, a `total` row.
+pub const STATEMENT_COLUMNS: [Column; 18] = [
+    col("seq", "日志序号", Kind::Plain),
+    col("time", "时间", Kind::Time),
+    col("kind", "类型", Kind::Text),
+    col("record_id", "记录编号/银行流水号", Kind::Id),
+    col("role", "角色", Kind::Text),
+    col("counterparty", "对方统一社会信用代码", Kind::Id),
+    col("cap_year", "封顶年度", Kind::Plain),
+    col("gpu_hours", "GPU卡时", Kind::Hours),
+    col("amount", "金额(元)", Kind::Money),
+    col("voucher_id", "算力券编号", Kind::Id),
+    col("voucher_drawn", "算力券抵扣(元)", Kind::Money),
+    col("renter_subsidy", "租用补贴(元)", Kind::Money),
+    col("supplier_subsidy", "供给补贴(元)", Kind::Money),
+    col("voucher_reimbursement", "算力券兑付(元)", Kind::Money),
+    col("total_accrued", "应付合计(元)", Kind::Money),
+    col("paid", "已付(元)", Kind::Money),
+    col("owed", "未付(元)", Kind::Money),
+    col("reasons", "原因代码", Kind::Text),
+];
+
+/// What a statement is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementFormat {
+    Csv,
+    CsvExcel,
+    Xlsx,
+}
+
+/// One entity's statement as CSV: one table (see [`statement_table`]).
 pub fn statement(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Result<String, ReportError> {
-    let mut out = String::from(
-        "seq,time,kind,record_id,role,counterparty,cap_year,gpu_hours,amount,voucher_id,voucher_drawn,renter_subsidy,supplier_subsidy,reasons\n",
-    );
+    Ok(sheet::to_csv(&statement_table(store, id, year)?))
+}
+
+/// One entity's statement in `format`.
+pub fn statement_file(
+    store: &dyn Store,
+    id: &Uscc,
+    year: Option<i32>,
+    format: StatementFormat,
+) -> Result<Vec<u8>, ReportError> {
+    let table = statement_table(store, id, year)?;
+    Ok(match format {
+        StatementFormat::Csv => sheet::to_csv(&table).into_bytes(),
+        StatementFormat::CsvExcel => sheet::to_excel_csv(&table),
+        StatementFormat::Xlsx => {
+            let x = |e: rust_xlsxwriter::XlsxError| ReportError::Xlsx(e.to_string());
+            let last = store.entry_count()?.checked_sub(1);
+            let last_ms = match last {
+                Some(seq) => store
+                    .entries(seq, seq + 1)
+                    .next()
+                    .transpose()?
+                    .map(|(_, b)| Entry::decode(&b).map(|e| e.time_ms))
+                    .transpose()
+                    .map_err(|e| ReportError::Log(e.to_string()))?
+                    .unwrap_or(0),
+                None => 0,
+            };
+            let mut wb = sheet::new_workbook(&format!("对账单 statement {id}"), last_ms.div_euclid(1000)).map_err(x)?;
+            sheet::add_table(&mut wb, &table).map_err(x)?;
+            sheet::add_columns_sheet(&mut wb, &table).map_err(x)?;
+            wb.save_to_buffer().map_err(x)?
+        }
+    })
+}
+
+/// One entity's statement: every record it took part in (as renter, provider or buyer),
+/// every reversal of those, every payout to it (kind `payout`, the bank reference in
+/// `record_id`, the amount in `amount` and `paid`), and per cap year a row of kind `total`
+/// with the subsidies and reimbursement accrued, what was paid, and what is owed.
+pub fn statement_table(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Result<Table, ReportError> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
     // Per cap year: (renter subsidy, supplier subsidy, voucher reimbursement, paid).
     let mut totals: BTreeMap<i32, [Decimal; 4]> = BTreeMap::new();
     let mut offset_seconds = 8 * 3600;
     let count = store.entry_count()?;
+    let e = String::new;
     for item in store.entries(0, count) {
         let (seq, bytes) = item?;
         let entry = Entry::decode(&bytes).map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
@@ -256,14 +325,26 @@ pub fn statement(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Result<Stri
                     let amount = suanli_core::money::parse_decimal(&p.amount, 2)
                         .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
                     totals.entry(p.year).or_default()[3] += amount;
-                    let _ = writeln!(
-                        out,
-                        "{seq},{time},payout,{},payee,,{},,{},,,,,{}",
-                        csv_cell(&p.bank_ref),
-                        p.year,
+                    rows.push(vec![
+                        seq.to_string(),
+                        time,
+                        "payout".into(),
+                        p.bank_ref.clone(),
+                        "payee".into(),
+                        e(),
+                        p.year.to_string(),
+                        e(),
                         fmt_money(amount),
-                        csv_cell(&format!("{} {}", p.period, kind_name(p.kind)))
-                    );
+                        e(),
+                        e(),
+                        e(),
+                        e(),
+                        e(),
+                        e(),
+                        fmt_money(amount),
+                        e(),
+                        format!("{} {}", p.period, kind_name(p.kind)),
+                    ]);
                 }
                 continue;
             }
@@ -291,36 +372,53 @@ pub fn statement(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Result<Stri
             t[1] += l.supplier * sign;
             t[2] += l.voucher * sign;
         }
-        let record_id = record_id_of(&entry).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{seq},{time},{kind},{},{role},{counterparty},{},{},{},{},{},{},{},{}",
-            csv_cell(&record_id),
-            l.cap_year,
+        rows.push(vec![
+            seq.to_string(),
+            time,
+            kind.into(),
+            record_id_of(&entry).unwrap_or_default(),
+            role.into(),
+            counterparty.to_string(),
+            l.cap_year.to_string(),
             fmt_plain(facts.gpu_hours * sign),
             fmt_money(facts.amount * sign),
-            csv_cell(facts.voucher_id.as_deref().unwrap_or("")),
+            facts.voucher_id.clone().unwrap_or_default(),
             fmt_money(l.voucher * sign),
             fmt_money(l.renter * sign),
             fmt_money(l.supplier * sign),
-            l.reasons()
-        );
+            e(),
+            e(),
+            e(),
+            e(),
+            l.reasons(),
+        ]);
     }
-    out.push_str("\ncap_year,renter_subsidy,supplier_subsidy,voucher_reimbursement,total_accrued,paid,owed\n");
+    let mut bold_rows = Vec::new();
     for (y, [r, s, v, paid]) in totals {
         let total = r + s + v;
-        let _ = writeln!(
-            out,
-            "{y},{},{},{},{},{},{}",
+        bold_rows.push(rows.len());
+        rows.push(vec![
+            e(),
+            e(),
+            "total".into(),
+            e(),
+            e(),
+            e(),
+            y.to_string(),
+            e(),
+            e(),
+            e(),
+            e(),
             fmt_money(r),
             fmt_money(s),
             fmt_money(v),
             fmt_money(total),
             fmt_money(paid),
-            fmt_money(total - paid)
-        );
+            fmt_money(total - paid),
+            e(),
+        ]);
     }
-    Ok(out)
+    Ok(Table { sheet: "对账单 Statement".into(), columns: STATEMENT_COLUMNS.to_vec(), rows, bold_rows, frozen_columns: 0 })
 }
 
 fn kind_name(k: i32) -> &'static str {

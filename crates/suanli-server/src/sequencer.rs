@@ -98,6 +98,8 @@ pub struct Sequencer {
     /// The data directory whose checkpoint witness (`recovery::CHECKPOINT_WITNESS_FILE`)
     /// is rewritten after each commit that stores a checkpoint; `None` keeps no witness.
     pub witness_dir: Option<std::path::PathBuf>,
+    /// Counts every entry for the finance dashboard (`dashboard.rs`); `None` keeps no totals.
+    pub dashboard: Option<Arc<crate::dashboard::LiveDashboard>>,
 }
 
 enum Reply {
@@ -261,6 +263,7 @@ impl Sequencer {
             let entry = Entry::decode(&bytes).unwrap_or_else(|e| panic!("entry {seq} from the shared store: {e}"));
             index.set_as_of(Some(seq));
             ledger.apply(&mut index, &entry).unwrap_or_else(|e| panic!("entry {seq} from the shared store: {e}"));
+            self.dashboard.iter().for_each(|d| d.decided(&entry));
             index.discard_writes();
             self.frontier.append(leaf_hash(&bytes), |_, _| {});
         }
@@ -277,6 +280,7 @@ impl Sequencer {
                         let decision = ledger.decide(&mut index, (self.clock)(), input, ok);
                         if let Decision::Accepted(entry) = &decision {
                             self.append(entry, &mut batch);
+                            self.dashboard.iter().for_each(|d| d.decided(entry));
                         }
                         answers.push(decision.answer());
                     }

@@ -51,6 +51,8 @@ pub struct Shared {
     /// decided, before its acks wait for the client, so clients that never read their
     /// acks cannot keep permits from others.
     pub chunk_permits: Arc<tokio::sync::Semaphore>,
+    /// The finance dashboard's running totals (kept by the sequencer).
+    pub dashboard: Arc<crate::dashboard::LiveDashboard>,
 }
 
 /// One slot of a chunk: an input to decide, or an answer already known (bad envelope).
@@ -173,21 +175,35 @@ fn merge(slots: Vec<Option<Answer>>, answers: Vec<Answer>) -> Vec<Answer> {
     slots.into_iter().map(|s| s.unwrap_or_else(|| answers.next().expect("one answer per sequenced input"))).collect()
 }
 
-/// Reads up to `max` envelopes: waits for the first, then takes what is already there.
-/// Cancel-safe: the only await is the first `next()`.
-async fn read_chunk(stream: &mut Streaming<Envelope>, max: usize) -> Result<Vec<Envelope>, Status> {
-    let mut out = Vec::new();
-    match stream.next().await {
-        None => return Ok(out),
-        Some(r) => out.push(r?),
+/// Reads up to `max` envelopes for a chunk: waits for the first (kept in `first`), then
+/// for a shared chunk permit, then takes what is already there. An idle stream therefore
+/// holds no permit: it waits for its first message before asking for one (64 streams
+/// that send nothing must not stop everyone else's submissions).
+/// Cancel-safe: the first message waits in `first` and a cancelled permit wait gives
+/// nothing away.
+async fn read_chunk(
+    stream: &mut Streaming<Envelope>,
+    first: &mut Option<Envelope>,
+    permits: &Arc<tokio::sync::Semaphore>,
+    max: usize,
+) -> (Option<tokio::sync::OwnedSemaphorePermit>, Result<Vec<Envelope>, Status>) {
+    if first.is_none() {
+        match stream.next().await {
+            None => return (None, Ok(Vec::new())),
+            Some(Err(status)) => return (None, Err(status)),
+            Some(Ok(env)) => *first = Some(env),
+        }
     }
+    let permit = permits.clone().acquire_owned().await.expect("never closed");
+    let mut out = vec![first.take().expect("read above")];
     while out.len() < max {
         match stream.next().now_or_never() {
-            Some(Some(r)) => out.push(r?),
+            Some(Some(Ok(env))) => out.push(env),
+            Some(Some(Err(status))) => return (Some(permit), Err(status)),
             _ => break,
         }
     }
-    Ok(out)
+    (Some(permit), Ok(out))
 }
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<v1::Ack, Status>> + Send>>;
@@ -205,6 +221,7 @@ async fn pump(
     let mut sequencing: VecDeque<Sequenced> = VecDeque::new();
     let mut permits: VecDeque<tokio::sync::OwnedSemaphorePermit> = VecDeque::new();
     let mut next_index = 0u64;
+    let mut first: Option<Envelope> = None;
     let mut input_done = false;
     let mut failure: Option<Status> = None;
     loop {
@@ -231,15 +248,11 @@ async fn pump(
                     Err(status) => { let _ = out.send(Err(status)).await; return; }
                 }
             }
-            (permit, chunk) = async {
-                // Cancel-safe: a permit taken for a read that is cancelled is given back.
-                let permit = shared.chunk_permits.clone().acquire_owned().await.expect("never closed");
-                (permit, read_chunk(&mut stream, max).await)
-            }, if !input_done && room => {
+            (permit, chunk) = read_chunk(&mut stream, &mut first, &shared.chunk_permits, max), if !input_done && room => {
                 match chunk {
                     Ok(envs) if envs.is_empty() => input_done = true,
                     Ok(envs) => {
-                        permits.push_back(permit);
+                        permits.push_back(permit.expect("a chunk holds a permit"));
                         let start = next_index;
                         next_index += envs.len() as u64;
                         let slots = shared.prepare(kind, envs);
@@ -345,27 +358,80 @@ impl ReadReplayCache {
 
 /// Who signed a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reader {
+pub(crate) enum Reader {
     Admin,
     Finance,
     Entity(Uscc),
 }
 
+/// The gRPC metadata key that names why a signed read was refused, for clients that explain
+/// it to people (the web console): `signature`, `skew`, `replayed`, `revoked-key`,
+/// `unknown-key`, `permission` or `role`. The status message says the same in English.
+pub const REFUSAL_METADATA: &str = "suanli-refusal";
+
+fn refused(kind: &'static str, mut status: Status) -> Status {
+    status.metadata_mut().insert(REFUSAL_METADATA, tonic::metadata::MetadataValue::from_static(kind));
+    status
+}
+
+/// Why a signed read was refused (the value of [`REFUSAL_METADATA`]), if it says.
+pub fn refusal(status: &Status) -> Option<&str> {
+    status.metadata().get(REFUSAL_METADATA).and_then(|v| v.to_str().ok())
+}
+
 impl Shared {
-    fn authorize_read(&self, env: Envelope) -> Result<(v1::ReadRequest, Reader), Status> {
+    /// Checks a signed read, cheapest refusals first: the key must be a role key or a
+    /// live registered key (a map lookup, before any signature work), the signature must
+    /// verify, the time must be within the skew window; only then does the read take a
+    /// place in the replay cache, so reads that do not authenticate cannot fill it.
+    pub(crate) fn authorize_read(&self, env: Envelope) -> Result<(v1::ReadRequest, Reader), Status> {
         let input = convert::input(InputKind::Admin, env, self.limits.payload_bytes_max)
-            .map_err(|e| Status::invalid_argument(format!("envelope: {e}")))?;
+            .map_err(|e| refused("signature", Status::invalid_argument(format!("envelope: {e}"))))?;
         let s = &input.signed;
+        let reader = {
+            let ledger = self.ledger.read().expect("ledger lock");
+            let g = ledger.genesis();
+            if s.public_key == g.admin_key {
+                Reader::Admin
+            } else if s.public_key == g.finance_key {
+                Reader::Finance
+            } else {
+                match ledger.key(&s.public_key) {
+                    Some(k) if !k.revoked => Reader::Entity(k.owner),
+                    Some(_) => {
+                        return Err(refused(
+                            "revoked-key",
+                            Status::unauthenticated("the read is signed with a revoked key"),
+                        ));
+                    }
+                    None => {
+                        return Err(refused(
+                            "unknown-key",
+                            Status::unauthenticated("the read is signed with an unknown key"),
+                        ));
+                    }
+                }
+            }
+        };
         sig::verify(&s.public_key, Domain::Read, &s.payload, &s.signature)
-            .map_err(|_| Status::unauthenticated("the read's signature does not verify (domain suanli/v1/read)"))?;
+            .map_err(|_| {
+            refused(
+                "signature",
+                Status::unauthenticated("the read's signature does not verify (domain suanli/v1/read)"),
+            )
+        })?;
         let req = v1::ReadRequest::decode(s.payload.as_slice())
             .map_err(|e| Status::invalid_argument(format!("not a ReadRequest: {e}")))?;
         let now = (self.clock)();
-        if (now - req.issued_at_ms).abs() > self.read_skew_ms {
-            return Err(Status::unauthenticated(format!(
-                "the read was signed at {} ms but the ledger's clock is {now} ms; sign a fresh read",
-                req.issued_at_ms
-            )));
+        // abs_diff: any i64 the client sends, even -2^63, is a clear refusal, not an overflow.
+        if now.abs_diff(req.issued_at_ms) > self.read_skew_ms.unsigned_abs() {
+            return Err(refused(
+                "skew",
+                Status::unauthenticated(format!(
+                    "the read was signed at {} ms but the ledger's clock is {now} ms; sign a fresh read",
+                    req.issued_at_ms
+                )),
+            ));
         }
         let id: [u8; 32] = Sha256::digest(&s.payload).into();
         let fresh = self.reads_seen.lock().expect("replay cache lock").admit(
@@ -375,21 +441,11 @@ impl Shared {
             self.limits.read_replay_cache_max,
         )?;
         if !fresh {
-            return Err(Status::unauthenticated("this signed read was already answered; sign a fresh one"));
+            return Err(refused(
+                "replayed",
+                Status::unauthenticated("this signed read was already answered; sign a fresh one"),
+            ));
         }
-        let ledger = self.ledger.read().expect("ledger lock");
-        let g = ledger.genesis();
-        let reader = if s.public_key == g.admin_key {
-            Reader::Admin
-        } else if s.public_key == g.finance_key {
-            Reader::Finance
-        } else {
-            match ledger.key(&s.public_key) {
-                Some(k) if !k.revoked => Reader::Entity(k.owner),
-                Some(_) => return Err(Status::unauthenticated("the read is signed with a revoked key")),
-                None => return Err(Status::unauthenticated("the read is signed with an unknown key")),
-            }
-        };
         Ok((req, reader))
     }
 }
@@ -398,7 +454,22 @@ fn permission(reader: Reader, allowed_entity: Option<&Uscc>) -> Result<(), Statu
     match reader {
         Reader::Admin | Reader::Finance => Ok(()),
         Reader::Entity(e) if Some(&e) == allowed_entity => Ok(()),
-        Reader::Entity(e) => Err(Status::permission_denied(format!("{e} may not read this"))),
+        Reader::Entity(e) => Err(refused("permission", Status::permission_denied(format!("{e} may not read this")))),
+    }
+}
+
+/// The entity a query names: the given USCC, or with an empty id the entity whose key
+/// signed the read (the admin and finance keys belong to no entity, so they must name one).
+fn subject(reader: Reader, id: &str) -> Result<Uscc, Status> {
+    if !id.is_empty() {
+        return parse_uscc(id);
+    }
+    match reader {
+        Reader::Entity(e) => Ok(e),
+        Reader::Admin | Reader::Finance => Err(refused(
+            "role",
+            Status::invalid_argument("the admin and finance keys belong to no entity: name the entity to read"),
+        )),
     }
 }
 
@@ -417,33 +488,78 @@ impl v1::registry_server::Registry for Services {
         let Some(v1::read_request::Query::Entity(q)) = read.query else {
             return Err(Status::invalid_argument("GetEntity takes an EntityQuery"));
         };
-        let id = parse_uscc(&q.id)?;
+        let id = subject(reader, &q.id)?;
         permission(reader, Some(&id))?;
         let ledger = self.0.ledger.read().expect("ledger lock");
-        let e = ledger.entity(&id).ok_or_else(|| Status::not_found(format!("{id} is not registered")))?;
-        Ok(Response::new(v1::EntityInfo {
-            id: id.to_string(),
-            name: e.name.clone(),
-            flags: Some(v1::Flags {
-                provider: e.flags.provider,
-                renter_eligible: e.flags.renter_eligible,
-                supplier_eligible: e.flags.supplier_eligible,
-                opc: e.flags.opc,
-                data_supplier: e.flags.data_supplier,
-            }),
-            related_group: e.related_group.clone().unwrap_or_default(),
-            keys: e
-                .keys
-                .iter()
-                .map(|k| v1::KeyInfo { public_key: k.to_vec(), revoked: ledger.key(k).is_some_and(|s| s.revoked) })
-                .collect(),
-            cap_use: ledger
-                .cap_use(&id)
-                .into_iter()
-                .map(|(year, (r, s))| v1::CapUse { year, renter_subsidy: fmt_money(r), supplier_subsidy: fmt_money(s) })
-                .collect(),
-        }))
+        entity_info(&ledger, &id).map(Response::new)
     }
+
+    async fn list_entities(&self, req: Request<Envelope>) -> Result<Response<v1::EntityList>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        if !matches!(read.query, Some(v1::read_request::Query::Entities(_))) {
+            return Err(Status::invalid_argument("ListEntities takes an EntitiesQuery"));
+        }
+        permission(reader, None)?;
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let mut entities =
+            ledger.entities().map(|e| entity_info(&ledger, &e.id)).collect::<Result<Vec<_>, _>>()?;
+        entities.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Response::new(v1::EntityList { entities }))
+    }
+}
+
+/// One entity as `GetEntity` answers it: flags, keys, cap use, and its settlement lines.
+pub(crate) fn entity_info(ledger: &Ledger, id: &Uscc) -> Result<v1::EntityInfo, Status> {
+    let e = ledger.entity(id).ok_or_else(|| Status::not_found(format!("{id} is not registered")))?;
+    let line = |l: &suanli_core::entry::StatementLine, paid| v1::StatementLineInfo {
+        payee_id: l.payee.to_string(),
+        kind: payable_kind(l.kind),
+        year: l.year,
+        amount: fmt_money(l.amount),
+        paid: fmt_money(paid),
+    };
+    Ok(v1::EntityInfo {
+        id: id.to_string(),
+        name: e.name.clone(),
+        flags: Some(v1::Flags {
+            provider: e.flags.provider,
+            renter_eligible: e.flags.renter_eligible,
+            supplier_eligible: e.flags.supplier_eligible,
+            opc: e.flags.opc,
+            data_supplier: e.flags.data_supplier,
+        }),
+        related_group: e.related_group.clone().unwrap_or_default(),
+        keys: e
+            .keys
+            .iter()
+            .map(|k| v1::KeyInfo { public_key: k.to_vec(), revoked: ledger.key(k).is_some_and(|s| s.revoked) })
+            .collect(),
+        cap_use: ledger
+            .cap_use(id)
+            .into_iter()
+            .map(|(year, (r, s))| v1::CapUse { year, renter_subsidy: fmt_money(r), supplier_subsidy: fmt_money(s) })
+            .collect(),
+        settlement: ledger
+            .periods()
+            .iter()
+            .flat_map(|p| {
+                p.lines
+                    .range((*id, PayableKind::Renter, i32::MIN)..=(*id, PayableKind::Voucher, i32::MAX))
+                    .map(|(_, l)| v1::EntityPeriodLine { period: p.name.clone(), line: Some(line(&l.line, l.paid)) })
+            })
+            .collect(),
+        unsettled: ledger
+            .unsettled()
+            .range((*id, PayableKind::Renter, i32::MIN)..=(*id, PayableKind::Voucher, i32::MAX))
+            .map(|((payee, kind, year), amount)| v1::StatementLineInfo {
+                payee_id: payee.to_string(),
+                kind: payable_kind(*kind),
+                year: *year,
+                amount: fmt_money(*amount),
+                paid: fmt_money(rust_decimal::Decimal::ZERO),
+            })
+            .collect(),
+    })
 }
 
 #[tonic::async_trait]
@@ -463,31 +579,53 @@ impl v1::vouchers_server::Vouchers for Services {
         permission(reader, Some(&v.holder))?;
         // Lapse is judged at the ledger's clock now: what is left at valid_until lapses.
         let now = (self.0.clock)().div_euclid(1000);
-        Ok(Response::new(v1::VoucherStatement {
-            voucher_id: v.id.clone(),
-            holder_id: v.holder.to_string(),
-            kind: match v.kind {
-                VoucherKind::Compute => v1::VoucherKind::Compute as i32,
-                VoucherKind::Corpus => v1::VoucherKind::Corpus as i32,
-            },
-            face_value: fmt_money(v.face_value),
-            drawn: fmt_money(v.drawn),
-            lapsed: fmt_money(v.lapsed_at(now)),
-            balance: fmt_money(v.balance_at(now)),
-            valid_from: v.valid_from,
-            valid_until: v.valid_until,
-            revoked: v.revoked,
-            authorizations: v
-                .authorizations
-                .iter()
-                .map(|(p, a)| v1::Authorization {
-                    provider_id: p.to_string(),
-                    limit: a.limit.map(fmt_money).unwrap_or_default(),
-                    drawn: fmt_money(a.drawn),
-                    withdrawn: a.withdrawn,
-                })
-                .collect(),
+        Ok(Response::new(voucher_statement(v, now)))
+    }
+
+    async fn list_vouchers(&self, req: Request<Envelope>) -> Result<Response<v1::VoucherList>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        let Some(v1::read_request::Query::Holder(q)) = read.query else {
+            return Err(Status::invalid_argument("ListVouchers takes a HolderQuery"));
+        };
+        let holder = subject(reader, &q.holder_id)?;
+        permission(reader, Some(&holder))?;
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        let e = ledger.entity(&holder).ok_or_else(|| Status::not_found(format!("{holder} is not registered")))?;
+        let now = (self.0.clock)().div_euclid(1000);
+        Ok(Response::new(v1::VoucherList {
+            holder_id: holder.to_string(),
+            holder_name: e.name.clone(),
+            vouchers: ledger.vouchers().filter(|v| v.holder == holder).map(|v| voucher_statement(v, now)).collect(),
         }))
+    }
+}
+
+/// A voucher as the holder sees it at `now` (Unix seconds): lapse is judged then.
+fn voucher_statement(v: &suanli_core::model::Voucher, now: i64) -> v1::VoucherStatement {
+    v1::VoucherStatement {
+        voucher_id: v.id.clone(),
+        holder_id: v.holder.to_string(),
+        kind: match v.kind {
+            VoucherKind::Compute => v1::VoucherKind::Compute as i32,
+            VoucherKind::Corpus => v1::VoucherKind::Corpus as i32,
+        },
+        face_value: fmt_money(v.face_value),
+        drawn: fmt_money(v.drawn),
+        lapsed: fmt_money(v.lapsed_at(now)),
+        balance: fmt_money(v.balance_at(now)),
+        valid_from: v.valid_from,
+        valid_until: v.valid_until,
+        revoked: v.revoked,
+        authorizations: v
+            .authorizations
+            .iter()
+            .map(|(p, a)| v1::Authorization {
+                provider_id: p.to_string(),
+                limit: a.limit.map(fmt_money).unwrap_or_default(),
+                drawn: fmt_money(a.drawn),
+                withdrawn: a.withdrawn,
+            })
+            .collect(),
     }
 }
 
@@ -616,7 +754,8 @@ impl v1::reports_server::Reports for Services {
             Ok(v1::ReportFormat::Csv) => crate::reports::Format::Csv,
             Ok(v1::ReportFormat::Json) => crate::reports::Format::Json,
             Ok(v1::ReportFormat::Xlsx) => crate::reports::Format::Xlsx,
-            Err(_) => return Err(Status::invalid_argument("format must be csv, json or xlsx")),
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::Format::CsvExcel,
+            Err(_) => return Err(Status::invalid_argument("format must be csv, json, xlsx or csv-excel")),
         };
         let shared = self.0.clone();
         let report = tokio::task::spawn_blocking(move || {
@@ -633,17 +772,24 @@ impl v1::reports_server::Reports for Services {
         let Some(v1::read_request::Query::Statement(q)) = read.query else {
             return Err(Status::invalid_argument("EntityStatement takes a StatementQuery"));
         };
-        let id = parse_uscc(&q.id)?;
+        let id = subject(reader, &q.id)?;
         permission(reader, Some(&id))?;
         if self.0.ledger.read().expect("ledger lock").entity(&id).is_none() {
             return Err(Status::not_found(format!("{id} is not registered")));
         }
         let year = (q.year != 0).then_some(q.year);
+        let format = match v1::ReportFormat::try_from(q.format) {
+            Ok(v1::ReportFormat::Csv) => crate::reports::StatementFormat::Csv,
+            Ok(v1::ReportFormat::CsvExcel) => crate::reports::StatementFormat::CsvExcel,
+            Ok(v1::ReportFormat::Xlsx) => crate::reports::StatementFormat::Xlsx,
+            _ => return Err(Status::invalid_argument("a statement's format must be csv, xlsx or csv-excel")),
+        };
         let shared = self.0.clone();
-        let text = tokio::task::spawn_blocking(move || crate::reports::statement(&*shared.store, &id, year))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(report_status)?;
-        Ok(Response::new(file_stream(text.into_bytes(), String::new())))
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::reports::statement_file(&*shared.store, &id, year, format))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(report_status)?;
+        Ok(Response::new(file_stream(bytes, String::new())))
     }
 }

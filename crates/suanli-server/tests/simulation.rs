@@ -110,6 +110,7 @@ fn boot(store: Arc<MemStore>, dir: &std::path::Path, clock: &Clock) -> Node {
         last_checkpoint,
         witness_dir: Some(dir.to_path_buf()),
         metrics: Default::default(),
+        dashboard: None,
     };
     let (tx, rx) = mpsc::channel(8);
     let thread = std::thread::spawn(move || seq.run(rx));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use suanli_server::config::Config;
+use suanli_server::notice;
 use suanli_server::recovery::{self, StartOptions};
 use suanli_server::restore::{self, RestoreOptions};
 use suanli_server::sequencer::system_clock;
@@ -163,9 +164,23 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
 }
 
 fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SUANLI_LOG")
+    use std::io::IsTerminal;
+    notice::set_json(format == "json");
+    // tonic reports a refused TLS handshake (wrong CA, no client certificate, plaintext
+    // sent to the TLS port) only at debug level; the operator should see them whatever the
+    // level, unless SUANLI_LOG names that target itself.
+    const TLS_REFUSALS: &str = "tonic::transport::server::io_stream=debug";
+    let given = std::env::var("SUANLI_LOG").ok();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("SUANLI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if !given.is_some_and(|g| g.contains("tonic::transport::server::io_stream"))
+        && let Ok(d) = TLS_REFUSALS.parse()
+    {
+        filter = filter.add_directive(d);
+    }
+    // Colours only for a person at a terminal: never in a redirected log, nor with NO_COLOR.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if format == "json" {
         builder.json().init();
     } else {
@@ -185,6 +200,7 @@ async fn shutdown_signal() {
 
 fn main() {
     let args = Args::parse();
+    notice::set_json(args.log_format == "json");
     let result = (|| -> anyhow::Result<()> {
         if let Some(Cmd::Restore(r)) = &args.command {
             return run_restore(r);
@@ -203,19 +219,74 @@ fn main() {
         runtime.block_on(run(config))
     })();
     if let Err(e) = result {
-        eprintln!("suanlid: error: {e:#}");
+        notice::error(&format!("{e:#}"));
         std::process::exit(1);
     }
+}
+
+/// The data directory's lock file: held (an OS file lock) by the one `suanlid` using the
+/// directory, and holding its pid, so that a second one can say who is in the way.
+const LOCK_FILE: &str = "suanlid.lock";
+
+/// Takes the data directory for this process, or says which process has it.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let who = match pid.trim() {
+                "" => "another suanlid".to_string(),
+                pid => format!("another suanlid (pid {pid})"),
+            };
+            anyhow::bail!(
+                "{who} is using the data directory {}; stop it first, or give another --data-dir",
+                dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let _lock = lock_data_dir(&config.data_dir)?;
+    // Bind before anything is created: a taken port must not leave a brand-new ledger and
+    // its keys behind. Connections wait in the backlog until the ledger is ready.
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let metrics = match config.metrics_addr()? {
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics listener on {addr}"))?)
+        }
+        None => None,
+    };
+    let web = match config.web_addr()? {
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("web listener on {addr}"))?)
+        }
+        None => None,
+    };
     let store: Arc<dyn Store> = match &config.store {
         Some(url) => {
             let pg = PgStore::open(url).context("opening the PostgreSQL store")?;
-            eprintln!("suanlid: store {}", pg.describe());
+            notice::info(&format!("store {}", pg.describe()), &[("store", pg.describe())]);
             Arc::new(pg)
         }
         None => {
@@ -237,31 +308,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
     )?;
     for path in &opened.generated {
-        eprintln!("suanlid: generated {} (mode 0600) — keep it safe", path.display());
+        let file = path.display().to_string();
+        notice::warn(&format!("generated {file} (mode 0600) — keep it safe"), &[("generated", file.clone())]);
     }
-    // Listen only once the ledger is ready to serve.
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
     // The address stays last on the line: scripts and the test harness read it from there.
     let tls = if config.tls.enabled() { ", TLS" } else { "" };
-    eprintln!("suanlid: ledger {} ({} entries{tls}) listening on {local}", opened.origin, opened.ledger.next_seq());
-    let metrics = match config.metrics_addr()? {
-        Some(addr) => {
-            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics listener on {addr}"))?;
-            eprintln!("suanlid: metrics listening on {}", l.local_addr()?);
-            Some(l)
-        }
-        None => None,
-    };
-    let web = match config.web_addr()? {
-        Some(addr) => {
-            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("web listener on {addr}"))?;
-            let scheme = if config.tls.enabled() { "https" } else { "http" };
-            eprintln!("suanlid: web console {scheme}://{}/", l.local_addr()?);
-            Some(l)
-        }
-        None => None,
-    };
+    notice::info(
+        &format!("ledger {} ({} entries{tls}) listening on {local}", opened.origin, opened.ledger.next_seq()),
+        &[
+            ("origin", opened.origin.clone()),
+            ("entries", opened.ledger.next_seq().to_string()),
+            ("address", local.to_string()),
+        ],
+    );
+    if let Some(l) = &metrics {
+        let local = l.local_addr()?;
+        notice::info(&format!("metrics listening on {local}"), &[("metrics_address", local.to_string())]);
+    }
+    if let Some(l) = &web {
+        let scheme = if config.tls.enabled() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/", l.local_addr()?);
+        notice::info(&format!("web console {url}"), &[("web_url", url.clone())]);
+    }
     let http = suanli_server::HttpListeners { web, metrics };
     suanli_server::serve_with(&config, opened, store, listener, http, clock, shutdown_signal()).await
 }

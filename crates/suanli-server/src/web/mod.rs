@@ -9,7 +9,9 @@
 //! `web_request_bytes_max` are refused with 413, and a request that takes longer than
 //! `web_request_timeout_ms` is answered 408.
 
+pub mod charts;
 pub mod console;
+pub mod finance;
 pub mod metrics;
 pub mod tiles;
 
@@ -48,6 +50,7 @@ pub fn router(state: Arc<WebState>) -> Router {
     let timeout = Duration::from_millis(limits.web_request_timeout_ms);
     Router::new()
         .merge(console::router())
+        .merge(finance::router())
         .merge(tiles::router())
         .merge(metrics::router())
         .layer(DefaultBodyLimit::max(body_max))

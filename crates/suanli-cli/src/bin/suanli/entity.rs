@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Subcommand};
 use suanli_cli::v1::{self, admin_request::Op};
 use suanli_core::keyfile;
+use suanli_core::sheet::{self, Column, Kind, Table, col};
 
 use crate::common::{Ctx, RequestId, load_key, parse_pubkey, report_ack, yes_no};
+use crate::report::{FileFormat, write_output};
 
 #[derive(Debug, Subcommand)]
 pub enum EntityCommand {
@@ -21,6 +23,82 @@ pub enum EntityCommand {
     Update(UpdateArgs),
     /// Show a company: flags, group, keys and subsidy used per cap year.
     Show(ShowArgs),
+    /// List every registered company (admin or finance key), as CSV or XLSX.
+    ///
+    /// Columns: id,name,provider,renter_eligible,supplier_eligible,opc,data_supplier,
+    /// related_group,active_keys,revoked_keys, ordered by id; flags are true or false.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The admin or finance key file.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// csv (default) or xlsx (Chinese column titles, frozen header, filters; needs --out).
+    #[arg(long, value_enum, default_value = "csv")]
+    format: FileFormat,
+    /// With csv: the form for double-clicking in Excel/WPS (byte-order mark, CRLF, Chinese
+    /// column titles, ids kept as text).
+    #[arg(long)]
+    excel: bool,
+    /// Write to FILE instead of standard output (required for xlsx).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+const LIST_COLUMNS: [Column; 10] = [
+    col("id", "统一社会信用代码", Kind::Id),
+    col("name", "企业名称", Kind::Text),
+    col("provider", "算力供给方", Kind::Text),
+    col("renter_eligible", "可享租用补贴", Kind::Text),
+    col("supplier_eligible", "可享供给补贴", Kind::Text),
+    col("opc", "一人公司", Kind::Text),
+    col("data_supplier", "数据供给方", Kind::Text),
+    col("related_group", "关联方组", Kind::Text),
+    col("active_keys", "有效密钥数", Kind::Count),
+    col("revoked_keys", "已吊销密钥数", Kind::Count),
+];
+
+async fn list(ctx: &Ctx, a: &ListArgs) -> anyhow::Result<()> {
+    let key = load_key(&a.key)?;
+    let list = ctx.client().await?.list_entities(&key).await?;
+    let rows = list
+        .entities
+        .iter()
+        .map(|e| {
+            let f = e.flags.unwrap_or_default();
+            let revoked = e.keys.iter().filter(|k| k.revoked).count();
+            vec![
+                e.id.clone(),
+                e.name.clone(),
+                f.provider.to_string(),
+                f.renter_eligible.to_string(),
+                f.supplier_eligible.to_string(),
+                f.opc.to_string(),
+                f.data_supplier.to_string(),
+                e.related_group.clone(),
+                (e.keys.len() - revoked).to_string(),
+                revoked.to_string(),
+            ]
+        })
+        .collect();
+    let table =
+        Table { sheet: "企业 Entities".into(), columns: LIST_COLUMNS.to_vec(), rows, bold_rows: Vec::new(), frozen_columns: 2 };
+    let bytes = match (a.format, a.excel) {
+        (FileFormat::Csv, false) => sheet::to_csv(&table).into_bytes(),
+        (FileFormat::Csv, true) => sheet::to_excel_csv(&table),
+        (FileFormat::Xlsx, false) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let x = |e: rust_xlsxwriter::XlsxError| anyhow::anyhow!("cannot write the workbook: {e}");
+            let mut wb = sheet::new_workbook("登记企业 registered entities", now).map_err(x)?;
+            sheet::add_table(&mut wb, &table).map_err(x)?;
+            sheet::add_columns_sheet(&mut wb, &table).map_err(x)?;
+            wb.save_to_buffer().map_err(x)?
+        }
+        (FileFormat::Xlsx, true) => anyhow::bail!("{}", suanli_cli::i18n::t(suanli_cli::i18n::Msg::ExcelNeedsCsv)),
+    };
+    write_output(a.out.as_deref(), &bytes, a.format == FileFormat::Xlsx)
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +237,7 @@ pub async fn run(ctx: &Ctx, command: EntityCommand) -> anyhow::Result<()> {
             (a.key, a.request, op)
         }
         EntityCommand::Show(a) => return show(ctx, &a).await,
+        EntityCommand::List(a) => return list(ctx, &a).await,
     };
     let key = load_key(&key)?;
     let client = ctx.client().await?;

@@ -5,6 +5,7 @@
 
 mod common;
 mod entity;
+mod help_zh;
 mod keys;
 mod log;
 mod records;
@@ -92,6 +93,94 @@ enum Command {
     Log(log::LogCommand),
     /// Back up a running ledger: its whole log and a checkpoint signed now (restore with `suanlid restore`).
     Backup(log::BackupArgs),
+    /// Explain the reason codes (REJECTED reasons and money-line reasons), in Chinese when the
+    /// locale is Chinese (LANG=zh_CN.UTF-8), in English otherwise.
+    Explain(ExplainArgs),
+    /// Print a shell completion script, generated from this command line's definition
+    /// (e.g. `suanli completions bash > /etc/bash_completion.d/suanli`).
+    Completions(CompletionsArgs),
+    /// Write man pages for suanli and every subcommand into a directory (suanli.1,
+    /// suanli-usage-submit.1, …), generated from this command line's definition.
+    Man(ManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+struct ManArgs {
+    /// The directory to write the pages into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: std::path::PathBuf,
+}
+
+fn completions(a: &CompletionsArgs) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut Cli::command(), "suanli", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)?;
+    Ok(out.flush()?)
+}
+
+/// Writes one page per command, named by its path (`suanli-usage-submit.1`).
+fn man_pages(a: &ManArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    fn write(cmd: clap::Command, name: String, dir: &std::path::Path, count: &mut usize) -> anyhow::Result<()> {
+        let cmd = cmd.display_name(name.clone());
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+        *count += 1;
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            write(sub.clone(), format!("{name}-{}", sub.get_name()), dir, count)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut count = 0;
+    let mut cmd = Cli::command();
+    cmd.build();
+    write(cmd, "suanli".into(), &a.out, &mut count)?;
+    println!("{count} man pages in {}", a.out.display());
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    /// Only these codes (e.g. AMOUNT_MISMATCH CAPPED); all when left out.
+    codes: Vec<String>,
+    /// The language: zh or en (default: from the locale).
+    #[arg(long, value_name = "zh|en")]
+    lang: Option<String>,
+}
+
+fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
+    use suanli_cli::i18n::{self, Lang};
+    use suanli_core::codes::{LineReason, RejectCode};
+    let lang = match a.lang.as_deref() {
+        None => i18n::lang(),
+        Some(l) => Lang::parse(l).ok_or_else(|| anyhow::anyhow!("--lang {l:?}: zh or en"))?,
+    };
+    if a.codes.is_empty() {
+        print!("{}", i18n::codes_help(lang));
+        return Ok(());
+    }
+    for c in &a.codes {
+        let code = c.trim().to_ascii_uppercase();
+        let text = RejectCode::parse(&code)
+            .map(|r| r.explain(lang))
+            .or_else(|| LineReason::parse(&code).map(|r| r.explain(lang)))
+            .ok_or_else(|| anyhow::anyhow!("{c:?} is not a reason code (see `suanli explain`)"))?;
+        println!("{code}\t{text}");
+    }
+    Ok(())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -109,7 +198,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(c) => report::run(&ctx, c).await,
         Command::Log(c) => log::run(&ctx, c).await,
         Command::Backup(a) => log::backup(&ctx, a).await,
+        Command::Explain(a) => explain(&a),
+        Command::Completions(a) => completions(&a),
+        Command::Man(a) => man_pages(&a),
     }
+}
+
+/// Parses the command line with help in the locale's language.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let cmd = match suanli_cli::i18n::lang() {
+        suanli_cli::i18n::Lang::Zh => help_zh::chinese(Cli::command()),
+        suanli_cli::i18n::Lang::En => help_zh::english(Cli::command()),
+    };
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
 }
 
 /// A clap error as one line: the message, then the usage line.
@@ -126,7 +228,7 @@ fn one_line(e: &clap::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -136,7 +238,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                    eprintln!("suanli: a command is needed here; these are the choices:\n");
+                    eprintln!("suanli: {}\n", suanli_cli::i18n::t(suanli_cli::i18n::Msg::CommandNeeded));
                     let _ = e.print();
                     ExitCode::from(2)
                 }
@@ -158,7 +260,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("suanli: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<records::Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

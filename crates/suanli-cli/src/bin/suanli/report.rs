@@ -39,6 +39,11 @@ pub struct AnnualArgs {
     year: i32,
     #[arg(long, value_enum, default_value = "csv")]
     format: ReportFormat,
+    /// With --format csv: write the CSV for double-clicking in Excel/WPS (UTF-8 with a
+    /// byte-order mark, CRLF, Chinese column titles, ids kept as text) instead of the SPEC §10
+    /// CSV for programs. Signed like the others.
+    #[arg(long)]
+    excel: bool,
     /// Where to write the report; the signature goes to FILE.sig.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -69,6 +74,39 @@ pub struct StatementArgs {
     /// Only this cap year.
     #[arg(long, value_name = "YYYY")]
     year: Option<i32>,
+    /// csv (one table: records, reversals, payouts, then a `total` row per cap year) or xlsx.
+    #[arg(long, value_enum, default_value = "csv")]
+    format: FileFormat,
+    /// With csv: the form for double-clicking in Excel/WPS (byte-order mark, CRLF, Chinese
+    /// column titles, ids kept as text).
+    #[arg(long)]
+    excel: bool,
+    /// Write to FILE instead of standard output (required for xlsx).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Formats of statements and lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileFormat {
+    Csv,
+    Xlsx,
+}
+
+/// Writes file bytes to `out`, or to standard output (never XLSX to a terminal).
+pub fn write_output(out: Option<&std::path::Path>, bytes: &[u8], binary: bool) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    match out {
+        Some(path) => std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display())),
+        None if binary && std::io::stdout().is_terminal() => {
+            anyhow::bail!("{}", suanli_cli::i18n::t(suanli_cli::i18n::Msg::XlsxNeedsOut))
+        }
+        None => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(bytes)?;
+            Ok(o.flush()?)
+        }
+    }
 }
 
 fn sig_path(file: &std::path::Path) -> PathBuf {
@@ -81,10 +119,12 @@ pub async fn run(ctx: &Ctx, cmd: ReportCommand) -> anyhow::Result<()> {
     match cmd {
         ReportCommand::Annual(a) => {
             let key = load_key(&a.key)?;
-            let format = match a.format {
-                ReportFormat::Csv => v1::ReportFormat::Csv,
-                ReportFormat::Json => v1::ReportFormat::Json,
-                ReportFormat::Xlsx => v1::ReportFormat::Xlsx,
+            let format = match (a.format, a.excel) {
+                (ReportFormat::Csv, false) => v1::ReportFormat::Csv,
+                (ReportFormat::Csv, true) => v1::ReportFormat::CsvExcel,
+                (ReportFormat::Json, false) => v1::ReportFormat::Json,
+                (ReportFormat::Xlsx, false) => v1::ReportFormat::Xlsx,
+                (_, true) => anyhow::bail!("{}", suanli_cli::i18n::t(suanli_cli::i18n::Msg::ExcelNeedsCsv)),
             };
             let client = ctx.client().await?;
             let (bytes, signature) = client.annual_report(&key, a.year, a.as_of, format).await?;
@@ -123,7 +163,12 @@ pub async fn run(ctx: &Ctx, cmd: ReportCommand) -> anyhow::Result<()> {
 pub async fn statement(ctx: &Ctx, a: StatementArgs) -> anyhow::Result<()> {
     let key = load_key(&a.key)?;
     let client = ctx.client().await?;
-    let text = client.statement(&key, &a.id, a.year).await?;
-    print!("{text}");
-    Ok(())
+    let format = match (a.format, a.excel) {
+        (FileFormat::Csv, false) => v1::ReportFormat::Csv,
+        (FileFormat::Csv, true) => v1::ReportFormat::CsvExcel,
+        (FileFormat::Xlsx, false) => v1::ReportFormat::Xlsx,
+        (FileFormat::Xlsx, true) => anyhow::bail!("{}", suanli_cli::i18n::t(suanli_cli::i18n::Msg::ExcelNeedsCsv)),
+    };
+    let bytes = client.statement_file(&key, &a.id, a.year, format).await?;
+    write_output(a.out.as_deref(), &bytes, a.format == FileFormat::Xlsx)
 }

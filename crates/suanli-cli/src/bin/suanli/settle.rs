@@ -1,14 +1,15 @@
 //! `suanli settle …`: the finance bureau closes settlement periods and cap years, records
 //! payouts against statement lines, and lists the statements.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use suanli_cli::output::write_periods;
+use suanli_cli::output::{periods_table, periods_xlsx, write_periods};
+use suanli_core::sheet;
 use suanli_cli::v1::{self, finance_request::Op};
 
 use crate::common::{Ctx, RequestId, load_key, report_ack};
+use crate::report::{FileFormat, write_output};
 
 #[derive(Debug, Subcommand)]
 pub enum SettleCommand {
@@ -92,6 +93,16 @@ pub struct ListArgs {
     /// The finance (or admin) key file.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
+    /// csv (default) or xlsx (Chinese column titles, frozen header, filters; needs --out).
+    #[arg(long, value_enum, default_value = "csv")]
+    format: FileFormat,
+    /// With csv: the form for double-clicking in Excel/WPS (byte-order mark, CRLF, Chinese
+    /// column titles, ids kept as text).
+    #[arg(long)]
+    excel: bool,
+    /// Write to FILE instead of standard output (required for xlsx).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 pub async fn run(ctx: &Ctx, command: SettleCommand) -> anyhow::Result<()> {
@@ -117,9 +128,22 @@ pub async fn run(ctx: &Ctx, command: SettleCommand) -> anyhow::Result<()> {
         SettleCommand::List(a) => {
             let key = load_key(&a.key)?;
             let list = ctx.client().await?.list_periods(&key).await?;
-            let mut out = std::io::stdout().lock();
-            write_periods(&mut out, &list)?;
-            return Ok(out.flush()?);
+            let bytes = match (a.format, a.excel) {
+                (FileFormat::Csv, false) => {
+                    let mut out = Vec::new();
+                    write_periods(&mut out, &list)?;
+                    out
+                }
+                (FileFormat::Csv, true) => sheet::to_excel_csv(&periods_table(&list)?),
+                (FileFormat::Xlsx, false) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64);
+                    periods_xlsx(&list, now)?
+                }
+                (FileFormat::Xlsx, true) => anyhow::bail!("{}", suanli_cli::i18n::t(suanli_cli::i18n::Msg::ExcelNeedsCsv)),
+            };
+            return write_output(a.out.as_deref(), &bytes, a.format == FileFormat::Xlsx);
         }
     };
     let key = load_key(&key)?;

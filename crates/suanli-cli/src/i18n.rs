@@ -1,0 +1,209 @@
+//! What the command line says to people, in Simplified Chinese or English: the one place
+//! where its messages are written, keyed by meaning.
+//!
+//! The language is chosen once per process from the POSIX locale (`LC_ALL`, then
+//! `LC_MESSAGES`, then `LANG`): Chinese when it names Chinese (`zh_CN.UTF-8`), English
+//! otherwise. Only messages for people change: the CSV that `usage submit` prints on
+//! stdout, its columns, status words and reason codes are the same in every language,
+//! because programs read them (SPEC §11).
+
+use std::sync::OnceLock;
+
+pub use suanli_core::lang::Lang;
+
+static LANG: OnceLock<Lang> = OnceLock::new();
+
+/// The language of this process's messages.
+pub fn lang() -> Lang {
+    *LANG.get_or_init(|| {
+        let var = |k: &str| std::env::var(k).ok();
+        Lang::from_locale(var("LC_ALL").as_deref(), var("LC_MESSAGES").as_deref(), var("LANG").as_deref())
+    })
+}
+
+/// Fixed messages, by meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Msg {
+    XlsxNeedsOut,
+    ExcelNeedsCsv,
+    ConvertedFromGb18030,
+    DryRunNothingSent,
+    CommandNeeded,
+}
+
+/// A fixed message in the process's language.
+pub fn t(m: Msg) -> &'static str {
+    text(lang(), m)
+}
+
+/// A fixed message in `lang`.
+pub fn text(lang: Lang, m: Msg) -> &'static str {
+    use Msg::*;
+    match lang {
+        Lang::Zh => match m {
+            XlsxNeedsOut => "XLSX 是二进制文件, 不能输出到终端: 请用 --out 文件名 指定输出文件",
+            ExcelNeedsCsv => "--excel 只用于 CSV 格式 (给 Excel/WPS 双击打开的 CSV); XLSX 本身就适合 Excel/WPS",
+            ConvertedFromGb18030 => "文件不是 UTF-8 编码, 已按 GBK/GB18030 读取并转换为 UTF-8 (签名的是转换后的内容)",
+            DryRunNothingSent => "试运行 (--dry-run): 没有签名, 也没有发送任何记录",
+            CommandNeeded => "这里需要一个命令; 可选的命令如下:",
+        },
+        Lang::En => match m {
+            XlsxNeedsOut => "XLSX is a binary file and is not written to a terminal: give --out FILE",
+            ExcelNeedsCsv => {
+                "--excel applies to the CSV format (a CSV for double-clicking in Excel/WPS); XLSX already suits Excel/WPS"
+            }
+            ConvertedFromGb18030 => {
+                "the file is not UTF-8; it was read as GBK/GB18030 and converted to UTF-8 (what is signed is the converted text)"
+            }
+            DryRunNothingSent => "dry run (--dry-run): nothing was signed or sent",
+            CommandNeeded => "a command is needed here; these are the choices:",
+        },
+    }
+}
+
+/// `N records: A accepted, D duplicate, R rejected`.
+pub fn summary(total: usize, accepted: usize, duplicate: usize, rejected: usize) -> String {
+    match lang() {
+        Lang::Zh => format!("共 {total} 条记录: 接受 {accepted}, 重复 {duplicate}, 拒绝 {rejected}"),
+        Lang::En => format!("{total} records: {accepted} accepted, {duplicate} duplicate, {rejected} rejected"),
+    }
+}
+
+/// A rejected row, on stderr: its line, id, code, the ledger's detail and what the code means.
+pub fn rejected_row(line: u64, record_id: &str, code: &str, detail: &str) -> String {
+    let explained = suanli_core::codes::RejectCode::parse(code).map(|c| c.explain(lang()));
+    match lang() {
+        Lang::Zh => {
+            let why = explained.map(|e| format!(" ({e})")).unwrap_or_default();
+            format!("第 {line} 行 记录 {record_id}: 被拒绝 {code}: {detail}{why}")
+        }
+        Lang::En => {
+            let why = explained.map(|e| format!(" ({e})")).unwrap_or_default();
+            format!("line {line} record {record_id}: REJECTED {code}: {detail}{why}")
+        }
+    }
+}
+
+/// Some records got no answer (the connection broke, the ledger stopped).
+pub fn unanswered(unanswered: usize, total: usize, cause: &str) -> String {
+    match lang() {
+        Lang::Zh => format!(
+            "{total} 条记录中有 {unanswered} 条没有得到答复 ({cause}); 已答复的结果已写到标准输出. \
+             可以放心地重新提交同一个文件: 已接受的记录会答复 DUPLICATE, 不会重复计算"
+        ),
+        Lang::En => format!(
+            "{unanswered} of {total} records got no answer ({cause}); the answers received are on standard output. \
+             Submit the same file again: records already accepted are answered DUPLICATE, never counted twice"
+        ),
+    }
+}
+
+/// The run was interrupted (Ctrl-C, SIGTERM).
+pub fn interrupted(answered: usize, total: usize) -> String {
+    match lang() {
+        Lang::Zh => format!(
+            "已中断: {total} 条记录中已答复 {answered} 条, 结果已写到标准输出. \
+             可以放心地重新提交同一个文件: 已接受的记录会答复 DUPLICATE, 不会重复计算"
+        ),
+        Lang::En => format!(
+            "interrupted: {answered} of {total} records were answered and their results written to standard output. \
+             Submitting the same file again is safe: records already accepted are answered DUPLICATE, never counted twice"
+        ),
+    }
+}
+
+/// `--fail-on-rejected` and some records were rejected.
+pub fn some_rejected(rejected: usize) -> String {
+    match lang() {
+        Lang::Zh => format!("有 {rejected} 条记录被拒绝 (--fail-on-rejected)"),
+        Lang::En => format!("{rejected} records were rejected (--fail-on-rejected)"),
+    }
+}
+
+/// A cell rewritten before signing.
+pub fn normalized(line: u64, column: &str, before: &str, after: &str) -> String {
+    match lang() {
+        Lang::Zh => format!("第 {line} 行 {column}: {before:?} 规范化为 {after} (签名的是规范化后的值)"),
+        Lang::En => format!("line {line} {column}: {before:?} normalised to {after} (the normalised value is signed)"),
+    }
+}
+
+/// The sheet of a workbook that was read.
+pub fn read_sheet(name: &str) -> String {
+    match lang() {
+        Lang::Zh => format!("读取工作表 {name:?}"),
+        Lang::En => format!("reading sheet {name:?}"),
+    }
+}
+
+/// One problem of a dry run.
+pub fn problem(line: u64, column: &str, message: &str, warning: bool) -> String {
+    match (lang(), warning, column.is_empty()) {
+        (Lang::Zh, false, false) => format!("第 {line} 行 {column} 列: {message}"),
+        (Lang::Zh, false, true) => format!("第 {line} 行: {message}"),
+        (Lang::Zh, true, _) => format!("第 {line} 行 {column} 列 (提醒): {message}"),
+        (Lang::En, false, false) => format!("line {line}, column {column}: {message}"),
+        (Lang::En, false, true) => format!("line {line}: {message}"),
+        (Lang::En, true, _) => format!("line {line}, column {column} (warning): {message}"),
+    }
+}
+
+/// The end of a dry run.
+pub fn dry_run_result(rows: usize, problems: usize, warnings: usize) -> String {
+    match lang() {
+        Lang::Zh if problems == 0 => format!("检查了 {rows} 行, 没有发现问题 (提醒 {warnings} 条)"),
+        Lang::Zh => format!("检查了 {rows} 行, 发现 {problems} 个问题 (提醒 {warnings} 条)"),
+        Lang::En if problems == 0 => format!("{rows} rows checked: no problems ({warnings} warnings)"),
+        Lang::En => format!("{rows} rows checked: {problems} problems ({warnings} warnings)"),
+    }
+}
+
+/// Every reason code with its explanation, for help texts and `suanli explain`.
+pub fn codes_help(lang: Lang) -> String {
+    use suanli_core::codes::{LineReason, RejectCode};
+    let mut out = String::new();
+    let (rejected, lines) = match lang {
+        Lang::Zh => ("拒绝原因 (REJECTED 的 reason):", "金额行原因 (ACCEPTED/DUPLICATE 的 V|R|S reason):"),
+        Lang::En => ("Why a record is refused (the reason of REJECTED):", "Why a money line has its amount (V|R|S):"),
+    };
+    out.push_str(rejected);
+    out.push('\n');
+    for c in RejectCode::ALL {
+        out.push_str(&format!("  {:<22} {}\n", c.as_str(), c.explain(lang)));
+    }
+    out.push('\n');
+    out.push_str(lines);
+    out.push('\n');
+    for c in LineReason::ALL {
+        out.push_str(&format!("  {:<22} {}\n", c.as_str(), c.explain(lang)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixed_message_has_both_languages() {
+        use Msg::*;
+        for m in [XlsxNeedsOut, ExcelNeedsCsv, ConvertedFromGb18030, DryRunNothingSent, CommandNeeded] {
+            let (zh, en) = (text(Lang::Zh, m), text(Lang::En, m));
+            assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{m:?}: {zh}");
+            assert!(en.is_ascii(), "{m:?}: {en}");
+        }
+    }
+
+    #[test]
+    fn codes_help_lists_every_code() {
+        for lang in [Lang::Zh, Lang::En] {
+            let h = codes_help(lang);
+            for c in suanli_core::codes::RejectCode::ALL {
+                assert!(h.contains(c.as_str()), "{c}");
+            }
+            for c in suanli_core::codes::LineReason::ALL {
+                assert!(h.contains(c.as_str()), "{c}");
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+from suanli_client.cli import main_exit
+
+main_exit()
