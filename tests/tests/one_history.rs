@@ -163,6 +163,17 @@ fn a_restored_backup_never_forks_the_log() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stdout);
     assert!(said.contains(&format!("restored {} entries", later_cp.size)) && said.contains("caught up"), "{said}");
+    // The same from two partial exports, given in the wrong order: each source continues
+    // where the others end, and both are checked against the checkpoints.
+    let mid = backup_cp.size + later_records / 2;
+    let (part1, part2) = (path("part1.export"), path("part2.export"));
+    source.cli_ok(&["log", "export", "--out", part2.to_str().unwrap(), "--from", &mid.to_string()]);
+    let from = (backup_cp.size - 5).to_string();
+    source.cli_ok(&["log", "export", "--out", part1.to_str().unwrap(), "--from", &from, "--to", &mid.to_string()]);
+    let parts = ["--catch-up", part2.to_str().unwrap(), "--catch-up", part1.to_str().unwrap()];
+    let out = restore(&backup, &ledger_key, &path("r3"), &[&latest[..], &parts].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("restored {} entries", later_cp.size)), "{}", text(&out.stdout));
     source.stop(); // the original is gone; the restored ledger carries on
     let restored = Server::start_in(&dir, &[]);
     let cp = body(&restored.cli_ok(&["log", "checkpoint", "--ledger-pubkey", &pubkey]));

@@ -214,6 +214,8 @@ fn plan(opts: &RestoreOptions<'_>) -> anyhow::Result<Plan> {
         add(&checkpoint_beside(c), false)?;
         sources.push((c.clone(), h.first));
     }
+    // Each source continues where the earlier ones end, so read them by their first entry.
+    sources[1..].sort_by_key(|(_, first)| *first);
     for l in opts.latest {
         add(l, true)?;
     }
