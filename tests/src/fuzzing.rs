@@ -98,7 +98,7 @@ pub fn envelope(data: &[u8]) {
     };
     let input = Input {
         kind,
-        signed: Signed { payload: env.payload, public_key: public(&tk::key(signer)), signature: [0; 64] },
+        signed: Signed::single(env.payload, public(&tk::key(signer)), [0; 64]),
     };
     let (ledger, index) = base();
     let (mut ledger, mut index) = (ledger.clone(), index.clone());

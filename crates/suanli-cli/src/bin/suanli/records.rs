@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prost::Message;
 use suanli_cli::output::{ResultWriter, status_name};
 use suanli_cli::records::{Row, parse_corpus_csv, parse_usage_csv};
-use suanli_cli::signing::sign_in_order;
+use suanli_cli::signing::{sign_batches_in_order, sign_in_order};
 use suanli_cli::v1::{self, Ack};
 use suanli_cli::{Client, ClientError};
 use suanli_core::ledger::InputKind;
@@ -83,6 +83,10 @@ pub struct SubmitArgs {
     /// The CSV file of records.
     #[arg(long, value_name = "FILE")]
     csv: PathBuf,
+    /// Sign every usage record on its own instead of in batches of 64 (one signature per
+    /// batch, bound to this ledger). Corpus records are always signed one by one.
+    #[arg(long)]
+    single_signatures: bool,
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +127,7 @@ pub async fn run_usage(ctx: &Ctx, command: UsageCommand) -> anyhow::Result<()> {
             let key = load_key(&a.key)?;
             let rows = parse_usage_csv(open_csv(&a.csv)?).with_context(|| a.csv.display().to_string())?;
             let ids = rows.iter().map(|r| (r.line, r.record.record_id.clone())).collect();
-            submit(ctx, key, InputKind::Usage, ids, rows).await
+            submit(ctx, key, InputKind::Usage, ids, rows, a.single_signatures).await
         }
         UsageCommand::Reverse(a) => {
             reverse(ctx, &a.key, a.provider, a.record_id, a.reason, v1::RecordKind::Usage).await
@@ -137,7 +141,7 @@ pub async fn run_corpus(ctx: &Ctx, command: CorpusCommand) -> anyhow::Result<()>
             let key = load_key(&a.key)?;
             let rows = parse_corpus_csv(open_csv(&a.csv)?).with_context(|| a.csv.display().to_string())?;
             let ids = rows.iter().map(|r| (r.line, r.record.record_id.clone())).collect();
-            submit(ctx, key, InputKind::Corpus, ids, rows).await
+            submit(ctx, key, InputKind::Corpus, ids, rows, true).await
         }
         CorpusCommand::Reverse(a) => {
             reverse(ctx, &a.key, a.supplier, a.record_id, a.reason, v1::RecordKind::Corpus).await
@@ -179,15 +183,21 @@ async fn submit<T: Message + Send + Sync + 'static>(
     kind: InputKind,
     ids: Vec<(u64, String)>,
     rows: Vec<Row<T>>,
+    single_signatures: bool,
 ) -> anyhow::Result<()> {
     let client: Client = ctx.client().await?;
     let total = ids.len();
     let mut out = ResultWriter::new(std::io::BufWriter::new(std::io::stdout().lock()))?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let envelopes = sign_in_order(kind, &key, rows.into_iter().map(|r| r.record).collect(), threads);
+    let records = rows.into_iter().map(|r| r.record).collect();
     let opened = match kind {
-        InputKind::Corpus => client.submit_corpus_stream(envelopes).await,
-        _ => client.submit_usage_stream(envelopes).await,
+        InputKind::Corpus => client.submit_corpus_stream(sign_in_order(kind, &key, records, threads)).await,
+        _ if single_signatures => client.submit_usage_stream(sign_in_order(kind, &key, records, threads)).await,
+        // Batches are signed for this ledger's origin, so they verify nowhere else.
+        _ => match client.info().await {
+            Ok(info) => client.submit_usage_batches(sign_batches_in_order(&key, &info.origin, records, threads)).await,
+            Err(e) => Err(e),
+        },
     };
     let bar = progress_bar(total);
     let mut tally = Tally::default();
