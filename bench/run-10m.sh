@@ -30,7 +30,7 @@ trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wor
 start_server() {
   : >"$work/server.log"
   local t0; t0=$(date +%s.%N)
-  "$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" 2>>"$work/server.log" &
+  "$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" --web-listen 127.0.0.1:0 2>>"$work/server.log" &
   server=$!
   wait_listening "$work/server.log"
   python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')" >"$work/started"

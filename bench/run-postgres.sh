@@ -43,7 +43,7 @@ start_node() { # $1: node number
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$dir"
   if [ "$1" != 1 ]; then cp "$work/node1/"{admin,finance,ledger}.key "$dir/"; fi
-  "$T"/release/suanlid --data-dir "$dir" --store "$url" --listen "127.0.0.1:$port" 2>"$dir/server.log" &
+  "$T"/release/suanlid --data-dir "$dir" --store "$url" --listen "127.0.0.1:$port" --web-listen 127.0.0.1:0 2>"$dir/server.log" &
   pids+=($!)
   wait_listening "$dir/server.log"
   servers="${servers:+$servers,}http://127.0.0.1:$port"

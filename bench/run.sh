@@ -42,7 +42,7 @@ for mode in $MODES; do
     *) echo "unknown mode $mode"; exit 2;;
   esac
   rm -rf "$work/data"
-  "$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" 2>"$work/server.log" &
+  "$T"/release/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" --web-listen 127.0.0.1:0 2>"$work/server.log" &
   server=$!
   wait_listening "$work/server.log"
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)

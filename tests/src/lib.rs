@@ -55,6 +55,9 @@ pub fn bin(name: &str) -> PathBuf {
 pub struct Server {
     pub child: Option<Child>,
     pub addr: String,
+    /// The web listener's `host:port` (console, log tiles, metrics), unless started with
+    /// `--web-listen off`.
+    pub web_addr: Option<String>,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub log: PathBuf,
@@ -90,10 +93,15 @@ impl Server {
     pub fn try_start_in(data_dir: &Path, extra: &[&str]) -> Result<Server, String> {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = data_dir.with_extension(format!("log.{}", std::process::id()));
+        // Each server gets its own free web port unless the test chooses one.
+        let web_flag = extra.iter().position(|a| *a == "--web-listen");
+        let default_web: &[&str] = if web_flag.is_some() { &[] } else { &["--web-listen", "127.0.0.1:0"] };
+        let expect_web = web_flag.is_none_or(|i| extra.get(i + 1) != Some(&"off"));
         let mut child = Command::new(bin("suanlid"))
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
+            .args(default_web)
             .args(extra)
             .env("SUANLI_LOG", "warn")
             .stdout(Stdio::null())
@@ -107,13 +115,24 @@ impl Server {
             use std::io::Write;
             let mut file = std::fs::File::create(&log_path).ok();
             let mut sent = false;
+            let mut grpc: Option<String> = None;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(f) = file.as_mut() {
                     let _ = writeln!(f, "{line}");
                 }
                 if !sent {
-                    if let Some(addr) = line.split("listening on ").nth(1) {
-                        let _ = tx.send(Ok(addr.trim().to_string()));
+                    if grpc.is_none()
+                        && let Some(addr) = line.split("listening on ").nth(1)
+                    {
+                        grpc = Some(addr.trim().to_string());
+                        if !expect_web {
+                            let _ = tx.send(Ok((grpc.clone().unwrap_or_default(), None)));
+                            sent = true;
+                        }
+                    } else if let Some(url) = line.split("web console ").nth(1) {
+                        let web = url.trim().trim_start_matches("http://").trim_start_matches("https://");
+                        let web = web.trim_end_matches('/').to_string();
+                        let _ = tx.send(Ok((grpc.clone().unwrap_or_default(), Some(web))));
                         sent = true;
                     } else if line.contains("error") {
                         let _ = tx.send(Err(line.clone()));
@@ -126,9 +145,10 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(addr)) => Ok(Server {
+            Ok(Ok((addr, web_addr))) => Ok(Server {
                 child: Some(child),
                 addr,
+                web_addr,
                 data_dir: data_dir.to_path_buf(),
                 _tmp: None,
                 log,
@@ -149,6 +169,11 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://host:port` of the web listener (console, `/log/…` tiles, `/metrics`).
+    pub fn web_url(&self) -> String {
+        format!("http://{}", self.web_addr.as_deref().expect("started without --web-listen off"))
     }
 
     pub fn admin_key(&self) -> PathBuf {
@@ -197,6 +222,7 @@ impl Server {
         let mut s = Server::start_in(&self.data_dir, &extra);
         self.child = s.child.take();
         self.addr = std::mem::take(&mut s.addr);
+        self.web_addr = s.web_addr.take();
     }
 
     /// Runs `suanli --server <this> args...`.

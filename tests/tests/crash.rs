@@ -343,7 +343,7 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
             let mut child = std::process::Command::new(suanli_tests::bin("suanlid"))
                 .arg("--data-dir")
                 .arg(&server.data_dir)
-                .args(["--listen", "127.0.0.1:0", "--config", &config])
+                .args(["--listen", "127.0.0.1:0", "--web-listen", "off", "--config", &config])
                 .env("SUANLI_LOG", "warn")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())

@@ -187,7 +187,7 @@ fn metrics_addr(server: &Server) -> String {
 /// GET /metrics, parsed: `name{labels}` → value.
 fn scrape(addr: &str) -> BTreeMap<String, String> {
     let mut conn = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
@@ -256,7 +256,7 @@ fn metrics_count_what_was_submitted() {
 
     // Anything but /metrics is not found.
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
-    conn.write_all(b"GET /other HTTP/1.1\r\n\r\n").unwrap();
+    conn.write_all(b"GET /other HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
     let mut r = String::new();
     conn.read_to_string(&mut r).unwrap();
     assert!(r.starts_with("HTTP/1.1 404"), "{r}");

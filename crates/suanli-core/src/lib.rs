@@ -15,6 +15,7 @@ pub mod export;
 pub mod ids;
 pub mod index;
 pub mod keyfile;
+pub mod lang;
 pub mod ledger;
 pub mod merkle;
 pub mod model;

@@ -42,6 +42,16 @@ pub struct Limits {
     /// Inclusion-proof lookups by leaf hash running at once (each scans the log's leaf
     /// hashes); more wait.
     pub leaf_lookups_concurrent_max: usize,
+    /// Connections the web listener (console, log tiles, metrics) serves at once; further
+    /// clients wait in the listen backlog.
+    pub web_connections_max: usize,
+    /// Largest HTTP request body the web listener reads (a signed envelope, a report to
+    /// check), bytes; larger ones are refused with 413.
+    pub web_request_bytes_max: usize,
+    /// How long an HTTP request may take, from its first byte to its answer, milliseconds
+    /// (a request head that has not arrived by then closes the connection; a slower answer
+    /// is 408).
+    pub web_request_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -62,6 +72,9 @@ impl Default for Limits {
             read_replay_cache_max: 100_000,
             exports_concurrent_max: 4,
             leaf_lookups_concurrent_max: 2,
+            web_connections_max: 256,
+            web_request_bytes_max: 1024 * 1024,
+            web_request_timeout_ms: 30_000,
         }
     }
 }
@@ -117,6 +130,10 @@ pub struct Config {
     /// Address of the Prometheus metrics listener (plain HTTP, `GET /metrics`). `None`:
     /// no metrics listener. Port 0 picks a free port (printed at start).
     pub metrics_listen: Option<String>,
+    /// Address of the web listener: the console for people, the log as C2SP tlog-tiles
+    /// (`/log/…`) and `/metrics`. `off` (or an empty string): no web listener. Port 0 picks
+    /// a free port (printed at start). The `tls` settings apply to it as to gRPC.
+    pub web_listen: String,
     pub tls: Tls,
     /// After SIGTERM, how long open calls may go on before the server stops without them
     /// (a client's never-ending stream must not keep it running), milliseconds.
@@ -138,6 +155,7 @@ impl Default for Config {
             snapshot_interval_entries: 100_000,
             read_skew_ms: 5 * 60 * 1000,
             metrics_listen: None,
+            web_listen: "127.0.0.1:7421".into(),
             tls: Tls::default(),
             shutdown_grace_ms: 10_000,
             limits: Limits::default(),
@@ -177,6 +195,14 @@ impl Config {
         }
     }
 
+    /// The web listener's address, or `None` when it is off.
+    pub fn web_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.web_listen.trim() {
+            "" | "off" => Ok(None),
+            a => a.parse().map(Some).map_err(|e| invalid("web_listen", format!("{a:?} is not host:port or off ({e})"))),
+        }
+    }
+
     /// Rules across fields, and ranges that keep the server inside its memory budget.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let grpc = self.listen_addr()?;
@@ -185,6 +211,19 @@ impl Config {
             && m == grpc
         {
             return Err(invalid("metrics_listen", "must differ from listen"));
+        }
+        if let Some(w) = self.web_addr()?
+            && w.port() != 0
+        {
+            if w == grpc {
+                return Err(invalid("web_listen", "must differ from listen"));
+            }
+            if self.metrics_addr()? == Some(w) {
+                return Err(invalid(
+                    "web_listen",
+                    "must differ from metrics_listen (the web listener serves /metrics too)",
+                ));
+            }
         }
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) => {
@@ -223,6 +262,11 @@ impl Config {
         range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
         range("limits.exports_concurrent_max", l.exports_concurrent_max, 1, 1024)?;
         range("limits.leaf_lookups_concurrent_max", l.leaf_lookups_concurrent_max, 1, 1024)?;
+        range("limits.web_connections_max", l.web_connections_max, 1, 100_000)?;
+        range("limits.web_request_bytes_max", l.web_request_bytes_max, 1024, 64 << 20)?;
+        if !(100..=600_000).contains(&l.web_request_timeout_ms) {
+            return Err(invalid("limits.web_request_timeout_ms", "must be between 100 and 600000"));
+        }
         if !(8..=65_536).contains(&self.store_cache_mib) {
             return Err(invalid("store_cache_mib", "must be between 8 and 65536"));
         }
@@ -279,6 +323,13 @@ mod tests {
         assert!(e.contains("tls.key"), "{e}");
         let e = Config::from_toml("[tls]\nclient_ca = \"ca.crt\"\n").unwrap_err().to_string();
         assert!(e.contains("tls.client_ca"), "{e}");
+        let e = Config::from_toml("web_listen = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("web_listen"), "{e}");
+        assert_eq!(Config::from_toml("web_listen = \"off\"\n").unwrap().web_addr().unwrap(), None);
+        let e = Config::from_toml("listen = \"127.0.0.1:7000\"\nweb_listen = \"127.0.0.1:7000\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("web_listen"), "{e}");
         let e = Config::from_toml("metrics_listen = \"x\"\n").unwrap_err().to_string();
         assert!(e.contains("metrics_listen"), "{e}");
     }

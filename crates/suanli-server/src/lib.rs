@@ -17,6 +17,7 @@ pub mod sequencer;
 pub mod service;
 pub mod tls;
 pub mod verify;
+pub mod web;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
@@ -54,21 +55,31 @@ pub async fn serve(
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    serve_with(config, opened, store, listener, None, clock, shutdown).await
+    serve_with(config, opened, store, listener, HttpListeners::default(), clock, shutdown).await
 }
 
-/// [`serve`], and also Prometheus metrics on `metrics_listener` when one is given (see
-/// [`metrics`]). TLS is taken from `config.tls`.
+/// The HTTP listeners besides gRPC, each optional: the web listener (console, log tiles,
+/// `/metrics`; see [`web`]) and a metrics-only listener.
+#[derive(Debug, Default)]
+pub struct HttpListeners {
+    pub web: Option<TcpListener>,
+    pub metrics: Option<TcpListener>,
+}
+
+/// [`serve`], and also the HTTP listeners given (see [`web`]). TLS is taken from
+/// `config.tls`, for gRPC and the web listener alike (the metrics-only listener stays
+/// plain HTTP, for an internal address).
 pub async fn serve_with(
     config: &Config,
     opened: Opened,
     store: Arc<dyn Store>,
     listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
+    http: HttpListeners,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let tls = tls::server_config(&config.tls)?;
+    let web_tls = tls::web_acceptor(&config.tls)?;
     let metrics = Arc::new(Metrics::default());
     let ledger = Arc::new(RwLock::new(opened.ledger));
     let report_signer = opened.signer.clone();
@@ -135,8 +146,27 @@ pub async fn serve_with(
         metrics: metrics.clone(),
         chunk_permits: Arc::new(admission::Admission::new(config.limits.chunks_in_flight_max)),
     });
-    let metrics_task =
-        metrics_listener.map(|l| tokio::spawn(metrics::serve_metrics(l, metrics, shared.ledger.clone())));
+    let web_state =
+        Arc::new(web::WebState { shared: shared.clone(), metrics: metrics.clone(), tls: web_tls.is_some() });
+    // The HTTP listeners stop when the gRPC server does (their `stop` is dropped or sent).
+    let (http_stop_tx, http_stop) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut http_tasks = Vec::new();
+    if let Some(l) = http.web {
+        let app = web::router(web_state.clone());
+        let limits = config.limits.clone();
+        let stop = stopped(http_stop.clone());
+        http_tasks.push(tokio::spawn(async move { web::serve(l, app, web_tls, &limits, stop).await }));
+    }
+    if let Some(l) = http.metrics {
+        let app = web::metrics_router(web_state.clone());
+        let limits = config.limits.clone();
+        let stop = stopped(http_stop.clone());
+        http_tasks.push(tokio::spawn(async move { web::serve(l, app, None, &limits, stop).await }));
+    }
+    drop(web_state);
     let services = Services(shared.clone());
     let limits = &config.limits;
 
@@ -221,8 +251,9 @@ pub async fn serve_with(
 
     info!("stopped accepting; finishing the last round");
     ticker.abort();
-    if let Some(t) = metrics_task {
-        t.abort();
+    let _ = http_stop_tx.send(true);
+    for t in http_tasks {
+        let _ = t.await;
     }
     drop(services);
     drop(shared);

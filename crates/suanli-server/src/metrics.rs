@@ -1,10 +1,5 @@
-//! Prometheus metrics, in the text exposition format, on a listener of their own.
-//!
-//! Why hand-written: the server needs a few counters, three histograms and some gauges
-//! read from the ledger state at scrape time; atomics and a formatter cover that without a
-//! metrics framework, and a scrape is one plain HTTP/1.1 request (`GET /metrics`) that a
-//! few lines of tokio answer. The listener is separate from gRPC so that it can be bound
-//! to an internal address and never needs TLS or client certificates.
+//! Prometheus metrics, in the text exposition format, served at `/metrics` by the web
+//! listener and by `metrics_listen` when set (see [`crate::web`]).
 //!
 //! Counters count since this process started; gauges of money and caps are computed from
 //! the ledger state, so they are right after a restart too. Money is formatted from
@@ -12,24 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use suanli_core::ledger::{Answer, InputKind, Ledger};
 use suanli_core::model::VoucherKind;
 use suanli_core::money::fmt_money;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tracing::debug;
-
-/// Largest request head a scrape may send, bytes.
-const REQUEST_BYTES_MAX: usize = 8 * 1024;
-/// How long a scraper may take to send its request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Scrapes answered at once; more wait in the listen backlog.
-const SCRAPES_CONCURRENT_MAX: usize = 16;
 
 /// A histogram with fixed upper bounds, in integer units (microseconds or records).
 pub struct Histogram {
@@ -291,69 +276,6 @@ fn render_state(out: &mut String, ledger: &Ledger) {
         "# HELP suanli_entities Registered entities.\n# TYPE suanli_entities gauge\nsuanli_entities {}",
         ledger.entities().count()
     );
-}
-
-/// Serves `GET /metrics` on `listener` until the task is dropped or aborted.
-pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, ledger: Arc<RwLock<Ledger>>) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(SCRAPES_CONCURRENT_MAX));
-    loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let (conn, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                debug!(error = %e, "metrics accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let (metrics, ledger) = (metrics.clone(), ledger.clone());
-        tokio::spawn(async move {
-            if let Err(e) = answer(conn, &metrics, &ledger).await {
-                debug!(peer = %peer, error = %e, "metrics request failed");
-            }
-            drop(permit);
-        });
-    }
-}
-
-/// Reads one request head and answers it; the connection is then closed.
-async fn answer(mut conn: TcpStream, metrics: &Metrics, ledger: &RwLock<Ledger>) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let read = tokio::time::timeout(REQUEST_TIMEOUT, async {
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < REQUEST_BYTES_MAX {
-            let n = conn.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
-    if !matches!(read, Ok(Ok(()))) {
-        return Ok(());
-    }
-    let line = head.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split(' ');
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => {
-            let body = metrics.render(&ledger.read().expect("ledger lock"));
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
-        }
-        ("GET", "/") => ("200 OK", "text/plain; charset=utf-8", "suanlid metrics: see /metrics\n".to_string()),
-        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found; try /metrics\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET is served\n".to_string()),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    conn.write_all(response.as_bytes()).await?;
-    conn.shutdown().await
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! says which file is wrong when one is.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -36,4 +37,41 @@ pub fn server_config(tls: &Tls) -> anyhow::Result<Option<ServerTlsConfig>> {
         format!("TLS certificate {}, key {}{ca} do not make a usable TLS configuration", cert.display(), key.display())
     })?;
     Ok(Some(config))
+}
+
+/// The rustls acceptor for the web listener, from the same files as gRPC's TLS; `None`
+/// when TLS is off. With `client_ca`, browsers and scrapers must present a client
+/// certificate too, exactly as gRPC clients must.
+pub fn web_acceptor(tls: &Tls) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
+        return Ok(None);
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = CertificateDer::pem_slice_iter(&read_pem(cert, "TLS certificate")?)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("the TLS certificate {} does not parse", cert.display()))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&read_pem(key, "TLS key")?)
+        .with_context(|| format!("the TLS key {} does not parse", key.display()))?;
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(&read_pem(ca, "client CA certificate")?) {
+                roots.add(c.with_context(|| format!("the client CA {} does not parse", ca.display()))?)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .with_context(|| format!("the client CA {} is not usable", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key_der)
+        .with_context(|| format!("the TLS key {} does not match the certificate {}", key.display(), cert.display()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
 }

@@ -59,6 +59,10 @@ struct Args {
     /// Serve Prometheus metrics (plain HTTP, GET /metrics) on this address, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Address of the web listener: the console for people, the log as C2SP tlog-tiles
+    /// (/log/...) and /metrics. "off" turns it off. Default: 127.0.0.1:7421
+    #[arg(long, value_name = "ADDR|off")]
+    web_listen: Option<String>,
     /// TLS: the server's certificate chain (PEM). Needs --tls-key; the gRPC port then speaks only TLS.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -122,6 +126,9 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     }
     if args.metrics_listen.is_some() {
         config.metrics_listen = args.metrics_listen.clone();
+    }
+    if let Some(w) = &args.web_listen {
+        config.web_listen = w.clone();
     }
     if args.tls_cert.is_some() {
         config.tls.cert = args.tls_cert.clone();
@@ -227,7 +234,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    suanli_server::serve_with(&config, opened, store, listener, metrics, clock, shutdown_signal()).await
+    let web = match config.web_addr()? {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("web listener on {addr}"))?;
+            let scheme = if config.tls.enabled() { "https" } else { "http" };
+            eprintln!("suanlid: web console {scheme}://{}/", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
+    let http = suanli_server::HttpListeners { web, metrics };
+    suanli_server::serve_with(&config, opened, store, listener, http, clock, shutdown_signal()).await
 }
 
 fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
