@@ -375,7 +375,7 @@ mod tests {
             a.expect_root(m, root_of(&honest[..m as usize]), "the old checkpoint");
         }
         let decoded: Vec<_> = entries.iter().map(|b| Entry::decode(b)).collect();
-        let sigs = signature_items(&decoded);
+        let sigs = signature_items(ORIGIN, &decoded);
         for (i, ((bytes, entry), sig)) in entries.iter().zip(&decoded).zip(sigs).enumerate() {
             a.push(i as u64, bytes, entry, sig)?;
         }

@@ -252,7 +252,6 @@ type AckStream = Pin<Box<dyn Stream<Item = Result<v1::Ack, Status>> + Send>>;
 /// through verification and the sequencer and back as acks.
 async fn pump(
     shared: Arc<Shared>,
-    kind: InputKind,
     mut stream: impl Stream<Item = Result<Slot, Status>> + Unpin,
     out: mpsc::Sender<Result<v1::Ack, Status>>,
 ) {
@@ -319,7 +318,7 @@ async fn pump(
 fn stream_acks(shared: &Arc<Shared>, kind: InputKind, stream: Streaming<Envelope>) -> AckStream {
     let prep = shared.clone();
     let slots = stream.map(move |env| env.map(|env| prep.prepare_one(kind, env)));
-    ack_stream(shared, kind, slots)
+    ack_stream(shared, slots)
 }
 
 /// The acks of a stream of batch-signed usage records: one per record, in order.
@@ -331,16 +330,15 @@ fn batch_acks(shared: &Arc<Shared>, stream: Streaming<v1::BatchEnvelope>) -> Ack
             Err(status) => futures::stream::iter(vec![Err(status)]),
         })
         .flatten();
-    ack_stream(shared, InputKind::Usage, Box::pin(slots))
+    ack_stream(shared, Box::pin(slots))
 }
 
 fn ack_stream(
     shared: &Arc<Shared>,
-    kind: InputKind,
     slots: impl Stream<Item = Result<Slot, Status>> + Unpin + Send + 'static,
 ) -> AckStream {
     let (tx, rx) = mpsc::channel(shared.limits.ack_queue_depth);
-    tokio::spawn(pump(shared.clone(), kind, slots, tx));
+    tokio::spawn(pump(shared.clone(), slots, tx));
     Box::pin(ReceiverStream::new(rx))
 }
 
