@@ -104,10 +104,16 @@ fn batch_signed_records_end_to_end() {
 
         // Across single and batch signatures: the bytes decide, not how they were signed.
         let single = |r: &wire::UsageRecord| envelope(&tk::sign(InputKind::Usage, &p, r));
-        let acks = g.submit_all(vec![single(&a[5]), single(&record(1, "a6", "200.00")), single(&record(1, "s0", "100.00"))]).await;
+        let acks = g
+            .submit_all(vec![single(&a[5]), single(&record(1, "a6", "200.00")), single(&record(1, "s0", "100.00"))])
+            .await;
         assert_eq!(codes(&acks), vec!["DUPLICATE", "CONFLICT", "ACCEPTED"]);
         assert_eq!(acks[0].seq, first_seq + 5);
-        let acks = submit_batches(&mut g, vec![batch_of(&p, &origin, &[record(1, "s0", "100.00"), record(1, "s0x", "100.00")])]).await;
+        let acks = submit_batches(
+            &mut g,
+            vec![batch_of(&p, &origin, &[record(1, "s0", "100.00"), record(1, "s0x", "100.00")])],
+        )
+        .await;
         assert_eq!(codes(&acks), vec!["DUPLICATE", "ACCEPTED"]);
 
         // Shape errors answer every record of the batch; an empty batch ends the call.

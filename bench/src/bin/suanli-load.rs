@@ -85,7 +85,11 @@ fn batches(inputs: &[Input], origin: &str, key: &ed25519_dalek::SigningKey) -> V
         .map(|chunk| {
             let records: Vec<Vec<u8>> = chunk.iter().map(|i| i.signed.payload.clone()).collect();
             let (signature, _) = suanli_core::batch::sign(key, origin, &records).expect("1 to 64 records");
-            v1::BatchEnvelope { records, public_key: key.verifying_key().to_bytes().to_vec(), signature: signature.to_vec() }
+            v1::BatchEnvelope {
+                records,
+                public_key: key.verifying_key().to_bytes().to_vec(),
+                signature: signature.to_vec(),
+            }
         })
         .collect()
 }

@@ -5,9 +5,9 @@
 use ed25519_dalek::SigningKey;
 use prost::Message;
 use rand_core::{OsRng, RngCore};
-use suanli_core::{batch, keyfile};
 use suanli_core::ledger::InputKind;
 use suanli_core::sig::{self, Domain};
+use suanli_core::{batch, keyfile};
 use suanli_proto::v1::{self, Envelope};
 
 /// Signs a message of `kind` under its domain tag (`suanli/v1/usage\n`, ...).

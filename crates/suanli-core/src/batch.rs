@@ -64,9 +64,7 @@ pub fn tree<R: AsRef<[u8]>>(records: &[R]) -> Result<(Hash, Vec<BatchProof>), Ba
     }
     let leaves: Vec<Hash> = records.iter().map(|r| leaf_hash(r.as_ref())).collect();
     let root = range_root(&leaves);
-    let proofs = (0..n)
-        .map(|i| BatchProof { count: n as u32, index: i as u32, path: path(&leaves, i) })
-        .collect();
+    let proofs = (0..n).map(|i| BatchProof { count: n as u32, index: i as u32, path: path(&leaves, i) }).collect();
     Ok((root, proofs))
 }
 

@@ -139,7 +139,9 @@ fn verify_slice(inputs: &[Input], units: &[Unit], keys: &[Option<Arc<PublicKey>>
         // A key that is not a valid strong point can sign nothing.
         if let (Some(k), true) = (key, unit.valid) {
             items.push(match &unit.head {
-                None => Item::new(KeyRef::Checked(k), input.kind.domain(), &input.signed.payload, &input.signed.signature),
+                None => {
+                    Item::new(KeyRef::Checked(k), input.kind.domain(), &input.signed.payload, &input.signed.signature)
+                }
                 Some(head) => Item::new(KeyRef::Checked(k), Domain::UsageBatch, head, &input.signed.signature),
             });
             positions.push(i);
