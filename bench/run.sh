@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# One command for the end-to-end benchmark: builds (profile `profiling`: release with line tables), starts suanlid on a
-# fresh data directory, streams RECORDS pre-signed records as fast as the ledger
-# acknowledges them, then runs a second load at half that throughput to measure latency,
-# and writes the results (with the machine's core count and CPU model) to
-# bench/results/RESULTS.md — the table the README's performance section shows.
+# One command for the end-to-end benchmark: builds (profile `profiling`: release with line tables), and for each way of
+# signing (one signature per record, then batches of 64 under `suanli/v1/usage-batch\n`)
+# starts suanlid on a fresh data directory, streams RECORDS pre-signed records as fast as
+# the ledger acknowledges them, then a second load at half that throughput to measure
+# latency, and writes the results (with the machine's core count, CPU model and load
+# average) to bench/results/RESULTS.md — the tables the README's performance section shows.
 #
-#   bench/run.sh                 # 1,000,000 records (the issue's target run)
+#   bench/run.sh                 # 1,000,000 records per way of signing (the issue's run)
 #   RECORDS=200000 bench/run.sh  # a quicker run
+#   MODES=single bench/run.sh    # only one of the two (single, batch)
+#   STAGES=1 bench/run.sh        # also the criterion stage benchmarks, as a table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -20,22 +23,46 @@ HALF_RECORDS=${HALF_RECORDS:-$((RECORDS / 4))}
 PROVIDERS=${PROVIDERS:-8}
 PORT=${PORT:-7499}
 OUT=${OUT:-bench/results/RESULTS.md}
+MODES=${MODES:-single batch}
 
 cargo build --profile "$PROFILE" -q -p suanli-server --bin suanlid -p suanli-bench --bin suanli-load
 
 work=$(mktemp -d)
+server=
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-"$T/$PROFILE"/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" --web-listen 127.0.0.1:0 2>"$work/server.log" &
-server=$!
-wait_listening "$work/server.log"
 
 load() {
   "$T/$PROFILE"/suanli-load --server "http://127.0.0.1:$PORT" --server-pid "$server" \
-    --data-dir "$work/data" --providers "$PROVIDERS" "$@"
+    --data-dir "$work/data" --providers "$PROVIDERS" $flags "$@"
 }
 
-full_and_half_speed "$work/data/admin.key" ""
-
 mkdir -p "$(dirname "$OUT")"
-python3 bench/results_table.py "$work/max.json" "$work/half.json" "$OUT" \
-  "sled store (the embedded default). Rerun: \`bench/run.sh\`." "≥ 100,000"
+: >"$work/tables.md"
+for mode in $MODES; do
+  case $mode in
+    single) flags=; what="one signature per record (\`SubmitUsage\`)";;
+    batch) flags=--batch-signed; what="batches of 64 records, one signature each (\`SubmitUsageBatchSigned\`)";;
+    *) echo "unknown mode $mode"; exit 2;;
+  esac
+  rm -rf "$work/data"
+  "$T/$PROFILE"/suanlid --data-dir "$work/data" --listen "127.0.0.1:$PORT" --web-listen 127.0.0.1:0 2>"$work/server.log" &
+  server=$!
+  wait_listening "$work/server.log"
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  full_and_half_speed "$work/data/admin.key" " ($mode-signed)"
+  load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "**$mode-signed**: $what." >>"$work/tables.md"
+  echo >>"$work/tables.md"
+  python3 bench/results_table.py "$work/max.json" "$work/half.json" "$work/table.md" \
+    "sled store (the embedded default); load average before/after: $load_before / $load_after. Rerun: \`bench/run.sh\`." \
+    "$([ "$mode" = batch ] && echo "≥ 300,000" || echo "≥ 100,000")"
+  cat "$work/table.md" >>"$work/tables.md"
+  echo >>"$work/tables.md"
+  kill "$server"; wait "$server" 2>/dev/null || true
+done
+if [ "${STAGES:-0}" = 1 ]; then
+  cargo bench -q -p suanli-bench --bench stages -- --noplot
+  python3 bench/stages_table.py "$T/criterion" >>"$work/tables.md"
+fi
+cp "$work/tables.md" "$OUT"
+cat "$OUT"

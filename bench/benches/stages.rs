@@ -82,6 +82,25 @@ fn signatures(c: &mut Criterion) {
             }
         })
     });
+    // Batch-signed records (`suanli/v1/usage-batch`): per batch of 64, the Merkle tree of
+    // the records, each record's audit path, and one signature check, as the ledger does.
+    let key = suanli_bench::provider_key(0);
+    let payloads: Vec<Vec<u8>> = ins.iter().map(|i| i.signed.payload.clone()).collect();
+    let signed: Vec<[u8; 64]> = payloads
+        .chunks(suanli_core::batch::BATCH_RECORDS_MAX)
+        .map(|c| suanli_core::batch::sign(&key, "bench", c).expect("batch").0)
+        .collect();
+    let batch_key = sig::check_public_key(&tk::public(&key)).expect("key");
+    g.throughput(Throughput::Elements(4096));
+    g.bench_function("batch-signed, 64 records a signature (tree + one check)", |b| {
+        b.iter(|| {
+            for (c, s) in payloads.chunks(suanli_core::batch::BATCH_RECORDS_MAX).zip(&signed) {
+                let (_, proofs) = suanli_core::batch::tree(c).expect("batch");
+                let head = suanli_core::batch::signed_head("bench", &c[0], &proofs[0]).expect("head");
+                Item::new(&batch_key, sig::Domain::UsageBatch, &head, s).verify().expect("valid");
+            }
+        })
+    });
     for size in [16usize, 64, 256, 1024] {
         g.throughput(Throughput::Elements(4096));
         g.bench_function(format!("batches of {size}"), |b| {

@@ -7,6 +7,8 @@ use prost::Message;
 /// Messages of signed.proto, generated in suanli-core.
 const SIGNED_MESSAGES: &[&str] = &[
     "Envelope",
+    "BatchEnvelope",
+    "UsageBatchHead",
     "UsageRecord",
     "CorpusRecord",
     "RecordKind",

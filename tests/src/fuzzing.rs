@@ -96,10 +96,7 @@ pub fn envelope(data: &[u8]) {
         InputKind::Holder => 15,
         _ => 11,
     };
-    let input = Input {
-        kind,
-        signed: Signed { payload: env.payload, public_key: public(&tk::key(signer)), signature: [0; 64] },
-    };
+    let input = Input { kind, signed: Signed::single(env.payload, public(&tk::key(signer)), [0; 64]) };
     let (ledger, index) = base();
     let (mut ledger, mut index) = (ledger.clone(), index.clone());
     let (before, before_index) = (ledger.clone(), index.clone());

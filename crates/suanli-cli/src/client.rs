@@ -219,6 +219,17 @@ impl Client {
         Ok(self.ack_stream(call, acks))
     }
 
+    /// Streams batch-signed usage records over one `SubmitUsageBatchSigned` call: one ack
+    /// per record, `index` counting records across the batches, in order.
+    pub async fn submit_usage_batches<S>(&self, batches: S) -> Result<AckStream, ClientError>
+    where
+        S: Stream<Item = v1::BatchEnvelope> + Send + 'static,
+    {
+        let call = "Ingest.SubmitUsageBatchSigned";
+        let acks = self.ingest().submit_usage_batch_signed(batches).await.map_err(self.err(call))?.into_inner();
+        Ok(self.ack_stream(call, acks))
+    }
+
     /// Streams signed corpus-purchase records over one `SubmitCorpus` call.
     pub async fn submit_corpus_stream<S>(&self, envelopes: S) -> Result<AckStream, ClientError>
     where

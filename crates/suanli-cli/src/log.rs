@@ -139,8 +139,18 @@ pub fn check_record_proof(
             "the ledger answered with record {got_id:?} of {got_provider}, not {record_id:?} of {provider}"
         )));
     }
-    sig::verify(&input.public_key, domain, &input.payload, &input.signature)
-        .map_err(|e| bad(format!("the record's signature does not verify: {e}")))?;
+    match &input.batch {
+        // Signed in a batch: the signature covers the batch head this record's proof leads
+        // to, for the ledger the checkpoint names.
+        Some(proof) => {
+            let head = suanli_core::batch::signed_head(&checkpoint.origin, &input.payload, proof)
+                .map_err(|e| bad(format!("the record's batch proof: {e}")))?;
+            sig::verify(&input.public_key, Domain::UsageBatch, &head, &input.signature)
+                .map_err(|e| bad(format!("the record's batch signature does not verify: {e}")))?;
+        }
+        None => sig::verify(&input.public_key, domain, &input.payload, &input.signature)
+            .map_err(|e| bad(format!("the record's signature does not verify: {e}")))?,
+    }
     let leaf = leaf_hash(&answer.entry);
     let path = proof
         .hashes
@@ -376,7 +386,7 @@ pub fn verify_export(
             }
         }
         let decoded: Vec<_> = raw.iter().map(|b| Entry::decode(b)).collect();
-        let verdicts = check_signatures(&decoded, threads);
+        let verdicts = check_signatures(&cp.origin, &decoded, threads);
         for ((bytes, entry), verdict) in raw.iter().zip(&decoded).zip(verdicts) {
             auditor.push(position, bytes, entry, verdict).map_err(LogError::Verify)?;
             position += 1;
@@ -396,15 +406,16 @@ pub fn verify_export(
 
 /// Signature verdicts for decoded entries, the batch split over `threads` threads.
 fn check_signatures(
+    origin: &str,
     decoded: &[Result<Entry, suanli_core::codec::DecodeError>],
     threads: usize,
 ) -> Vec<Option<Result<(), sig::SigError>>> {
     if threads == 1 || decoded.len() < 64 {
-        return signature_items(decoded);
+        return signature_items(origin, decoded);
     }
     let per = decoded.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let parts: Vec<_> = decoded.chunks(per).map(|part| s.spawn(move || signature_items(part))).collect();
+        let parts: Vec<_> = decoded.chunks(per).map(|part| s.spawn(move || signature_items(origin, part))).collect();
         parts.into_iter().flat_map(|h| h.join().expect("signature thread")).collect()
     })
 }

@@ -5,9 +5,9 @@
 use ed25519_dalek::SigningKey;
 use prost::Message;
 use rand_core::{OsRng, RngCore};
-use suanli_core::keyfile;
 use suanli_core::ledger::InputKind;
 use suanli_core::sig::{self, Domain};
+use suanli_core::{batch, keyfile};
 use suanli_proto::v1::{self, Envelope};
 
 /// Signs a message of `kind` under its domain tag (`suanli/v1/usage\n`, ...).
@@ -22,9 +22,7 @@ const SIGN_CHUNKS_AHEAD: usize = 4;
 
 /// Signs `records` on `threads` threads (at least one) and yields their envelopes in the
 /// records' order, as fast as the consumer takes them. Signing costs tens of microseconds a
-/// record, more than sending it, so one thread would hold a large submission back. Each
-/// thread signs every `threads`-th chunk; a collector takes the chunks round-robin, which
-/// keeps the order, and the bounded queues make slow sending slow down signing.
+/// record, more than sending it, so one thread would hold a large submission back.
 pub fn sign_in_order<T>(
     kind: InputKind,
     key: &SigningKey,
@@ -34,30 +32,75 @@ pub fn sign_in_order<T>(
 where
     T: Message + Send + Sync + 'static,
 {
+    let key = key.clone();
+    in_order(records, SIGN_CHUNK_RECORDS, threads, move |chunk: &[T]| {
+        chunk.iter().map(|r| sign(kind, &key, r)).collect()
+    })
+}
+
+/// Signs usage records in batches of [`batch::BATCH_RECORDS_MAX`] for the ledger named
+/// `origin` (its `LedgerInfo.origin`): one signature per batch under
+/// `suanli/v1/usage-batch\n` (docs/INTEGRATION.md), yielded in the records' order.
+pub fn sign_batches_in_order<T>(
+    key: &SigningKey,
+    origin: &str,
+    records: Vec<T>,
+    threads: usize,
+) -> tokio_stream::wrappers::ReceiverStream<v1::BatchEnvelope>
+where
+    T: Message + Send + Sync + 'static,
+{
+    let (key, origin) = (key.clone(), origin.to_string());
+    in_order(records, SIGN_CHUNK_RECORDS, threads, move |chunk: &[T]| {
+        chunk.chunks(batch::BATCH_RECORDS_MAX).map(|records| sign_batch(&key, &origin, records)).collect()
+    })
+}
+
+/// One signed batch of usage records (at most [`batch::BATCH_RECORDS_MAX`]).
+pub fn sign_batch(key: &SigningKey, origin: &str, records: &[impl Message]) -> v1::BatchEnvelope {
+    let records: Vec<Vec<u8>> = records.iter().map(Message::encode_to_vec).collect();
+    let (signature, _) = batch::sign(key, origin, &records).expect("1 to 64 records");
+    v1::BatchEnvelope { records, public_key: key.verifying_key().to_bytes().to_vec(), signature: signature.to_vec() }
+}
+
+/// Runs `f` over chunks of `items` on `threads` threads and yields what it returns, in
+/// order, as fast as the consumer takes it. Each thread takes every `threads`-th chunk; a
+/// collector takes the chunks round-robin, which keeps the order, and the bounded queues
+/// make slow sending slow down the work.
+fn in_order<I, O>(
+    items: Vec<I>,
+    chunk: usize,
+    threads: usize,
+    f: impl Fn(&[I]) -> Vec<O> + Send + Sync + 'static,
+) -> tokio_stream::wrappers::ReceiverStream<O>
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+{
     let threads = threads.max(1);
-    let records = std::sync::Arc::new(records);
-    let chunks = records.len().div_ceil(SIGN_CHUNK_RECORDS);
+    let items = std::sync::Arc::new(items);
+    let f = std::sync::Arc::new(f);
+    let chunks = items.len().div_ceil(chunk);
     let mut queues = Vec::with_capacity(threads);
     for w in 0..threads {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Envelope>>(SIGN_CHUNKS_AHEAD);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<O>>(SIGN_CHUNKS_AHEAD);
         queues.push(rx);
-        let (records, key) = (records.clone(), key.clone());
+        let (items, f) = (items.clone(), f.clone());
         std::thread::spawn(move || {
             for c in (w..chunks).step_by(threads) {
-                let end = ((c + 1) * SIGN_CHUNK_RECORDS).min(records.len());
-                let signed = records[c * SIGN_CHUNK_RECORDS..end].iter().map(|r| sign(kind, &key, r)).collect();
-                if tx.send(signed).is_err() {
+                let end = ((c + 1) * chunk).min(items.len());
+                if tx.send(f(&items[c * chunk..end])).is_err() {
                     break; // the collector stopped: nobody wants more
                 }
             }
         });
     }
-    let (tx, rx) = tokio::sync::mpsc::channel(SIGN_CHUNK_RECORDS * 2);
+    let (tx, rx) = tokio::sync::mpsc::channel(chunk * 2);
     std::thread::spawn(move || {
         for c in 0..chunks {
-            let Ok(chunk) = queues[c % threads].recv() else { return };
-            for env in chunk {
-                if tx.blocking_send(env).is_err() {
+            let Ok(out) = queues[c % threads].recv() else { return };
+            for o in out {
+                if tx.blocking_send(o).is_err() {
                     return; // the call ended
                 }
             }

@@ -65,20 +65,56 @@ pub fn domain_of(body: &Body) -> Option<Domain> {
 /// Checks the signatures of decoded entries as one batch ([`sig::verify_batch`]: the same
 /// verdicts as one at a time). One verdict per entry; `None` for entries without a signed
 /// input (genesis) and for entries that did not decode.
-pub fn signature_items(entries: &[Result<Entry, DecodeError>]) -> Vec<Option<Result<(), SigError>>> {
-    let mut items = Vec::with_capacity(entries.len());
-    let mut owners = Vec::with_capacity(entries.len());
+///
+/// A batch-signed usage record ([`crate::batch`]) is checked against the batch head its
+/// proof leads to for the log named `origin`; records of one batch share their head and
+/// signature, so each batch signature is checked once.
+pub fn signature_items(origin: &str, entries: &[Result<Entry, DecodeError>]) -> Vec<Option<Result<(), SigError>>> {
+    // Batch heads first (the items borrow them), one per distinct (key, signature, head).
+    let mut heads: Vec<Vec<u8>> = Vec::new();
+    let mut head_of: Vec<Option<Result<usize, SigError>>> = vec![None; entries.len()];
+    let mut seen: std::collections::HashMap<(&[u8; 32], &[u8; 64], Vec<u8>), usize> = Default::default();
     for (i, e) in entries.iter().enumerate() {
         if let Ok(entry) = e
-            && let (Some(domain), Some(s)) = (domain_of(&entry.body), entry.body.signed())
+            && let Body::Usage { input, .. } = &entry.body
+            && let Some(proof) = &input.batch
         {
-            items.push(sig::Item::new(&s.public_key, domain, &s.payload, &s.signature));
-            owners.push(i);
+            head_of[i] = Some(match crate::batch::signed_head(origin, &input.payload, proof) {
+                Err(_) => Err(SigError::BatchProof),
+                Ok(head) => Ok(*seen.entry((&input.public_key, &input.signature, head.clone())).or_insert_with(|| {
+                    heads.push(head);
+                    heads.len() - 1
+                })),
+            });
         }
     }
+    let mut items = Vec::with_capacity(entries.len());
+    let mut owners: Vec<Vec<usize>> = Vec::with_capacity(entries.len());
     let mut verdicts = vec![None; entries.len()];
-    for (i, v) in owners.into_iter().zip(sig::verify_batch(&items)) {
-        verdicts[i] = Some(v);
+    let mut head_item: Vec<Option<usize>> = vec![None; heads.len()];
+    for (i, e) in entries.iter().enumerate() {
+        let Ok(entry) = e else { continue };
+        let (Some(domain), Some(s)) = (domain_of(&entry.body), entry.body.signed()) else { continue };
+        match &head_of[i] {
+            None => {
+                items.push(sig::Item::new(&s.public_key, domain, &s.payload, &s.signature));
+                owners.push(vec![i]);
+            }
+            Some(Err(e)) => verdicts[i] = Some(Err(*e)),
+            Some(Ok(h)) => match head_item[*h] {
+                Some(item) => owners[item].push(i),
+                None => {
+                    head_item[*h] = Some(items.len());
+                    items.push(sig::Item::new(&s.public_key, Domain::UsageBatch, &heads[*h], &s.signature));
+                    owners.push(vec![i]);
+                }
+            },
+        }
+    }
+    for (owned, v) in owners.into_iter().zip(sig::verify_batch(&items)) {
+        for i in owned {
+            verdicts[i] = Some(v);
+        }
     }
     verdicts
 }
@@ -339,7 +375,7 @@ mod tests {
             a.expect_root(m, root_of(&honest[..m as usize]), "the old checkpoint");
         }
         let decoded: Vec<_> = entries.iter().map(|b| Entry::decode(b)).collect();
-        let sigs = signature_items(&decoded);
+        let sigs = signature_items(ORIGIN, &decoded);
         for (i, ((bytes, entry), sig)) in entries.iter().zip(&decoded).zip(sigs).enumerate() {
             a.push(i as u64, bytes, entry, sig)?;
         }

@@ -665,7 +665,7 @@ mod tests {
             seq: 1,
             time_ms: 0,
             body: Body::Holder {
-                input: crate::entry::Signed { payload: vec![], public_key: [0; 32], signature: [0; 64] },
+                input: crate::entry::Signed { payload: vec![], public_key: [0; 32], signature: [0; 64], batch: None },
             },
         };
         assert_eq!(a.apply(&e).unwrap_err().what, "expected entry 0 next");

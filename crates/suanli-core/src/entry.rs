@@ -9,7 +9,9 @@
 //! ```text
 //! entry   = version:u8(=1) seq:u64 time_ms:i64 body
 //! body    = tag:u8 ...    1 genesis | 2 usage | 3 corpus | 4 reversal | 5 admin | 6 holder | 7 finance
+//!                         | 8 usage, batch-signed: signed proof lines
 //! signed  = payload:bytes public_key:[32] signature:[64]
+//! proof   = count:u32 index:u32 n:u8 n × hash:[32]   (the record's place in its signed batch)
 //! lines   = cap_year:i32 v:fen v_reason:u8 r:fen r_uncapped:fen r_reason:u8 s:fen s_uncapped:fen s_reason:u8
 //! bytes   = len:u32 data ;  fen = i64 count of 0.01 yuan
 //! ```
@@ -31,6 +33,16 @@ pub struct Signed {
     pub payload: Vec<u8>,
     pub public_key: PublicKey,
     pub signature: [u8; 64],
+    /// For a usage record signed in a batch: its place in the batch, from which the signed
+    /// batch head is rebuilt ([`crate::batch`]); `signature` is then the batch signature.
+    pub batch: Option<crate::batch::BatchProof>,
+}
+
+impl Signed {
+    /// A message signed on its own.
+    pub fn single(payload: Vec<u8>, public_key: PublicKey, signature: [u8; 64]) -> Signed {
+        Signed { payload, public_key, signature, batch: None }
+    }
 }
 
 /// The first entry: the program and the keys of the roles, fixed for the ledger's life.
@@ -132,6 +144,7 @@ impl Body {
     fn tag(&self) -> u8 {
         match self {
             Body::Genesis(_) => 1,
+            Body::Usage { input, .. } if input.batch.is_some() => 8,
             Body::Usage { .. } => 2,
             Body::Corpus { .. } => 3,
             Body::Reversal { .. } => 4,
@@ -175,8 +188,35 @@ pub struct Entry {
     pub body: Body,
 }
 
+/// Writes a signed input; only a usage record (tag 8) may carry a batch proof.
 fn put_signed(w: &mut Writer, s: &Signed) {
     w.bytes(&s.payload).fixed(&s.public_key).fixed(&s.signature);
+}
+
+fn put_single(w: &mut Writer, s: &Signed) {
+    assert!(s.batch.is_none(), "only usage records are signed in batches");
+    put_signed(w, s);
+}
+
+fn put_proof(w: &mut Writer, p: &crate::batch::BatchProof) {
+    w.u32(p.count).u32(p.index).u8(u8::try_from(p.path.len()).expect("a batch path is at most 6 hashes"));
+    for h in &p.path {
+        w.fixed(h);
+    }
+}
+
+fn get_proof(r: &mut Reader<'_>) -> Result<crate::batch::BatchProof, DecodeError> {
+    let count = r.u32("batch count")?;
+    let index = r.u32("batch index")?;
+    let n = r.u8("batch path length")? as usize;
+    if n > crate::batch::BATCH_PATH_MAX {
+        return Err(DecodeError::Invalid("batch path length"));
+    }
+    let mut path = Vec::with_capacity(n);
+    for _ in 0..n {
+        path.push(r.fixed("batch path")?);
+    }
+    Ok(crate::batch::BatchProof { count, index, path })
 }
 
 fn get_signed(r: &mut Reader<'_>) -> Result<Signed, DecodeError> {
@@ -184,6 +224,7 @@ fn get_signed(r: &mut Reader<'_>) -> Result<Signed, DecodeError> {
         payload: r.bytes("payload")?.to_vec(),
         public_key: r.fixed("public_key")?,
         signature: r.fixed("signature")?,
+        batch: None,
     })
 }
 
@@ -263,18 +304,25 @@ impl Entry {
             Body::Genesis(g) => {
                 w.str(&g.program_toml).fixed(&g.admin_key).fixed(&g.finance_key).fixed(&g.ledger_key).str(&g.origin);
             }
-            Body::Usage { input, lines } | Body::Corpus { input, lines } => {
+            Body::Usage { input, lines } => {
                 put_signed(&mut w, input);
+                if let Some(p) = &input.batch {
+                    put_proof(&mut w, p);
+                }
+                put_lines(&mut w, lines);
+            }
+            Body::Corpus { input, lines } => {
+                put_single(&mut w, input);
                 put_lines(&mut w, lines);
             }
             Body::Reversal { input, reversed, returned_to_voucher } => {
-                put_signed(&mut w, input);
+                put_single(&mut w, input);
                 put_facts(&mut w, reversed);
                 w.bool(*returned_to_voucher);
             }
-            Body::Admin { input } | Body::Holder { input } => put_signed(&mut w, input),
+            Body::Admin { input } | Body::Holder { input } => put_single(&mut w, input),
             Body::Finance { input, statement } => {
-                put_signed(&mut w, input);
+                put_single(&mut w, input);
                 w.u32(statement.len() as u32);
                 for l in statement {
                     put_statement_line(&mut w, l);
@@ -302,6 +350,11 @@ impl Entry {
                 origin: r.string("origin")?,
             }),
             2 => Body::Usage { input: get_signed(&mut r)?, lines: get_lines(&mut r)? },
+            8 => {
+                let mut input = get_signed(&mut r)?;
+                input.batch = Some(get_proof(&mut r)?);
+                Body::Usage { input, lines: get_lines(&mut r)? }
+            }
             3 => Body::Corpus { input: get_signed(&mut r)?, lines: get_lines(&mut r)? },
             4 => Body::Reversal {
                 input: get_signed(&mut r)?,

@@ -456,6 +456,9 @@ impl Ledger {
         if !signature_ok {
             return Err(reject(RejectCode::BadSignature, "the signature does not verify for this message type"));
         }
+        if input.signed.batch.is_some() && input.kind != InputKind::Usage {
+            return Err(reject(RejectCode::BadSignature, "only usage records are signed in batches"));
+        }
         match input.kind {
             InputKind::Usage => self.eval_usage(index, time_ms, &input.signed),
             InputKind::Corpus => self.eval_corpus(index, time_ms, &input.signed),

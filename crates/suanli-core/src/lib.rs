@@ -6,6 +6,7 @@
 #![deny(clippy::float_arithmetic)]
 
 pub mod audit;
+pub mod batch;
 pub mod checkpoint;
 pub mod codec;
 pub mod codes;

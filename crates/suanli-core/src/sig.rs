@@ -88,12 +88,23 @@ pub enum Domain {
     Finance,
     /// A signed read request.
     Read,
+    /// A batch of usage records signed at once ([`crate::batch`]): the message is the
+    /// batch head, which names the ledger and the Merkle root of the records.
+    UsageBatch,
 }
 
 impl Domain {
     /// Every domain, for code that must treat them all (and for tests that must cover them).
-    pub const ALL: [Domain; 7] =
-        [Domain::Usage, Domain::Corpus, Domain::Reversal, Domain::Admin, Domain::Holder, Domain::Finance, Domain::Read];
+    pub const ALL: [Domain; 8] = [
+        Domain::Usage,
+        Domain::Corpus,
+        Domain::Reversal,
+        Domain::Admin,
+        Domain::Holder,
+        Domain::Finance,
+        Domain::Read,
+        Domain::UsageBatch,
+    ];
 
     /// The bytes signed before the message. They name the protocol version too, so a v2
     /// message can never be replayed as v1.
@@ -106,6 +117,7 @@ impl Domain {
             Domain::Holder => b"suanli/v1/holder\n",
             Domain::Finance => b"suanli/v1/finance\n",
             Domain::Read => b"suanli/v1/read\n",
+            Domain::UsageBatch => b"suanli/v1/usage-batch\n",
         }
     }
 }
@@ -133,6 +145,8 @@ pub enum SigError {
     RNotOnCurve,
     #[error("signature s is not reduced modulo the group order")]
     NonCanonicalS,
+    #[error("the record's batch proof does not fit its batch")]
+    BatchProof,
     #[error("signature does not verify")]
     Equation,
 }

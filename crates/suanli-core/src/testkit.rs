@@ -33,7 +33,7 @@ pub fn uscc(n: u64) -> Uscc {
 pub fn sign(kind: InputKind, key: &SigningKey, msg: &impl Message) -> Input {
     let payload = msg.encode_to_vec();
     let signature = sig::sign(key, kind.domain(), &payload);
-    Input { kind, signed: Signed { payload, public_key: public(key), signature } }
+    Input { kind, signed: Signed::single(payload, public(key), signature) }
 }
 
 pub fn admin(key: &SigningKey, request_id: &str, op: wire::admin_request::Op) -> Input {

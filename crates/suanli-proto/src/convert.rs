@@ -69,5 +69,5 @@ pub fn input(kind: InputKind, env: v1::Envelope, payload_bytes_max: usize) -> Re
     if env.payload.len() > payload_bytes_max {
         return Err(EnvelopeError::TooLarge(env.payload.len(), payload_bytes_max));
     }
-    Ok(Input { kind, signed: Signed { payload: env.payload, public_key, signature } })
+    Ok(Input { kind, signed: Signed::single(env.payload, public_key, signature) })
 }

@@ -221,7 +221,9 @@ mod tests {
             v.push(Entry {
                 seq,
                 time_ms: 0,
-                body: Body::Holder { input: Signed { payload: vec![], public_key: [0; 32], signature: [0; 64] } },
+                body: Body::Holder {
+                    input: Signed { payload: vec![], public_key: [0; 32], signature: [0; 64], batch: None },
+                },
             });
         }
         v

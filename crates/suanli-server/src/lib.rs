@@ -5,6 +5,7 @@
 //! [`sequencer::Sequencer`] thread decides and group-commits, and answers flow back only
 //! once durable. [`recovery`] creates or recovers the ledger before anything listens.
 
+pub mod admission;
 pub mod audit;
 pub mod config;
 pub mod dashboard;
@@ -39,6 +40,11 @@ use crate::service::{ReadReplayCache, Services, Shared};
 
 /// How often a node on a store shared with other nodes catches up with their entries when
 /// it has nothing of its own to write: the most its reads can lag behind the shared log.
+/// HTTP/2 receive window of one stream, bytes (see `serve`).
+pub const HTTP2_STREAM_WINDOW: u32 = 256 * 1024;
+/// HTTP/2 receive window of one connection, bytes.
+pub const HTTP2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
 pub const SHARED_STORE_CATCH_UP: Duration = Duration::from_millis(200);
 
 /// Requests may come gzip-compressed (compute centers on thin links send 8 MiB batches).
@@ -98,6 +104,7 @@ pub async fn serve_with(
     let dashboard_rebuild = dashboard.rebuild(store.clone());
     let ledger = Arc::new(RwLock::new(opened.ledger));
     let report_signer = opened.signer.clone();
+    let origin = opened.origin.clone();
     let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
     let sequencer = Sequencer {
         ledger: ledger.clone(),
@@ -151,7 +158,7 @@ pub async fn serve_with(
     let shared = Arc::new(Shared {
         ledger,
         store,
-        verifier: Arc::new(verify::Verifier::new(threads)),
+        verifier: Arc::new(verify::Verifier::new(threads, origin)),
         sequencer: tx,
         limits: config.limits.clone(),
         clock,
@@ -159,7 +166,7 @@ pub async fn serve_with(
         reads_seen: Mutex::new(ReadReplayCache::default()),
         signer: report_signer,
         metrics: metrics.clone(),
-        chunk_permits: Arc::new(tokio::sync::Semaphore::new(config.limits.chunks_in_flight_max)),
+        chunk_permits: Arc::new(admission::Admission::new(config.limits.chunks_in_flight_max)),
         dashboard: dashboard.clone(),
     });
     let web_state =
@@ -214,6 +221,11 @@ pub async fn serve_with(
     let server = builder
         .max_concurrent_streams(Some(limits.streams_per_connection_max))
         .tcp_nodelay(true)
+        // Small receive windows: what a client has sent but the ledger has not admitted
+        // (see `admission`) waits in the client, not in buffers here where it would add
+        // to every record's latency (at 400 bytes a record, 2 MiB is 5,000 records).
+        .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
+        .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(IngestLimits {
             streams: v1::ingest_server::IngestServer::new(services.clone())

@@ -49,8 +49,9 @@ pub struct Shared {
     /// (`limits.chunks_in_flight_max`): what many streams can make the server hold at once
     /// is bounded, not only what one stream can. A permit is released once the chunk is
     /// decided, before its acks wait for the client, so clients that never read their
-    /// acks cannot keep permits from others.
-    pub chunk_permits: Arc<tokio::sync::Semaphore>,
+    /// acks cannot keep permits from others. The bound also adapts to how long chunks take
+    /// (see [`crate::admission`]): latency stays bounded at full speed.
+    pub chunk_permits: Arc<crate::admission::Admission>,
     /// The finance dashboard's running totals (kept by the sequencer).
     pub dashboard: Arc<crate::dashboard::LiveDashboard>,
 }
@@ -80,25 +81,77 @@ fn unavailable() -> Status {
 }
 
 impl Shared {
-    fn prepare(&self, kind: InputKind, envs: Vec<Envelope>) -> Vec<Slot> {
-        let slots: Vec<Slot> = envs
-            .into_iter()
-            .map(|env| match convert::input(kind, env, self.limits.payload_bytes_max) {
-                Ok(input) => Slot::Input(input),
-                Err(e) => {
-                    let code = match e {
-                        convert::EnvelopeError::TooLarge(..) => RejectCode::Malformed,
-                        _ => RejectCode::BadSignature,
-                    };
-                    Slot::Answered(Answer::Rejected(Rejection { code, detail: format!("envelope: {e}") }))
-                }
-            })
-            .collect();
+    /// The records of a batch-signed message ([`suanli_core::batch`]), each with its batch
+    /// proof computed here from the records as received: any change to the batch makes
+    /// the signature fail for all of them. Shape errors answer every record alike.
+    fn prepare_batch(&self, b: v1::BatchEnvelope) -> Result<Vec<Slot>, Status> {
+        let n = b.records.len();
+        if n == 0 {
+            return Err(Status::invalid_argument("a signed batch holds no records"));
+        }
+        let refuse_all = |code, detail: String| -> Vec<Slot> {
+            (0..n).map(|_| Slot::Answered(Answer::Rejected(Rejection { code, detail: detail.clone() }))).collect()
+        };
+        let slots = match (
+            <[u8; 32]>::try_from(b.public_key.as_slice()),
+            <[u8; 64]>::try_from(b.signature.as_slice()),
+            suanli_core::batch::tree(&b.records),
+        ) {
+            (Err(_), _, _) => refuse_all(
+                RejectCode::BadSignature,
+                format!("batch: public_key must be 32 bytes, got {}", b.public_key.len()),
+            ),
+            (_, Err(_), _) => refuse_all(
+                RejectCode::BadSignature,
+                format!("batch: signature must be 64 bytes, got {}", b.signature.len()),
+            ),
+            (_, _, Err(e)) => refuse_all(RejectCode::Malformed, format!("batch: {e}")),
+            (Ok(public_key), Ok(signature), Ok((_, proofs))) => b
+                .records
+                .into_iter()
+                .zip(proofs)
+                .map(|(payload, proof)| {
+                    if payload.len() > self.limits.payload_bytes_max {
+                        let detail = format!(
+                            "batch: record is {} bytes; at most {} are accepted",
+                            payload.len(),
+                            self.limits.payload_bytes_max
+                        );
+                        return Slot::Answered(Answer::Rejected(Rejection { code: RejectCode::Malformed, detail }));
+                    }
+                    let signed = suanli_core::entry::Signed { payload, public_key, signature, batch: Some(proof) };
+                    Slot::Input(Input { kind: InputKind::Usage, signed })
+                })
+                .collect(),
+        };
+        self.count_answered(InputKind::Usage, &slots);
+        Ok(slots)
+    }
+
+    fn count_answered(&self, kind: InputKind, slots: &[Slot]) {
         self.metrics.count_answers(slots.iter().filter_map(|s| match s {
             Slot::Answered(a) => Some((kind, a)),
             Slot::Input(_) => None,
         }));
-        slots
+    }
+
+    fn prepare(&self, kind: InputKind, envs: Vec<Envelope>) -> Vec<Slot> {
+        envs.into_iter().map(|env| self.prepare_one(kind, env)).collect()
+    }
+
+    fn prepare_one(&self, kind: InputKind, env: Envelope) -> Slot {
+        let slot = match convert::input(kind, env, self.limits.payload_bytes_max) {
+            Ok(input) => Slot::Input(input),
+            Err(e) => {
+                let code = match e {
+                    convert::EnvelopeError::TooLarge(..) => RejectCode::Malformed,
+                    _ => RejectCode::BadSignature,
+                };
+                Slot::Answered(Answer::Rejected(Rejection { code, detail: format!("envelope: {e}") }))
+            }
+        };
+        self.count_answered(kind, std::slice::from_ref(&slot));
+        slot
     }
 
     async fn verify(self: &Arc<Self>, start: u64, slots: Vec<Slot>) -> Verified {
@@ -175,30 +228,30 @@ fn merge(slots: Vec<Option<Answer>>, answers: Vec<Answer>) -> Vec<Answer> {
     slots.into_iter().map(|s| s.unwrap_or_else(|| answers.next().expect("one answer per sequenced input"))).collect()
 }
 
-/// Reads up to `max` envelopes for a chunk: waits for the first (kept in `first`), then
-/// for a shared chunk permit, then takes what is already there. An idle stream therefore
-/// holds no permit: it waits for its first message before asking for one (64 streams
-/// that send nothing must not stop everyone else's submissions).
-/// Cancel-safe: the first message waits in `first` and a cancelled permit wait gives
-/// nothing away.
-async fn read_chunk(
-    stream: &mut Streaming<Envelope>,
-    first: &mut Option<Envelope>,
-    permits: &Arc<tokio::sync::Semaphore>,
+/// Reads up to `max` items for a chunk: waits for the first (kept in `first`), then for
+/// a shared chunk permit, then takes what is already there. An idle stream therefore holds
+/// no permit: it waits for its first message before asking for one (64 streams that send
+/// nothing must not stop everyone else's submissions).
+/// Cancel-safe: the first item waits in `first` and a cancelled permit wait gives nothing
+/// away.
+async fn read_chunk<T>(
+    stream: &mut (impl Stream<Item = Result<T, Status>> + Unpin),
+    first: &mut Option<T>,
+    permits: &Arc<crate::admission::Admission>,
     max: usize,
-) -> (Option<tokio::sync::OwnedSemaphorePermit>, Result<Vec<Envelope>, Status>) {
+) -> (Option<crate::admission::Permit>, Result<Vec<T>, Status>) {
     if first.is_none() {
         match stream.next().await {
             None => return (None, Ok(Vec::new())),
             Some(Err(status)) => return (None, Err(status)),
-            Some(Ok(env)) => *first = Some(env),
+            Some(Ok(item)) => *first = Some(item),
         }
     }
     let permit = permits.clone().acquire_owned().await.expect("never closed");
     let mut out = vec![first.take().expect("read above")];
     while out.len() < max {
         match stream.next().now_or_never() {
-            Some(Some(Ok(env))) => out.push(env),
+            Some(Some(Ok(item))) => out.push(item),
             Some(Some(Err(status))) => return (Some(permit), Err(status)),
             _ => break,
         }
@@ -208,20 +261,20 @@ async fn read_chunk(
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<v1::Ack, Status>> + Send>>;
 
-/// Pumps one client stream through verification and the sequencer and back as acks.
+/// Pumps one client stream (its messages already turned into slots: one per record)
+/// through verification and the sequencer and back as acks.
 async fn pump(
     shared: Arc<Shared>,
-    kind: InputKind,
-    mut stream: Streaming<Envelope>,
+    mut stream: impl Stream<Item = Result<Slot, Status>> + Unpin,
     out: mpsc::Sender<Result<v1::Ack, Status>>,
 ) {
     let max = shared.limits.chunk_records_max;
     let in_flight_max = shared.limits.stream_chunks_in_flight_max;
     let mut verifying = FuturesOrdered::new();
     let mut sequencing: VecDeque<Sequenced> = VecDeque::new();
-    let mut permits: VecDeque<tokio::sync::OwnedSemaphorePermit> = VecDeque::new();
+    let mut permits: VecDeque<crate::admission::Permit> = VecDeque::new();
     let mut next_index = 0u64;
-    let mut first: Option<Envelope> = None;
+    let mut first: Option<Slot> = None;
     let mut input_done = false;
     let mut failure: Option<Status> = None;
     loop {
@@ -255,8 +308,7 @@ async fn pump(
                         permits.push_back(permit.expect("a chunk holds a permit"));
                         let start = next_index;
                         next_index += envs.len() as u64;
-                        let slots = shared.prepare(kind, envs);
-                        let s = shared.clone();
+                        let (slots, s) = (envs, shared.clone());
                         verifying.push_back(async move { s.verify(start, slots).await });
                     }
                     Err(status) => {
@@ -274,8 +326,29 @@ async fn pump(
 }
 
 fn stream_acks(shared: &Arc<Shared>, kind: InputKind, stream: Streaming<Envelope>) -> AckStream {
+    let prep = shared.clone();
+    let slots = stream.map(move |env| env.map(|env| prep.prepare_one(kind, env)));
+    ack_stream(shared, slots)
+}
+
+/// The acks of a stream of batch-signed usage records: one per record, in order.
+fn batch_acks(shared: &Arc<Shared>, stream: Streaming<v1::BatchEnvelope>) -> AckStream {
+    let prep = shared.clone();
+    let slots = stream
+        .map(move |b| match b.and_then(|b| prep.prepare_batch(b)) {
+            Ok(slots) => futures::stream::iter(slots.into_iter().map(Ok).collect::<Vec<_>>()),
+            Err(status) => futures::stream::iter(vec![Err(status)]),
+        })
+        .flatten();
+    ack_stream(shared, Box::pin(slots))
+}
+
+fn ack_stream(
+    shared: &Arc<Shared>,
+    slots: impl Stream<Item = Result<Slot, Status>> + Unpin + Send + 'static,
+) -> AckStream {
     let (tx, rx) = mpsc::channel(shared.limits.ack_queue_depth);
-    tokio::spawn(pump(shared.clone(), kind, stream, tx));
+    tokio::spawn(pump(shared.clone(), slots, tx));
     Box::pin(ReceiverStream::new(rx))
 }
 
@@ -290,6 +363,7 @@ pub struct Services(pub Arc<Shared>);
 #[tonic::async_trait]
 impl v1::ingest_server::Ingest for Services {
     type SubmitUsageStream = AckStream;
+    type SubmitUsageBatchSignedStream = AckStream;
     type SubmitCorpusStream = AckStream;
 
     async fn submit_usage(&self, req: Request<Streaming<Envelope>>) -> Result<Response<AckStream>, Status> {
@@ -314,6 +388,13 @@ impl v1::ingest_server::Ingest for Services {
         let answers = self.0.submit(InputKind::Usage, envs).await?;
         let acks = answers.iter().enumerate().map(|(i, a)| convert::ack(i as u64, a)).collect();
         Ok(Response::new(v1::AckBatch { acks }))
+    }
+
+    async fn submit_usage_batch_signed(
+        &self,
+        req: Request<Streaming<v1::BatchEnvelope>>,
+    ) -> Result<Response<AckStream>, Status> {
+        Ok(Response::new(batch_acks(&self.0, req.into_inner())))
     }
 
     async fn submit_corpus(&self, req: Request<Streaming<Envelope>>) -> Result<Response<AckStream>, Status> {

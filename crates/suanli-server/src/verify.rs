@@ -3,6 +3,11 @@
 //! writer. Verdicts are exactly those of the one-signature rule (`suanli_core::sig`),
 //! whatever else is in the batch.
 //!
+//! A usage record signed in a batch ([`suanli_core::batch`]) verifies against the batch head
+//! its proof leads to, for this ledger's origin. Records of one batch lead to the same head
+//! under the same key and signature, so their check is done once and its verdict given to
+//! each: exactly the verdict each would get alone.
+//!
 //! Decompressing and order-checking a public key costs several microseconds, so checked
 //! keys are cached. The cache is bounded: once full, unknown keys are checked each time
 //! (they are almost always unregistered keys, refused later anyway).
@@ -10,8 +15,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use suanli_core::ledger::Input;
-use suanli_core::sig::{self, Item, KeyRef, PublicKey};
+use suanli_core::batch;
+use suanli_core::ledger::{Input, InputKind};
+use suanli_core::sig::{self, Domain, Item, KeyRef, PublicKey};
 
 /// Most public keys kept checked in memory.
 pub const KEY_CACHE_MAX: usize = 100_000;
@@ -22,16 +28,19 @@ pub const VERIFY_SLICE_ITEMS: usize = 64;
 pub struct Verifier {
     pool: rayon::ThreadPool,
     cache: RwLock<HashMap<[u8; 32], Arc<PublicKey>>>,
+    /// This ledger's checkpoint origin, which batch heads must name.
+    origin: String,
 }
 
 impl Verifier {
-    pub fn new(threads: usize) -> Verifier {
+    /// A verifier for the ledger whose checkpoint origin is `origin`.
+    pub fn new(threads: usize, origin: impl Into<String>) -> Verifier {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("suanli-verify-{i}"))
             .build()
             .expect("verification thread pool starts");
-        Verifier { pool, cache: RwLock::new(HashMap::new()) }
+        Verifier { pool, cache: RwLock::new(HashMap::new()), origin: origin.into() }
     }
 
     fn key(&self, bytes: &[u8; 32]) -> Option<Arc<PublicKey>> {
@@ -49,14 +58,56 @@ impl Verifier {
     /// Verifies every input under its kind's domain tag, in parallel slices; blocking.
     pub fn verify_blocking(&self, inputs: &[Input]) -> Vec<bool> {
         use rayon::prelude::*;
-        let keys: Vec<Option<Arc<PublicKey>>> = inputs.iter().map(|i| self.key(&i.signed.public_key)).collect();
-        self.pool.install(|| {
-            inputs
+        let units = self.units(inputs);
+        let keys: Vec<Option<Arc<PublicKey>>> =
+            units.iter().map(|u| self.key(&inputs[u.owners[0]].signed.public_key)).collect();
+        let unit_verdicts: Vec<bool> = self.pool.install(|| {
+            units
                 .par_chunks(VERIFY_SLICE_ITEMS)
                 .zip(keys.par_chunks(VERIFY_SLICE_ITEMS))
-                .flat_map_iter(|(ins, ks)| verify_slice(ins, ks))
+                .flat_map_iter(|(us, ks)| verify_slice(inputs, us, ks))
                 .collect()
-        })
+        });
+        let mut verdicts = vec![false; inputs.len()];
+        for (u, ok) in units.iter().zip(unit_verdicts) {
+            for &i in &u.owners {
+                verdicts[i] = ok;
+            }
+        }
+        verdicts
+    }
+
+    /// The distinct signature checks of `inputs`: one per input signed alone, one per
+    /// batch (same key, signature and head) for batch-signed records. A batch proof that
+    /// does not fit its batch, or a batch proof on anything but a usage record, can only
+    /// fail: such inputs get a unit with no message.
+    fn units(&self, inputs: &[Input]) -> Vec<Unit> {
+        let mut units: Vec<Unit> = Vec::with_capacity(inputs.len());
+        let mut batches: HashMap<([u8; 32], [u8; 64], Vec<u8>), usize> = HashMap::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let Some(proof) = &input.signed.batch else {
+                units.push(Unit { owners: vec![i], head: None, valid: true });
+                continue;
+            };
+            let head = match input.kind {
+                InputKind::Usage => batch::signed_head(&self.origin, &input.signed.payload, proof).ok(),
+                _ => None,
+            };
+            let Some(head) = head else {
+                units.push(Unit { owners: vec![i], head: None, valid: false });
+                continue;
+            };
+            let s = &input.signed;
+            match batches.entry((s.public_key, s.signature, head)) {
+                std::collections::hash_map::Entry::Occupied(e) => units[*e.get()].owners.push(i),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let head = e.key().2.clone();
+                    e.insert(units.len());
+                    units.push(Unit { owners: vec![i], head: Some(head), valid: true });
+                }
+            }
+        }
+        units
     }
 
     /// Verifies on the pool without blocking the async runtime.
@@ -70,19 +121,29 @@ impl Verifier {
     }
 }
 
-fn verify_slice(inputs: &[Input], keys: &[Option<Arc<PublicKey>>]) -> Vec<bool> {
-    let mut verdicts = vec![false; inputs.len()];
-    let mut items = Vec::with_capacity(inputs.len());
-    let mut positions = Vec::with_capacity(inputs.len());
-    for (i, (input, key)) in inputs.iter().zip(keys).enumerate() {
+/// One signature check: the inputs it decides, and the batch head it covers (`None` for
+/// an input signed alone, whose payload is the message).
+struct Unit {
+    owners: Vec<usize>,
+    head: Option<Vec<u8>>,
+    /// False when the check cannot pass whatever the signature (a malformed batch proof).
+    valid: bool,
+}
+
+fn verify_slice(inputs: &[Input], units: &[Unit], keys: &[Option<Arc<PublicKey>>]) -> Vec<bool> {
+    let mut verdicts = vec![false; units.len()];
+    let mut items = Vec::with_capacity(units.len());
+    let mut positions = Vec::with_capacity(units.len());
+    for (i, (unit, key)) in units.iter().zip(keys).enumerate() {
+        let input = &inputs[unit.owners[0]];
         // A key that is not a valid strong point can sign nothing.
-        if let Some(k) = key {
-            items.push(Item::new(
-                KeyRef::Checked(k),
-                input.kind.domain(),
-                &input.signed.payload,
-                &input.signed.signature,
-            ));
+        if let (Some(k), true) = (key, unit.valid) {
+            items.push(match &unit.head {
+                None => {
+                    Item::new(KeyRef::Checked(k), input.kind.domain(), &input.signed.payload, &input.signed.signature)
+                }
+                Some(head) => Item::new(KeyRef::Checked(k), Domain::UsageBatch, head, &input.signed.signature),
+            });
             positions.push(i);
         }
     }
@@ -100,7 +161,7 @@ mod tests {
 
     #[test]
     fn verdicts_match_single_checks() {
-        let v = Verifier::new(2);
+        let v = Verifier::new(2, "test.example/ledger");
         let k = testkit::key(9);
         let mut inputs: Vec<Input> = (0..200)
             .map(|i| {
@@ -115,5 +176,45 @@ mod tests {
         for (i, ok) in verdicts.iter().enumerate() {
             assert_eq!(*ok, ![7, 150, 199].contains(&i), "item {i}");
         }
+    }
+
+    #[test]
+    fn batch_signed_records_verify_together_and_fail_together() {
+        let v = Verifier::new(2, "test.example/ledger");
+        let k = testkit::key(3);
+        let payloads: Vec<Vec<u8>> = (0..10).map(|i| format!("record {i}").into_bytes()).collect();
+        let batch_inputs = |origin: &str, key: &ed25519_dalek::SigningKey| -> Vec<Input> {
+            let (signature, proofs) = batch::sign(key, origin, &payloads).unwrap();
+            payloads
+                .iter()
+                .zip(proofs)
+                .map(|(p, proof)| Input {
+                    kind: InputKind::Usage,
+                    signed: suanli_core::entry::Signed {
+                        payload: p.clone(),
+                        public_key: testkit::public(key),
+                        signature,
+                        batch: Some(proof),
+                    },
+                })
+                .collect()
+        };
+        let good = batch_inputs("test.example/ledger", &k);
+        assert!(v.verify_blocking(&good).iter().all(|ok| *ok));
+        assert_eq!(v.units(&good).len(), 1, "one check for the whole batch");
+        // Signed for another ledger: every record fails.
+        let other = batch_inputs("other.example/ledger", &k);
+        assert!(v.verify_blocking(&other).iter().all(|ok| !*ok));
+        // One record changed: its path leads to another root, and it alone fails here
+        // (the service rebuilds the tree from what it received, so there all would).
+        let mut changed = good.clone();
+        changed[4].signed.payload = b"record X".to_vec();
+        let verdicts = v.verify_blocking(&changed);
+        assert_eq!(verdicts.iter().filter(|ok| !**ok).count(), 1);
+        assert!(!verdicts[4]);
+        // A batch proof on a reversal is refused.
+        let mut reversal = good[0].clone();
+        reversal.kind = InputKind::Reversal;
+        assert_eq!(v.verify_blocking(&[reversal]), vec![false]);
     }
 }

@@ -448,7 +448,8 @@ fn run(seed: u64, steps: u64) -> BTreeMap<String, u64> {
         rng: Rng(seed),
         now_ms,
         clock,
-        verifier: Verifier::new(1),
+        // The simulation sends no batch-signed records, so the origin batch heads name is moot.
+        verifier: Verifier::new(1, "simulation"),
         node: Some(node),
         dir,
         kept: Vec::new(),

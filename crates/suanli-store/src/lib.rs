@@ -17,6 +17,7 @@ pub mod ledger_index;
 pub mod mem;
 pub mod pg;
 pub mod pg_cluster;
+pub mod runs;
 pub mod sled_store;
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
@@ -28,8 +29,9 @@ pub type NodeKey = (u8, u64);
 pub type Hash = [u8; 32];
 
 /// Version of the key layout and value encodings; a store written by another version is
-/// refused at open, never misread.
-pub const SCHEMA_VERSION: u32 = 1;
+/// refused at open, never misread. Version 2 keeps the record and request indexes as
+/// sorted runs ([`runs`]); the sled store still opens version 1 and upgrades it in place.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

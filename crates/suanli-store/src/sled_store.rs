@@ -9,8 +9,12 @@
 //! | key | value |
 //! | --- | --- |
 //! | `e` ‖ first seq (u64) | a chunk: the entries of one commit, exactly as sequenced (see below) |
-//! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`] |
-//! | `q` ‖ [`RequestKey::encode`] | [`RequestSummary::encode`] |
+//! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of an index run: sorted keys and values (see [`crate::runs`]) |
+//! | `f` ‖ family ‖ run id (u64) | an index run's item count and the last key of each block |
+//! | `g` ‖ family ‖ run id (u64) | (empty) a merge is writing this run; deleted at open if found |
+//! | `d` ‖ family ‖ run id (u64) | (empty) a merge replaced this run; its blocks are deleted at open if found |
+//! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`]: schema 1 only, read, never written |
+//! | `q` ‖ [`RequestKey::encode`] | [`RequestSummary::encode`]: schema 1 only, read, never written |
 //! | `n` ‖ level (u8) ‖ index (u64) | 32-byte Merkle subtree hash |
 //! | `h` ‖ first seq (u64) | the leaf hashes of one commit's entries, their first 8 bytes each, in order |
 //! | `c` ‖ tree size (u64) | signed checkpoint note text (UTF-8) |
@@ -18,6 +22,28 @@
 //! | `m` ‖ `count` | entry count as u64, rewritten by every batch that adds entries |
 //! | `m` ‖ `frontier` | encoded Merkle frontier (last non-empty one committed) |
 //! | `m` ‖ `snapshot` | covered entry count (u64) ‖ snapshot bytes (latest only) |
+//! | `m` ‖ `runs` | the index runs, oldest first: count (u32) ‖ count × (family ‖ run id) |
+//! | `m` ‖ `nextrun` | the next index run id (u64) |
+//!
+//! In index keys the family byte is `r` (record index: [`RecordKey::encode`] →
+//! [`RecordSummary::encode`]) or `q` (request index: [`RequestKey::encode`] →
+//! [`RequestSummary::encode`]).
+//!
+//! # The record and request indexes: sorted runs, no insert per record
+//!
+//! Schema 1 kept one sled key per record and per request, and a call-graph profile of the
+//! commit thread showed its time inside those inserts (node splits and copies, page-cache
+//! links, allocation), one per record. Since schema 2 each commit writes its index writes
+//! as one *run*, sorted by key and cut into blocks of about 32 KiB: a few sled values per
+//! commit, next to the entry chunk, instead of thousands. Background threads merge runs
+//! of one size tier eight at a time (an LSM tree built of sled values), so a store of
+//! n records holds O(log n) runs. A lookup goes to the newest run first and reads one block
+//! per run (the block is found by binary search in the run's fences, kept in memory: about
+//! 40 bytes per 32 KiB block); the sequencer's key filter ([`crate::filter`]) keeps nearly
+//! every lookup of a new record from reaching the store at all. See [`crate::runs`] for
+//! the merge and its crash safety. Alternatives measured against: the per-record keys of
+//! schema 1 (kept readable, so schema-1 stores open and are upgraded in place: their `r`
+//! and `q` keys are read after the runs and never rewritten).
 //!
 //! `count` is written in the same atomic batch as the entries it counts, and checked
 //! against the last chunk at open, so a store whose log and count disagree is refused
@@ -58,12 +84,16 @@
 
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
 
+use crate::runs::{Family, NewRun, Runs};
 use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreError};
+
+/// Schema versions this build opens: 1 (per-record index keys) is upgraded in place.
+const READABLE_SCHEMAS: [u32; 2] = [1, SCHEMA_VERSION];
 
 /// Bytes of sled's page cache: bounded, so memory does not grow with the index.
 pub const CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
@@ -123,6 +153,9 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 
 /// A key as an error message can show it: the family letter, then the rest in hex.
 fn describe_key(key: &[u8]) -> String {
+    if let Some(d) = crate::runs::describe(key) {
+        return d;
+    }
     match key.split_first() {
         Some((&ENTRY, rest)) if rest.len() == 8 => {
             format!("entry {}", u64::from_be_bytes(rest.try_into().expect("8 bytes")))
@@ -229,21 +262,22 @@ pub struct SledStore {
     db: sled::Db,
     /// Entries durably committed; published only after the flush.
     count: AtomicU64,
-    /// Serialises commits: the count check and the write must not interleave.
-    commit_lock: Mutex<()>,
+    /// The record and request indexes, with the commit lock (commits and merge installs
+    /// must not interleave) and the failed flag (set when a commit or merge failed after
+    /// sled accepted part of it: the state on disk is then unknown, and the only safe move
+    /// is to stop and reopen).
+    runs: Arc<Runs>,
+    mergers: Vec<std::thread::JoinHandle<()>>,
     /// Held for writing while a batch is applied and flushed, for reading by point reads,
     /// so that nobody reads what is not yet durable.
     visible: RwLock<()>,
-    /// Set when a commit failed after sled accepted part of it: the state on disk is then
-    /// unknown, and the only safe move is to stop and reopen.
-    failed: AtomicBool,
 }
 
 impl std::fmt::Debug for SledStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledStore")
             .field("count", &self.count.load(Ordering::Acquire))
-            .field("failed", &self.failed.load(Ordering::Acquire))
+            .field("failed", &self.runs.failed.load(Ordering::Acquire))
             .finish_non_exhaustive()
     }
 }
@@ -289,19 +323,29 @@ impl SledStore {
                     .try_into()
                     .map_err(|_| corrupt(META_SCHEMA, format_args!("expected 4 bytes, found {}", v.len())))?;
                 let found = u32::from_be_bytes(b);
-                if found != SCHEMA_VERSION {
+                if !READABLE_SCHEMAS.contains(&found) {
                     return Err(StoreError::Schema { found, expected: SCHEMA_VERSION });
                 }
-                Self::check_count(&db)?
+                let count = Self::check_count(&db)?;
+                if found != SCHEMA_VERSION {
+                    // From here on index runs are written, which a build reading only
+                    // schema 1 would not see: mark the store so such a build refuses it.
+                    db.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..]).map_err(io)?;
+                    db.flush().map_err(io)?;
+                }
+                count
             }
         };
-        Ok(SledStore {
-            db,
-            count: AtomicU64::new(count),
-            commit_lock: Mutex::new(()),
-            visible: RwLock::new(()),
-            failed: AtomicBool::new(false),
-        })
+        let runs = Arc::new(Runs::open(db.clone())?);
+        let mergers = runs.start_mergers();
+        Ok(SledStore { db, count: AtomicU64::new(count), runs, mergers, visible: RwLock::new(()) })
+    }
+
+    /// Index runs held now: (record runs, request runs). A lookup that passes the key
+    /// filter reads one block of each.
+    pub fn index_runs(&self) -> (usize, usize) {
+        let cat = self.runs.catalog();
+        (cat.len(Family::Records), cat.len(Family::Requests))
     }
 
     /// Marks a new store with the schema version; refuses a directory that holds data
@@ -352,8 +396,9 @@ impl SledStore {
         Ok(count)
     }
 
-    /// Checks the batch against the current count and turns it into one sled batch.
-    fn build(&self, have: u64, batch: &CommitBatch) -> Result<sled::Batch> {
+    /// Checks the batch against the current count and turns it into one sled batch, with
+    /// the index runs it adds (published by [`Runs::committed`] once durable).
+    fn build(&self, have: u64, batch: &CommitBatch) -> Result<(sled::Batch, Vec<NewRun>)> {
         let new_count = crate::check_batch(batch, have)?;
 
         let mut b = sled::Batch::default();
@@ -364,12 +409,11 @@ impl SledStore {
             }
             b.insert(META_COUNT, &new_count.to_be_bytes()[..]);
         }
-        for (k, v) in &batch.records {
-            b.insert(prefixed(RECORD, &k.encode()), v.encode());
-        }
-        for (k, v) in &batch.requests {
-            b.insert(prefixed(REQUEST, &k.encode()), v.encode());
-        }
+        let runs = self.runs.add_to_batch(
+            &mut b,
+            batch.records.iter().map(|(k, v)| (k.encode(), v.encode())),
+            batch.requests.iter().map(|(k, v)| (k.encode(), v.encode())),
+        );
         for (k, h) in &batch.nodes {
             b.insert(&node_key(*k)[..], &h[..]);
         }
@@ -385,7 +429,7 @@ impl SledStore {
         for (size, text) in &batch.checkpoints {
             b.insert(&checkpoint_key(*size)[..], text.as_bytes());
         }
-        Ok(b)
+        Ok((b, runs))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
@@ -402,18 +446,21 @@ impl SledStore {
 
 impl Store for SledStore {
     fn commit(&self, batch: &CommitBatch) -> Result<()> {
-        let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.failed.load(Ordering::Acquire) {
-            return Err(StoreError::Io("an earlier commit failed; reopen the store before writing again".into()));
+        let _writer = self.runs.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.runs.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Io(
+                "an earlier commit or index merge failed; reopen the store before writing again".into(),
+            ));
         }
         let have = self.count.load(Ordering::Acquire);
-        let sled_batch = self.build(have, batch)?;
+        let (sled_batch, runs) = self.build(have, batch)?;
         let _visible = self.visible.write().unwrap_or_else(|p| p.into_inner());
         let written = self.db.apply_batch(sled_batch).and_then(|()| self.db.flush());
         if let Err(e) = written {
-            self.failed.store(true, Ordering::Release);
+            self.runs.failed.store(true, Ordering::Release);
             return Err(io(e));
         }
+        self.runs.committed(runs);
         self.count.store(have + batch.entries.len() as u64, Ordering::Release);
         Ok(())
     }
@@ -461,17 +508,36 @@ impl Store for SledStore {
     }
 
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>> {
-        let k = prefixed(RECORD, &key.encode());
-        self.get(&k)?.map(|v| RecordSummary::decode(&v).map_err(|e| corrupt(&k, e))).transpose()
+        let k = key.encode();
+        let decode = |v: &[u8], at: &dyn Fn() -> String| {
+            RecordSummary::decode(v).map_err(|e| StoreError::Corrupt(format!("{}: {e}", at())))
+        };
+        if let Some(v) = self.runs.get(Family::Records, &k)? {
+            return decode(&v, &|| format!("the record index entry for {}", describe_key(&prefixed(RECORD, &k))))
+                .map(Some);
+        }
+        let legacy = prefixed(RECORD, &k);
+        self.get(&legacy)?.map(|v| decode(&v, &|| describe_key(&legacy))).transpose()
     }
 
     fn record_keys(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
-        Box::new(self.db.range([RECORD]..[RECORD + 1]).keys().map(|k| k.map(|k| k[1..].to_vec()).map_err(io)))
+        // A schema-1 record reversed after the upgrade is in both; listing it twice only
+        // inserts it twice into the key filter.
+        let legacy = self.db.range([RECORD]..[RECORD + 1]).keys().map(|k| k.map(|k| k[1..].to_vec()).map_err(io));
+        Box::new(self.runs.keys(Family::Records).chain(legacy))
     }
 
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>> {
-        let k = prefixed(REQUEST, &key.encode());
-        self.get(&k)?.map(|v| RequestSummary::decode(&v).map_err(|e| corrupt(&k, e))).transpose()
+        let k = key.encode();
+        let decode = |v: &[u8], at: &dyn Fn() -> String| {
+            RequestSummary::decode(v).map_err(|e| StoreError::Corrupt(format!("{}: {e}", at())))
+        };
+        if let Some(v) = self.runs.get(Family::Requests, &k)? {
+            return decode(&v, &|| format!("the request index entry for {}", describe_key(&prefixed(REQUEST, &k))))
+                .map(Some);
+        }
+        let legacy = prefixed(REQUEST, &k);
+        self.get(&legacy)?.map(|v| decode(&v, &|| describe_key(&legacy))).transpose()
     }
 
     fn node(&self, key: NodeKey) -> Result<Option<Hash>> {
@@ -539,13 +605,19 @@ impl Store for SledStore {
     }
 
     fn close(&self) -> Result<()> {
-        let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _writer = self.runs.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.db.flush().map(|_| ()).map_err(io)
     }
 }
 
 impl Drop for SledStore {
     fn drop(&mut self) {
+        // The mergers hold the database too: stop them first, so that it is closed (and
+        // its file lock released) when the store is dropped.
+        self.runs.stop();
+        for m in self.mergers.drain(..) {
+            let _ = m.join();
+        }
         // Every commit already flushed; this only covers writes sled made on its own.
         let _ = self.db.flush();
     }

@@ -233,7 +233,8 @@ fn damaged_values_are_reported_naming_the_key() {
     }
     tamper(dir.path(), |db| {
         for (k, _) in db.iter().map(Result::unwrap) {
-            if matches!(k[0], b'r' | b'q' | b'n') {
+            // `x`: the blocks of the record and request index runs.
+            if matches!(k[0], b'r' | b'q' | b'n' | b'x') {
                 db.insert(&k, &b"junk"[..]).unwrap();
             }
             if k[0] == b'c' {
@@ -247,8 +248,8 @@ fn damaged_values_are_reported_naming_the_key() {
         Err(StoreError::Corrupt(m)) => assert!(m.contains(names), "{m:?} should name {names:?}"),
         other => panic!("expected Corrupt naming {names:?}, got {other:?}"),
     };
-    corrupt(s.record(&b.records[0].0).map(drop), "r/01");
-    corrupt(s.request(&b.requests[0].0).map(drop), "q/03");
+    corrupt(s.record(&b.records[0].0).map(drop), "record index run 0 block 0 (x/72");
+    corrupt(s.request(&b.requests[0].0).map(drop), "request index run 1 block 0 (x/71");
     corrupt(s.node((3, 0)).map(drop), "n/03");
     corrupt(s.snapshot().map(drop), "snapshot");
     corrupt(s.latest_checkpoint().map(drop), "c/0000000000000008");
@@ -267,9 +268,11 @@ fn ledger_index_panics_on_an_unreadable_record() {
         s.commit(&b).unwrap();
     }
     tamper(dir.path(), |db| {
-        let mut k = vec![b'r'];
-        k.extend_from_slice(&b.records[0].0.encode());
-        db.insert(k, &b"junk"[..]).unwrap();
+        // The one block of the record index run (run 0).
+        let mut k = vec![b'x', b'r'];
+        k.extend_from_slice(&0u64.to_be_bytes());
+        k.extend_from_slice(&0u32.to_be_bytes());
+        assert!(db.insert(k, &b"junk"[..]).unwrap().is_some(), "the block was there");
     });
     let s = SledStore::open(dir.path()).unwrap();
     let idx = LedgerIndex::new(&s);
@@ -281,4 +284,134 @@ fn a_second_open_of_the_same_directory_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let _first = SledStore::open(dir.path()).unwrap();
     assert!(matches!(open_err(dir.path()), StoreError::Io(_)));
+}
+
+/// Waits (by polling the store, not for a set time) until `done`, for at most a minute.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Many commits make many index runs; background merges fold them together, and every
+/// record (including rewrites, the newest value) is still found, also after reopening.
+#[test]
+fn index_runs_are_merged_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    const COMMITS: u64 = 70;
+    const PER: u64 = 40;
+    let key = |i: u64| record_key(i % 7, &format!("rec-{i}"));
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        for c in 0..COMMITS {
+            let mut b = entries_batch(c * PER, PER);
+            b.records = (c * PER..(c + 1) * PER).map(|i| (key(i), record_summary(i, 1))).collect();
+            // Every commit also rewrites record 0, as a reversal would.
+            b.records.push((key(0), record_summary(0, (c % 200) as u8 + 2)));
+            b.requests = vec![(request_key(Some(c % 3), &format!("q{c}")), request_summary(c * PER, 4))];
+            s.commit(&b).unwrap();
+        }
+        wait_until("the runs are merged", || {
+            let (r, q) = s.index_runs();
+            r < 8 && q < 8
+        });
+        assert_eq!(s.record(&key(0)).unwrap(), Some(record_summary(0, ((COMMITS - 1) % 200) as u8 + 2)));
+        for i in 1..COMMITS * PER {
+            assert_eq!(s.record(&key(i)).unwrap(), Some(record_summary(i, 1)), "record {i}");
+        }
+        assert_eq!(s.record_keys().count() as u64, COMMITS * PER);
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    for i in (1..COMMITS * PER).step_by(13) {
+        assert_eq!(s.record(&key(i)).unwrap(), Some(record_summary(i, 1)), "record {i} after reopening");
+    }
+    for c in 0..COMMITS {
+        assert_eq!(s.request(&request_key(Some(c % 3), &format!("q{c}"))).unwrap(), Some(request_summary(c * PER, 4)));
+    }
+    assert_eq!(s.record(&record_key(0, "rec-1")).unwrap(), None);
+}
+
+/// A store written by schema 1 (one sled key per record and request) opens, is marked
+/// schema 2, and its index is still read, under what is written since.
+#[test]
+fn a_schema_1_store_is_read_and_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    let old = record_key(1, "old");
+    let old_request = request_key(None, "old-q");
+    tamper(dir.path(), |db| {
+        db.insert("mschema", &1u32.to_be_bytes()[..]).unwrap();
+        for k in ["mruns", "mnextrun"] {
+            db.remove(k).unwrap();
+        }
+        let mut k = vec![b'r'];
+        k.extend_from_slice(&old.encode());
+        db.insert(k, record_summary(1, 5).encode()).unwrap();
+        let mut k = vec![b'q'];
+        k.extend_from_slice(&old_request.encode());
+        db.insert(k, request_summary(2, 6).encode()).unwrap();
+    });
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        assert_eq!(s.record(&old).unwrap(), Some(record_summary(1, 5)));
+        assert_eq!(s.request(&old_request).unwrap(), Some(request_summary(2, 6)));
+        // A reversal written now is found in place of the old summary.
+        let mut reversed = record_summary(1, 5);
+        reversed.reversed_by = Some(3);
+        let mut b = entries_batch(3, 1);
+        b.records = vec![(old.clone(), reversed.clone()), (record_key(2, "new"), record_summary(3, 1))];
+        s.commit(&b).unwrap();
+        assert_eq!(s.record(&old).unwrap(), Some(reversed));
+        let mut keys: Vec<Vec<u8>> = s.record_keys().map(Result::unwrap).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 2);
+    }
+    tamper(dir.path(), |db| {
+        assert_eq!(db.get("mschema").unwrap().unwrap().as_ref(), SCHEMA_VERSION.to_be_bytes());
+    });
+}
+
+/// What an interrupted merge leaves (blocks under a marked run id that no catalog names)
+/// is deleted when the store opens, and a catalog naming a run without its description
+/// is refused.
+#[test]
+fn leftovers_of_an_interrupted_merge_are_deleted_and_a_broken_catalog_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        let mut b = entries_batch(0, 1);
+        b.records = vec![(record_key(1, "a"), record_summary(0, 1))];
+        s.commit(&b).unwrap();
+    }
+    let stray = |db: &sled::Db| {
+        let mut k = vec![b'x', b'r'];
+        k.extend_from_slice(&77u64.to_be_bytes());
+        k.extend_from_slice(&0u32.to_be_bytes());
+        db.get(k).unwrap()
+    };
+    tamper(dir.path(), |db| {
+        let mut k = vec![b'x', b'r'];
+        k.extend_from_slice(&77u64.to_be_bytes());
+        k.extend_from_slice(&0u32.to_be_bytes());
+        db.insert(k, &b"half-written"[..]).unwrap();
+        let mut g = vec![b'g', b'r'];
+        g.extend_from_slice(&77u64.to_be_bytes());
+        db.insert(g, &[][..]).unwrap();
+    });
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        assert_eq!(s.record(&record_key(1, "a")).unwrap(), Some(record_summary(0, 1)));
+    }
+    tamper(dir.path(), |db| {
+        assert!(stray(db).is_none(), "the interrupted merge's block was deleted");
+        assert_eq!(db.scan_prefix("g").count(), 0);
+        let mut f = vec![b'f', b'r'];
+        f.extend_from_slice(&0u64.to_be_bytes());
+        db.remove(f).unwrap();
+    });
+    let e = open_err(dir.path());
+    assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("record index run 0 description")), "{e}");
 }

@@ -20,7 +20,7 @@ use suanli_cli::i18n::{self, Msg};
 use suanli_cli::input::{self, Notice};
 use suanli_cli::output::{ResultWriter, result_cells};
 use suanli_cli::records::{CORPUS_COLUMNS, Row, USAGE_COLUMNS, build_corpus, build_usage};
-use suanli_cli::signing::sign_in_order;
+use suanli_cli::signing::{sign_batches_in_order, sign_in_order};
 use suanli_cli::v1::{self, Ack};
 use suanli_cli::{Client, ClientError};
 use suanli_core::codes::{LineReason, RejectCode};
@@ -106,6 +106,10 @@ pub struct SubmitArgs {
     /// The UTC offset of times written without one (2026/3/1 0:00, 2026-03-01 00:00:00).
     #[arg(long, value_name = "+HH:MM", default_value = "+08:00", allow_hyphen_values = true)]
     utc_offset: String,
+    /// Sign every usage record on its own instead of in batches of 64 (one signature per
+    /// batch, bound to this ledger). Corpus records are always signed one by one.
+    #[arg(long)]
+    single_signatures: bool,
 }
 
 #[derive(Debug, Args)]
@@ -209,7 +213,11 @@ async fn submit_file(ctx: &Ctx, kind: InputKind, a: SubmitArgs) -> anyhow::Resul
     }
     let key_path = a.key.as_deref().ok_or_else(|| anyhow::anyhow!("--key is required"))?;
     let key = load_key(key_path)?;
-    let options = SubmitOptions { details: a.details, fail_on_rejected: a.fail_on_rejected };
+    let options = SubmitOptions {
+        details: a.details,
+        fail_on_rejected: a.fail_on_rejected,
+        single_signatures: a.single_signatures,
+    };
     if kind == InputKind::Corpus {
         let rows = build_corpus(&table).with_context(|| file.clone())?;
         let ids = rows.iter().map(|r| (r.line, r.record.record_id.clone())).collect();
@@ -281,6 +289,8 @@ impl std::error::Error for Exit {}
 struct SubmitOptions {
     details: Option<PathBuf>,
     fail_on_rejected: bool,
+    /// Sign each usage record on its own instead of in batches (corpus records always are).
+    single_signatures: bool,
 }
 
 /// The `--details` file: one line per record, written in input order as answers arrive.
@@ -378,10 +388,15 @@ async fn submit<T: Message + Send + Sync + 'static>(
     let mut out = ResultWriter::new(std::io::BufWriter::new(std::io::stdout()))?;
     out.flush()?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let envelopes = sign_in_order(kind, &key, rows.into_iter().map(|r| r.record).collect(), threads);
+    let records = rows.into_iter().map(|r| r.record).collect();
     let opened = match kind {
-        InputKind::Corpus => client.submit_corpus_stream(envelopes).await,
-        _ => client.submit_usage_stream(envelopes).await,
+        InputKind::Corpus => client.submit_corpus_stream(sign_in_order(kind, &key, records, threads)).await,
+        _ if options.single_signatures => client.submit_usage_stream(sign_in_order(kind, &key, records, threads)).await,
+        // Batches are signed for this ledger's origin, so they verify nowhere else.
+        _ => match client.info().await {
+            Ok(info) => client.submit_usage_batches(sign_batches_in_order(&key, &info.origin, records, threads)).await,
+            Err(e) => Err(e),
+        },
     };
     let bar = progress_bar(total);
     let mut tally = Tally::default();

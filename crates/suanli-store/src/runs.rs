@@ -1,0 +1,975 @@
+//! The record and request indexes of the sled store as sorted runs: no sled insert per
+//! record on the commit path.
+//!
+//! # Why
+//!
+//! A sled insert costs several microseconds (node splits and copies, page-cache links,
+//! epoch garbage), and the dedupe index took one per record, in key order that is random
+//! with respect to time: the commit thread spent most of its time there. So each commit
+//! writes its index writes as one *run*: sorted by key, cut into blocks of about
+//! [`BLOCK_BYTES`], a handful of sled values per commit instead of thousands. Background
+//! merger threads fold runs together (see [`pick`]) so that a lookup visits few runs.
+//!
+//! # Layout (see the table in [`crate::sled_store`])
+//!
+//! - `x` ‖ family ‖ run id (u64) ‖ block number (u32) → a block: `count (u32) ‖ count ×
+//!   end offset (u32) ‖ items`, each item `key length (u16) ‖ key ‖ value`, sorted by key,
+//!   one item per key.
+//! - `f` ‖ family ‖ run id (u64) → the run's description: `items (u64) ‖ blocks (u32) ‖
+//!   blocks × (key length (u16) ‖ last key of the block)` (the *fences*).
+//! - `m` ‖ `runs` → the catalog: `count (u32) ‖ count × (family ‖ run id)`, oldest first.
+//!   A key's current value is the one in the newest run holding it.
+//! - `m` ‖ `nextrun` → the next run id (u64). Ids are never reused.
+//! - `g` ‖ family ‖ run id → (empty) a merge is writing this run: its blocks are not in the
+//!   catalog yet; a store opened with such a marker deletes them.
+//! - `d` ‖ family ‖ run id → (empty) a merge replaced this run and its blocks are still to
+//!   be deleted; a store opened with such a marker deletes them.
+//!
+//! The family byte is `r` (records) or `q` (requests).
+//!
+//! # Consistency
+//!
+//! The catalog, fences and blocks of a commit's run are written in the commit's one sled
+//! batch and made visible in memory only after the flush, so a reader never finds a run
+//! that a crash could erase. A merge writes its output blocks under a fresh id (invisible),
+//! then replaces the merged runs in the catalog in one batch, under the commit lock and the
+//! catalog's write lock (so no reader is inside a run it removes), flushes, and only then
+//! deletes the old blocks. A crash at any point leaves either the old runs or the new one
+//! in the catalog, both holding the same keys and newest values.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
+
+use crate::{Result, StoreError};
+
+/// Target size of one block of a run (a block holds at least one item).
+pub const BLOCK_BYTES: usize = 32 * 1024;
+/// Runs of one size tier merged at once; also the size ratio between tiers.
+pub const MERGE_FANIN: usize = 8;
+/// Merger threads: merges of different tiers proceed side by side, so that a long merge of
+/// large runs does not let small ones pile up.
+pub const MERGERS: usize = 3;
+/// Bytes of output blocks a merge writes per sled batch.
+const MERGE_BATCH_BYTES: usize = 1 << 20;
+
+pub(crate) const BLOCK: u8 = b'x';
+pub(crate) const FENCES: u8 = b'f';
+pub(crate) const MERGING: u8 = b'g';
+pub(crate) const DEAD: u8 = b'd';
+pub(crate) const META_RUNS: &[u8] = b"mruns";
+pub(crate) const META_NEXT_RUN: &[u8] = b"mnextrun";
+
+/// Which index a run belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Family {
+    Records,
+    Requests,
+}
+
+impl Family {
+    pub(crate) const ALL: [Family; 2] = [Family::Records, Family::Requests];
+
+    pub(crate) fn byte(self) -> u8 {
+        match self {
+            Family::Records => b'r',
+            Family::Requests => b'q',
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Family> {
+        match b {
+            b'r' => Some(Family::Records),
+            b'q' => Some(Family::Requests),
+            _ => None,
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+pub(crate) fn block_key(family: Family, id: u64, block: u32) -> [u8; 14] {
+    let mut k = [0u8; 14];
+    k[0] = BLOCK;
+    k[1] = family.byte();
+    k[2..10].copy_from_slice(&id.to_be_bytes());
+    k[10..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+fn run_key(prefix: u8, family: Family, id: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = prefix;
+    k[1] = family.byte();
+    k[2..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// A human-readable name for the run-family keys, for error messages.
+pub(crate) fn describe(key: &[u8]) -> Option<String> {
+    let family = |b: u8| match Family::from_byte(b) {
+        Some(Family::Records) => "record",
+        Some(Family::Requests) => "request",
+        None => "unknown",
+    };
+    let id = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+    match key {
+        [BLOCK, f, rest @ ..] if rest.len() == 12 => Some(format!(
+            "{} index run {} block {} (x/{})",
+            family(*f),
+            id(&rest[..8]),
+            u32::from_be_bytes(rest[8..].try_into().expect("4 bytes")),
+            hex(&key[1..])
+        )),
+        [FENCES, f, rest @ ..] if rest.len() == 8 => {
+            Some(format!("{} index run {} description (f/{})", family(*f), id(rest), hex(&key[1..])))
+        }
+        _ => None,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn corrupt(key: &[u8], what: impl std::fmt::Display) -> StoreError {
+    let name = describe(key).unwrap_or_else(|| String::from_utf8_lossy(key).into_owned());
+    StoreError::Corrupt(format!("{name}: {what}"))
+}
+
+fn io(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Corruption { at, bt: _ } => StoreError::Corrupt(format!("sled found corruption at {at:?}")),
+        other => StoreError::Io(other.to_string()),
+    }
+}
+
+/// One run: its id, how many items it holds, and the last key of each block.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub id: u64,
+    pub items: u64,
+    pub fences: Vec<Box<[u8]>>,
+}
+
+impl Run {
+    fn encode(&self) -> Vec<u8> {
+        let len: usize = self.fences.iter().map(|f| 2 + f.len()).sum();
+        let mut v = Vec::with_capacity(12 + len);
+        v.extend_from_slice(&self.items.to_be_bytes());
+        v.extend_from_slice(&(self.fences.len() as u32).to_be_bytes());
+        for f in &self.fences {
+            v.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            v.extend_from_slice(f);
+        }
+        v
+    }
+
+    fn decode(key: &[u8], id: u64, v: &[u8]) -> Result<Run> {
+        let bad = || corrupt(key, "malformed run description");
+        if v.len() < 12 {
+            return Err(bad());
+        }
+        let items = u64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+        let blocks = u32::from_be_bytes(v[8..12].try_into().expect("4 bytes")) as usize;
+        let mut fences = Vec::with_capacity(blocks.min(v.len()));
+        let mut at = 12;
+        for _ in 0..blocks {
+            let len = u16::from_be_bytes(v.get(at..at + 2).ok_or_else(bad)?.try_into().expect("2 bytes")) as usize;
+            fences.push(v.get(at + 2..at + 2 + len).ok_or_else(bad)?.into());
+            at += 2 + len;
+        }
+        if at != v.len() || blocks == 0 || fences.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(bad());
+        }
+        Ok(Run { id, items, fences })
+    }
+
+    /// The size tier: runs of a tier hold `MERGE_FANIN^tier` to `MERGE_FANIN^(tier+1)` items.
+    fn tier(&self) -> u32 {
+        self.items.max(1).ilog(MERGE_FANIN as u64)
+    }
+}
+
+/// A parsed block: item `i`'s key and value are sliced out of the value sled returned.
+struct Block<'a> {
+    ends: &'a [u8],
+    data: &'a [u8],
+    count: usize,
+}
+
+impl<'a> Block<'a> {
+    fn parse(key: &[u8], v: &'a [u8]) -> Result<Block<'a>> {
+        let bad = |what: &str| corrupt(key, format_args!("index block: {what}"));
+        if v.len() < 4 {
+            return Err(bad("too short"));
+        }
+        let count = u32::from_be_bytes(v[..4].try_into().expect("4 bytes")) as usize;
+        let table = 4usize.saturating_add(count.saturating_mul(4));
+        if count == 0 || v.len() < table {
+            return Err(bad("bad item count"));
+        }
+        let block = Block { ends: &v[4..table], data: &v[table..], count };
+        if block.end(count - 1) != block.data.len() {
+            return Err(bad("offsets do not match the data"));
+        }
+        Ok(block)
+    }
+
+    fn end(&self, i: usize) -> usize {
+        u32::from_be_bytes(self.ends[i * 4..i * 4 + 4].try_into().expect("4 bytes")) as usize
+    }
+
+    fn item(&self, key: &[u8], i: usize) -> Result<(&'a [u8], &'a [u8])> {
+        let start = if i == 0 { 0 } else { self.end(i - 1) };
+        let end = self.end(i);
+        let bad = || corrupt(key, "index block: item out of bounds");
+        let item = self.data.get(start..end).ok_or_else(bad)?;
+        let klen = u16::from_be_bytes(item.get(..2).ok_or_else(bad)?.try_into().expect("2 bytes")) as usize;
+        let k = item.get(2..2 + klen).ok_or_else(bad)?;
+        Ok((k, &item[2 + klen..]))
+    }
+
+    /// Binary search for `want`.
+    fn find(&self, key: &[u8], want: &[u8]) -> Result<Option<&'a [u8]>> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let (k, v) = self.item(key, mid)?;
+            match k.cmp(want) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(Some(v)),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Cuts sorted, unique items into blocks, keeping the fences.
+struct RunWriter {
+    family: Family,
+    id: u64,
+    items: u64,
+    fences: Vec<Box<[u8]>>,
+    ends: Vec<u32>,
+    data: Vec<u8>,
+    last: Vec<u8>,
+}
+
+impl RunWriter {
+    fn new(family: Family, id: u64) -> RunWriter {
+        RunWriter {
+            family,
+            id,
+            items: 0,
+            fences: Vec::new(),
+            ends: Vec::new(),
+            data: Vec::with_capacity(BLOCK_BYTES + 512),
+            last: Vec::new(),
+        }
+    }
+
+    /// Adds the next item (keys strictly increasing); returns a finished block when the
+    /// current one is full.
+    fn push(&mut self, key: &[u8], value: &[u8]) -> Option<([u8; 14], Vec<u8>)> {
+        debug_assert!(self.items == 0 || key > self.last.as_slice(), "run items out of order");
+        let klen = u16::try_from(key.len()).expect("an index key is far below 64 KiB");
+        self.data.extend_from_slice(&klen.to_be_bytes());
+        self.data.extend_from_slice(key);
+        self.data.extend_from_slice(value);
+        self.ends.push(u32::try_from(self.data.len()).expect("a block is far below 4 GiB"));
+        self.last.clear();
+        self.last.extend_from_slice(key);
+        self.items += 1;
+        (self.data.len() >= BLOCK_BYTES).then(|| self.cut())
+    }
+
+    fn cut(&mut self) -> ([u8; 14], Vec<u8>) {
+        let mut v = Vec::with_capacity(4 + 4 * self.ends.len() + self.data.len());
+        v.extend_from_slice(&(self.ends.len() as u32).to_be_bytes());
+        for e in &self.ends {
+            v.extend_from_slice(&e.to_be_bytes());
+        }
+        v.extend_from_slice(&self.data);
+        self.ends.clear();
+        self.data.clear();
+        let n = u32::try_from(self.fences.len()).expect("fewer than 4 billion blocks");
+        self.fences.push(self.last.as_slice().into());
+        (block_key(self.family, self.id, n), v)
+    }
+
+    /// The last block (if any items are left) and the run.
+    fn finish(mut self) -> (Option<([u8; 14], Vec<u8>)>, Option<Run>) {
+        let tail = (!self.ends.is_empty()).then(|| self.cut());
+        let run = (self.items > 0).then_some(Run { id: self.id, items: self.items, fences: self.fences });
+        (tail, run)
+    }
+}
+
+/// The runs of both families, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    runs: [Vec<Arc<Run>>; 2],
+    next_id: u64,
+}
+
+impl Catalog {
+    /// The catalog as stored, with `extra` runs appended (newest).
+    fn encode(&self, extra: &[(Family, u64)]) -> Vec<u8> {
+        let n: usize = self.runs.iter().map(Vec::len).sum::<usize>() + extra.len();
+        let mut v = Vec::with_capacity(4 + 9 * n);
+        v.extend_from_slice(&(n as u32).to_be_bytes());
+        for f in Family::ALL {
+            let extra = extra.iter().filter(|(ef, _)| *ef == f).map(|(_, id)| *id);
+            for id in self.runs[f.slot()].iter().map(|r| r.id).chain(extra) {
+                v.push(f.byte());
+                v.extend_from_slice(&id.to_be_bytes());
+            }
+        }
+        v
+    }
+
+    /// How many runs a lookup of `family` may visit (for tests and metrics).
+    pub(crate) fn len(&self, family: Family) -> usize {
+        self.runs[family.slot()].len()
+    }
+}
+
+/// A commit's index writes as a run, ready to go into the commit's sled batch.
+pub(crate) struct NewRun {
+    family: Family,
+    run: Run,
+}
+
+/// Sorts one commit's writes (encoded key, encoded value; a later write of a key replaces
+/// an earlier one) into a run with id `id`, adding its blocks and description to `batch`.
+pub(crate) fn build_run(
+    batch: &mut sled::Batch,
+    family: Family,
+    id: u64,
+    writes: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Option<NewRun> {
+    // One arena for all keys and values, sorted through an index: two allocations per
+    // commit instead of two per record.
+    let mut arena = Vec::new();
+    let mut items: Vec<(usize, usize, usize)> = Vec::new(); // (key start, value start, end)
+    for (k, v) in writes {
+        let start = arena.len();
+        arena.extend_from_slice(&k);
+        arena.extend_from_slice(&v);
+        items.push((start, start + k.len(), arena.len()));
+    }
+    if items.is_empty() {
+        return None;
+    }
+    // Stable: equal keys keep their write order, and the last of each is kept.
+    items.sort_by(|a, b| arena[a.0..a.1].cmp(&arena[b.0..b.1]));
+    let mut w = RunWriter::new(family, id);
+    for (i, &(ks, vs, end)) in items.iter().enumerate() {
+        let key = &arena[ks..vs];
+        if items.get(i + 1).is_some_and(|&(ns, nv, _)| &arena[ns..nv] == key) {
+            continue;
+        }
+        if let Some((k, v)) = w.push(key, &arena[vs..end]) {
+            batch.insert(&k[..], v);
+        }
+    }
+    let (tail, run) = w.finish();
+    if let Some((k, v)) = tail {
+        batch.insert(&k[..], v);
+    }
+    let run = run.expect("at least one item");
+    batch.insert(&run_key(FENCES, family, id)[..], run.encode());
+    Some(NewRun { family, run })
+}
+
+/// The sorted items of one run, block by block.
+struct Cursor {
+    family: Family,
+    run: Arc<Run>,
+    block: u32,
+    value: Option<sled::IVec>,
+    index: usize,
+    count: usize,
+}
+
+impl Cursor {
+    fn new(family: Family, run: Arc<Run>) -> Cursor {
+        Cursor { family, run, block: 0, value: None, index: 0, count: 0 }
+    }
+
+    /// Makes the current item available; false at the end of the run.
+    fn fill(&mut self, db: &sled::Db) -> Result<bool> {
+        while self.value.is_none() || self.index >= self.count {
+            if self.value.is_some() {
+                self.block += 1;
+                self.value = None;
+            }
+            if self.block as usize >= self.run.fences.len() {
+                return Ok(false);
+            }
+            let key = block_key(self.family, self.run.id, self.block);
+            let v = db.get(key).map_err(io)?.ok_or_else(|| corrupt(&key, "index block missing"))?;
+            let block = Block::parse(&key, &v)?;
+            let (last, _) = block.item(&key, block.count - 1)?;
+            if last != &*self.run.fences[self.block as usize] {
+                return Err(corrupt(&key, "index block does not end at its fence"));
+            }
+            self.count = block.count;
+            self.index = 0;
+            self.value = Some(v);
+        }
+        Ok(true)
+    }
+
+    fn item(&self) -> Result<(&[u8], &[u8])> {
+        let key = block_key(self.family, self.run.id, self.block);
+        let v = self.value.as_ref().expect("filled");
+        Block::parse(&key, v)?.item(&key, self.index)
+    }
+}
+
+/// Merges runs (given oldest first) into one sorted stream of unique keys, the newest
+/// value of each.
+struct Merge {
+    cursors: Vec<Cursor>,
+    live: Vec<bool>,
+    key: Vec<u8>,
+}
+
+impl Merge {
+    fn new(db: &sled::Db, family: Family, runs: &[Arc<Run>]) -> Result<Merge> {
+        let mut cursors: Vec<Cursor> = runs.iter().map(|r| Cursor::new(family, r.clone())).collect();
+        let mut live = Vec::with_capacity(cursors.len());
+        for c in &mut cursors {
+            live.push(c.fill(db)?);
+        }
+        Ok(Merge { cursors, live, key: Vec::new() })
+    }
+
+    /// The next key (newest value) as `f(key, value)`, or `None` at the end.
+    fn next<T>(&mut self, db: &sled::Db, f: impl FnOnce(&[u8], &[u8]) -> T) -> Result<Option<T>> {
+        // Linear scan: a merge has few runs. Ties go to the newest (the highest index).
+        let mut best: Option<usize> = None;
+        for i in 0..self.cursors.len() {
+            if !self.live[i] {
+                continue;
+            }
+            best = match best {
+                Some(b) if self.cursors[i].item()?.0 > self.cursors[b].item()?.0 => Some(b),
+                _ => Some(i),
+            };
+        }
+        let Some(b) = best else { return Ok(None) };
+        let (key, value) = self.cursors[b].item()?;
+        let out = f(key, value);
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        for i in 0..self.cursors.len() {
+            if self.live[i] && self.cursors[i].item()?.0 == self.key.as_slice() {
+                self.cursors[i].index += 1;
+                self.live[i] = self.cursors[i].fill(db)?;
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Chooses a merge in `runs` (oldest first): `MERGE_FANIN` adjacent runs, none `busy`,
+/// of the lowest tier that has that many. A run's tier here is the largest tier of it and
+/// every newer run, so tiers never increase towards the newest run and a merge's output
+/// (one tier up at most) keeps that order.
+fn pick(runs: &[Arc<Run>], busy: &HashSet<u64>) -> Option<Vec<Arc<Run>>> {
+    let mut eff = vec![0u32; runs.len()];
+    let mut max = 0;
+    for i in (0..runs.len()).rev() {
+        max = max.max(runs[i].tier());
+        eff[i] = max;
+    }
+    let mut best: Option<(u32, usize)> = None; // (tier, start of its oldest window)
+    let mut i = 0;
+    while i < runs.len() {
+        // A maximal stretch of free runs of one effective tier.
+        let mut j = i;
+        while j < runs.len() && eff[j] == eff[i] && !busy.contains(&runs[j].id) {
+            j += 1;
+        }
+        if j - i >= MERGE_FANIN && best.is_none_or(|(t, _)| eff[i] < t) {
+            best = Some((eff[i], i));
+        }
+        i = j.max(i + 1);
+    }
+    best.map(|(_, start)| runs[start..start + MERGE_FANIN].to_vec())
+}
+
+/// The index runs of one sled store, shared with its merger threads.
+pub(crate) struct Runs {
+    db: sled::Db,
+    catalog: RwLock<Catalog>,
+    /// Serialises catalog writes: commits and merge installs.
+    pub(crate) commit_lock: Mutex<()>,
+    /// A commit or a merge failed after sled accepted part of it: stop writing.
+    pub(crate) failed: AtomicBool,
+    /// Run ids being merged, so that two mergers never take the same run.
+    busy: Mutex<HashSet<u64>>,
+    wake: Condvar,
+    stop: AtomicBool,
+    /// Set by a commit that added a run; cleared by a merger that found nothing to do.
+    work: Mutex<bool>,
+    /// Key listings running ([`Runs::keys`]), and their end.
+    key_readers: Mutex<usize>,
+    readers_done: Condvar,
+}
+
+impl Runs {
+    /// Loads the catalog and finishes what an interrupted merge left behind.
+    pub(crate) fn open(db: sled::Db) -> Result<Runs> {
+        let mut catalog = Catalog::default();
+        if let Some(v) = db.get(META_NEXT_RUN).map_err(io)? {
+            let b: [u8; 8] = v.as_ref().try_into().map_err(|_| corrupt(META_NEXT_RUN, "expected 8 bytes"))?;
+            catalog.next_id = u64::from_be_bytes(b);
+        }
+        if let Some(v) = db.get(META_RUNS).map_err(io)? {
+            let bad = || corrupt(META_RUNS, "malformed run catalog");
+            let n = u32::from_be_bytes(v.get(..4).ok_or_else(bad)?.try_into().expect("4 bytes")) as usize;
+            if v.len() != 4 + 9 * n {
+                return Err(bad());
+            }
+            for e in v[4..].chunks_exact(9) {
+                let family = Family::from_byte(e[0]).ok_or_else(bad)?;
+                let id = u64::from_be_bytes(e[1..].try_into().expect("8 bytes"));
+                if id >= catalog.next_id {
+                    return Err(corrupt(META_RUNS, format_args!("run {id} is not below the next run id")));
+                }
+                let fk = run_key(FENCES, family, id);
+                let fv = db.get(fk).map_err(io)?.ok_or_else(|| corrupt(&fk, "missing"))?;
+                catalog.runs[family.slot()].push(Arc::new(Run::decode(&fk, id, &fv)?));
+            }
+        }
+        let runs = Runs {
+            db,
+            catalog: RwLock::new(catalog),
+            commit_lock: Mutex::new(()),
+            failed: AtomicBool::new(false),
+            busy: Mutex::new(HashSet::new()),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            work: Mutex::new(true),
+            key_readers: Mutex::new(0),
+            readers_done: Condvar::new(),
+        };
+        runs.clean_up()?;
+        Ok(runs)
+    }
+
+    /// Deletes the blocks of interrupted merges and of runs replaced by finished ones.
+    fn clean_up(&self) -> Result<()> {
+        let mut doomed: Vec<([u8; 10], Family, u64)> = Vec::new();
+        for prefix in [MERGING, DEAD] {
+            for kv in self.db.range([prefix]..[prefix + 1]) {
+                let (k, _) = kv.map_err(io)?;
+                let family = k.get(1).copied().and_then(Family::from_byte);
+                match (family, k.get(2..10)) {
+                    (Some(f), Some(id)) if k.len() == 10 => {
+                        let id = u64::from_be_bytes(id.try_into().expect("8 bytes"));
+                        doomed.push((run_key(prefix, f, id), f, id));
+                    }
+                    _ => return Err(corrupt(&k, "malformed merge marker")),
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let cat = self.catalog();
+        for (marker, f, id) in doomed {
+            if cat.runs[f.slot()].iter().any(|r| r.id == id) {
+                return Err(corrupt(&marker, format_args!("run {id} is marked for deletion but in the catalog")));
+            }
+            self.delete_run_blocks(f, id)?;
+            self.db.remove(marker).map_err(io)?;
+        }
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Deletes every block of run `id`, in batches (the run is in no catalog).
+    fn delete_run_blocks(&self, family: Family, id: u64) -> Result<()> {
+        let lo = run_key(BLOCK, family, id);
+        let hi = run_key(BLOCK, family, id + 1);
+        loop {
+            let keys: Vec<sled::IVec> =
+                self.db.range(lo..hi).keys().take(1024).collect::<std::result::Result<_, _>>().map_err(io)?;
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let mut b = sled::Batch::default();
+            for k in keys {
+                b.remove(k);
+            }
+            self.db.apply_batch(b).map_err(io)?;
+        }
+    }
+
+    pub(crate) fn catalog(&self) -> RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a commit's runs to `batch` (with the catalog that names them); call under the
+    /// commit lock, then [`Runs::committed`] once the batch is durable.
+    pub(crate) fn add_to_batch(
+        &self,
+        batch: &mut sled::Batch,
+        records: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+        requests: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Vec<NewRun> {
+        let cat = self.catalog();
+        let mut next = cat.next_id;
+        let mut new = Vec::new();
+        if let Some(r) = build_run(batch, Family::Records, next, records) {
+            next += 1;
+            new.push(r);
+        }
+        if let Some(r) = build_run(batch, Family::Requests, next, requests) {
+            next += 1;
+            new.push(r);
+        }
+        if !new.is_empty() {
+            let extra: Vec<(Family, u64)> = new.iter().map(|n| (n.family, n.run.id)).collect();
+            batch.insert(META_RUNS, cat.encode(&extra));
+            batch.insert(META_NEXT_RUN, &next.to_be_bytes()[..]);
+        }
+        new
+    }
+
+    /// The batch holding `new` is durable: lookups may now find its runs.
+    pub(crate) fn committed(&self, new: Vec<NewRun>) {
+        if new.is_empty() {
+            return;
+        }
+        {
+            let mut cat = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+            for n in new {
+                cat.next_id = cat.next_id.max(n.run.id + 1);
+                cat.runs[n.family.slot()].push(Arc::new(n.run));
+            }
+        }
+        *self.work.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_one();
+    }
+
+    /// The newest value of `key` in the runs of `family`.
+    pub(crate) fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        // The read lock is held through the block reads: a merge removes runs only under
+        // the write lock, so no run disappears under a lookup.
+        let cat = self.catalog();
+        for run in cat.runs[family.slot()].iter().rev() {
+            let b = run.fences.partition_point(|f| &**f < key);
+            if b == run.fences.len() {
+                continue;
+            }
+            let bk = block_key(family, run.id, b as u32);
+            let v = self.db.get(bk).map_err(io)?.ok_or_else(|| corrupt(&bk, "index block missing"))?;
+            if let Some(found) = Block::parse(&bk, &v)?.find(&bk, key)? {
+                return Ok(Some(found.to_vec()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every key of `family`, once each, in key order.
+    pub(crate) fn keys(&self, family: Family) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
+        // Registered as a reader before the catalog is read: a merge deletes replaced
+        // blocks only when no key listing is running (see `Runs::merge`).
+        let reading = KeyReader::new(self);
+        let runs: Vec<Arc<Run>> = self.catalog().runs[family.slot()].clone();
+        let mut merge = match Merge::new(&self.db, family, &runs) {
+            Ok(m) => m,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        let mut done = false;
+        Box::new(std::iter::from_fn(move || {
+            let _reading = &reading;
+            if done {
+                return None;
+            }
+            match merge.next(&self.db, |k, _| k.to_vec()) {
+                Ok(Some(k)) => Some(Ok(k)),
+                Ok(None) => {
+                    done = true;
+                    None
+                }
+                Err(e) => {
+                    done = true;
+                    Some(Err(e))
+                }
+            }
+        }))
+    }
+
+    /// Starts the merger threads.
+    pub(crate) fn start_mergers(self: &Arc<Runs>) -> Vec<std::thread::JoinHandle<()>> {
+        (0..MERGERS)
+            .map(|i| {
+                let runs = self.clone();
+                std::thread::Builder::new()
+                    .name(format!("sled-index-merge-{i}"))
+                    .spawn(move || runs.merger())
+                    .expect("spawn an index merger thread")
+            })
+            .collect()
+    }
+
+    /// Stops the merger threads (an unfinished merge is abandoned and cleaned at next open).
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _w = self.work.lock().unwrap_or_else(|p| p.into_inner());
+        self.wake.notify_all();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire) || self.failed.load(Ordering::Acquire)
+    }
+
+    fn merger(&self) {
+        loop {
+            {
+                let mut work = self.work.lock().unwrap_or_else(|p| p.into_inner());
+                while !*work && !self.stopping() {
+                    work = self.wake.wait(work).unwrap_or_else(|p| p.into_inner());
+                }
+                if self.stopping() {
+                    return;
+                }
+                *work = false;
+            }
+            // Merge while there is something to merge; another merger may take a second
+            // merge of another tier meanwhile.
+            loop {
+                let Some((family, span)) = self.claim() else { break };
+                // Wake another merger: there may be a second merge to do side by side.
+                *self.work.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                self.wake.notify_one();
+                let outcome = self.merge(family, &span);
+                let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+                for r in &span {
+                    busy.remove(&r.id);
+                }
+                drop(busy);
+                match outcome {
+                    Ok(()) => {}
+                    Err(StoreError::Io(m)) if m == STOPPED => return,
+                    Err(e) => {
+                        // The store stops taking commits; reopening cleans up.
+                        eprintln!("suanli-store: merging index runs failed, the store stops writing: {e}");
+                        self.failed.store(true, Ordering::Release);
+                        self.wake.notify_all();
+                        return;
+                    }
+                }
+                if self.stopping() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn claim(&self) -> Option<(Family, Vec<Arc<Run>>)> {
+        let cat = self.catalog();
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        for family in Family::ALL {
+            if let Some(span) = pick(&cat.runs[family.slot()], &busy) {
+                busy.extend(span.iter().map(|r| r.id));
+                return Some((family, span));
+            }
+        }
+        None
+    }
+
+    /// Merges `span` (adjacent runs of `family`, oldest first) into one new run and puts it
+    /// in their place.
+    fn merge(&self, family: Family, span: &[Arc<Run>]) -> Result<()> {
+        // A fresh id, and the marker that says its blocks are not in the catalog yet.
+        let id = {
+            let _w = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cat = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+            let id = cat.next_id;
+            let mut b = sled::Batch::default();
+            b.insert(&META_NEXT_RUN[..], &(id + 1).to_be_bytes()[..]);
+            b.insert(&run_key(MERGING, family, id)[..], &[][..]);
+            self.db.apply_batch(b).map_err(io)?;
+            cat.next_id = id + 1;
+            id
+        };
+        let mut merge = Merge::new(&self.db, family, span)?;
+        let mut w = RunWriter::new(family, id);
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        loop {
+            let block = merge.next(&self.db, |k, v| w.push(k, v))?;
+            let block = match block {
+                None => break,
+                Some(None) => continue,
+                Some(Some(b)) => b,
+            };
+            pending += block.1.len();
+            batch.insert(&block.0[..], block.1);
+            if pending >= MERGE_BATCH_BYTES {
+                if self.stopping() {
+                    return Err(StoreError::Io(STOPPED.into()));
+                }
+                self.db.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
+                pending = 0;
+            }
+        }
+        let (tail, run) = w.finish();
+        if let Some((k, v)) = tail {
+            batch.insert(&k[..], v);
+        }
+        self.db.apply_batch(batch).map_err(io)?;
+        let run = run.expect("merged runs hold items");
+
+        // Install: replace the span in the catalog, in one batch, with no reader inside.
+        {
+            let _w = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.failed.load(Ordering::Acquire) {
+                return Err(StoreError::Io("the store failed during a merge".into()));
+            }
+            let mut cat = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+            let list = &cat.runs[family.slot()];
+            let at = list.iter().position(|r| r.id == span[0].id).expect("merged runs stay in the catalog");
+            assert!(
+                list[at..].iter().take(span.len()).map(|r| r.id).eq(span.iter().map(|r| r.id)),
+                "merged runs stay adjacent"
+            );
+            let mut after: Vec<Arc<Run>> = list[..at].to_vec();
+            after.push(Arc::new(run));
+            after.extend(list[at + span.len()..].iter().cloned());
+            let new_catalog = Catalog {
+                runs: match family {
+                    Family::Records => [after.clone(), cat.runs[1].clone()],
+                    Family::Requests => [cat.runs[0].clone(), after.clone()],
+                },
+                next_id: cat.next_id,
+            };
+            let mut b = sled::Batch::default();
+            let new_run = &after[at];
+            b.insert(&run_key(FENCES, family, id)[..], new_run.encode());
+            b.remove(&run_key(MERGING, family, id)[..]);
+            for r in span {
+                b.remove(&run_key(FENCES, family, r.id)[..]);
+                b.insert(&run_key(DEAD, family, r.id)[..], &[][..]);
+            }
+            b.insert(META_RUNS, new_catalog.encode(&[]));
+            self.db.apply_batch(b).map_err(io)?;
+            *cat = new_catalog;
+        }
+        // The old runs are unreachable once this is durable; delete their blocks after,
+        // once no key listing still reads them.
+        self.db.flush().map_err(io)?;
+        {
+            let mut readers = self.key_readers.lock().unwrap_or_else(|p| p.into_inner());
+            while *readers > 0 {
+                readers = self.readers_done.wait(readers).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        for r in span {
+            self.delete_run_blocks(family, r.id)?;
+            self.db.remove(run_key(DEAD, family, r.id)).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// A running key listing, counted so that merges keep the blocks it may read.
+struct KeyReader<'a>(&'a Runs);
+
+impl<'a> KeyReader<'a> {
+    fn new(runs: &'a Runs) -> KeyReader<'a> {
+        *runs.key_readers.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        KeyReader(runs)
+    }
+}
+
+impl Drop for KeyReader<'_> {
+    fn drop(&mut self) {
+        *self.0.key_readers.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.readers_done.notify_all();
+    }
+}
+
+const STOPPED: &str = "the store is closing";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: u64, items: u64) -> Arc<Run> {
+        Arc::new(Run { id, items, fences: vec![Box::from(&b"k"[..])] })
+    }
+
+    #[test]
+    fn pick_merges_the_lowest_tier_first_and_keeps_tiers_ordered() {
+        let none = HashSet::new();
+        // Seven small runs: nothing to merge yet.
+        let mut runs: Vec<Arc<Run>> = (0..7).map(|i| run(i, 100)).collect();
+        assert!(pick(&runs, &none).is_none());
+        runs.push(run(7, 100));
+        let span = pick(&runs, &none).unwrap();
+        assert_eq!(span.iter().map(|r| r.id).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
+        // A big old run and eight small new ones: the small ones are merged, not the big one.
+        let mut runs = vec![run(100, 1_000_000)];
+        runs.extend((0..8).map(|i| run(i, 100)));
+        let span = pick(&runs, &none).unwrap();
+        assert_eq!(span[0].id, 0);
+        // A run being merged is not taken twice.
+        let busy: HashSet<u64> = [3].into_iter().collect();
+        assert!(pick(&runs, &busy).is_none());
+    }
+
+    #[test]
+    fn blocks_round_trip_and_merges_keep_the_newest_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let runs = Arc::new(Runs::open(db.clone()).unwrap());
+        let n = 3000u32;
+        for round in 0..MERGE_FANIN as u32 {
+            let _w = runs.commit_lock.lock().unwrap();
+            let mut b = sled::Batch::default();
+            // Every round rewrites key 7 and adds its own keys; values carry the round.
+            let writes = (0..n)
+                .map(move |i| {
+                    (format!("key-{:06}", i * MERGE_FANIN as u32 + round).into_bytes(), vec![round as u8; 40])
+                })
+                .chain(std::iter::once((b"key-000007".to_vec(), vec![200 + round as u8])));
+            let new = runs.add_to_batch(&mut b, writes, std::iter::empty());
+            db.apply_batch(b).unwrap();
+            runs.committed(new);
+        }
+        assert_eq!(runs.catalog().len(Family::Records), MERGE_FANIN);
+        assert_eq!(runs.get(Family::Records, b"key-000007").unwrap(), Some(vec![200 + MERGE_FANIN as u8 - 1]));
+        let (family, span) = runs.claim().unwrap();
+        runs.merge(family, &span).unwrap();
+        assert_eq!(runs.catalog().len(Family::Records), 1);
+        assert_eq!(runs.get(Family::Records, b"key-000007").unwrap(), Some(vec![200 + MERGE_FANIN as u8 - 1]));
+        for i in (0..n * MERGE_FANIN as u32).step_by(101) {
+            if i == 7 {
+                continue;
+            }
+            let v = runs.get(Family::Records, format!("key-{i:06}").as_bytes()).unwrap();
+            assert_eq!(v, Some(vec![(i % MERGE_FANIN as u32) as u8; 40]), "key {i}");
+        }
+        assert_eq!(runs.get(Family::Records, b"key-999999").unwrap(), None);
+        assert_eq!(runs.get(Family::Records, b"a").unwrap(), None);
+        let keys: Vec<Vec<u8>> = runs.keys(Family::Records).map(|k| k.unwrap()).collect();
+        assert_eq!(keys.len(), (n * MERGE_FANIN as u32) as usize);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        // The replaced runs' blocks are gone.
+        assert_eq!(db.range(block_key(Family::Records, 0, 0)..block_key(Family::Records, 8, 0)).count(), 0);
+        assert_eq!(db.range([DEAD]..[DEAD + 1]).count(), 0);
+        assert_eq!(db.range([MERGING]..[MERGING + 1]).count(), 0);
+    }
+}
