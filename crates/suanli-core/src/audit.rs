@@ -62,6 +62,9 @@ pub fn domain_of(body: &Body) -> Option<Domain> {
     Some(kind.domain())
 }
 
+/// A batch signature check: (public key, signature, batch head).
+type BatchKey<'a> = (&'a [u8; 32], &'a [u8; 64], Vec<u8>);
+
 /// Checks the signatures of decoded entries as one batch ([`sig::verify_batch`]: the same
 /// verdicts as one at a time). One verdict per entry; `None` for entries without a signed
 /// input (genesis) and for entries that did not decode.
@@ -73,7 +76,7 @@ pub fn signature_items(origin: &str, entries: &[Result<Entry, DecodeError>]) -> 
     // Batch heads first (the items borrow them), one per distinct (key, signature, head).
     let mut heads: Vec<Vec<u8>> = Vec::new();
     let mut head_of: Vec<Option<Result<usize, SigError>>> = vec![None; entries.len()];
-    let mut seen: std::collections::HashMap<(&[u8; 32], &[u8; 64], Vec<u8>), usize> = Default::default();
+    let mut seen: std::collections::HashMap<BatchKey<'_>, usize> = Default::default();
     for (i, e) in entries.iter().enumerate() {
         if let Ok(entry) = e
             && let Body::Usage { input, .. } = &entry.body

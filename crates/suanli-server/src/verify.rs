@@ -83,7 +83,7 @@ impl Verifier {
     /// fail: such inputs get a unit with no message.
     fn units(&self, inputs: &[Input]) -> Vec<Unit> {
         let mut units: Vec<Unit> = Vec::with_capacity(inputs.len());
-        let mut batches: HashMap<([u8; 32], [u8; 64], Vec<u8>), usize> = HashMap::new();
+        let mut batches: HashMap<BatchKey, usize> = HashMap::new();
         for (i, input) in inputs.iter().enumerate() {
             let Some(proof) = &input.signed.batch else {
                 units.push(Unit { owners: vec![i], head: None, valid: true });
@@ -120,6 +120,9 @@ impl Verifier {
         rx.await.expect("verification task finished")
     }
 }
+
+/// A batch signature check: (public key, signature, batch head).
+type BatchKey = ([u8; 32], [u8; 64], Vec<u8>);
 
 /// One signature check: the inputs it decides, and the batch head it covers (`None` for
 /// an input signed alone, whose payload is the message).

@@ -248,6 +248,9 @@ impl<'a> Block<'a> {
     }
 }
 
+/// A finished block: its key and value.
+type BlockKv = ([u8; 14], Vec<u8>);
+
 /// Cuts sorted, unique items into blocks, keeping the fences.
 struct RunWriter {
     family: Family,
@@ -274,7 +277,7 @@ impl RunWriter {
 
     /// Adds the next item (keys strictly increasing); returns a finished block when the
     /// current one is full.
-    fn push(&mut self, key: &[u8], value: &[u8]) -> Option<([u8; 14], Vec<u8>)> {
+    fn push(&mut self, key: &[u8], value: &[u8]) -> Option<BlockKv> {
         debug_assert!(self.items == 0 || key > self.last.as_slice(), "run items out of order");
         let klen = u16::try_from(key.len()).expect("an index key is far below 64 KiB");
         self.data.extend_from_slice(&klen.to_be_bytes());
@@ -287,7 +290,7 @@ impl RunWriter {
         (self.data.len() >= BLOCK_BYTES).then(|| self.cut())
     }
 
-    fn cut(&mut self) -> ([u8; 14], Vec<u8>) {
+    fn cut(&mut self) -> BlockKv {
         let mut v = Vec::with_capacity(4 + 4 * self.ends.len() + self.data.len());
         v.extend_from_slice(&(self.ends.len() as u32).to_be_bytes());
         for e in &self.ends {
@@ -302,7 +305,7 @@ impl RunWriter {
     }
 
     /// The last block (if any items are left) and the run.
-    fn finish(mut self) -> (Option<([u8; 14], Vec<u8>)>, Option<Run>) {
+    fn finish(mut self) -> (Option<BlockKv>, Option<Run>) {
         let tail = (!self.ends.is_empty()).then(|| self.cut());
         let run = (self.items > 0).then_some(Run { id: self.id, items: self.items, fences: self.fences });
         (tail, run)
@@ -748,8 +751,7 @@ impl Runs {
             }
             // Merge while there is something to merge; another merger may take a second
             // merge of another tier meanwhile.
-            loop {
-                let Some((family, span)) = self.claim() else { break };
+            while let Some((family, span)) = self.claim() {
                 // Wake another merger: there may be a second merge to do side by side.
                 *self.work.lock().unwrap_or_else(|p| p.into_inner()) = true;
                 self.wake.notify_one();
@@ -798,7 +800,7 @@ impl Runs {
             let mut cat = self.catalog.write().unwrap_or_else(|p| p.into_inner());
             let id = cat.next_id;
             let mut b = sled::Batch::default();
-            b.insert(&META_NEXT_RUN[..], &(id + 1).to_be_bytes()[..]);
+            b.insert(META_NEXT_RUN, &(id + 1).to_be_bytes()[..]);
             b.insert(&run_key(MERGING, family, id)[..], &[][..]);
             self.db.apply_batch(b).map_err(io)?;
             cat.next_id = id + 1;
