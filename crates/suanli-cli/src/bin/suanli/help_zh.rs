@@ -46,6 +46,8 @@ const ABOUT: &[(&str, &str)] = &[
     ("log prove", "取回一条记录的日志条目和包含证明, 对照签名检查点校验"),
     ("log export", "把日志条目写到导出文件, 供 `log verify` 使用"),
     ("log verify", "离线校验导出文件: 检查点签名、Merkle 根、每个签名和每条金额, 按账本规则重放。无需服务器"),
+    ("log vkey", "打印账本的签名便笺验证密钥 (<origin>+<密钥哈希>+<base64>), 供任何 C2SP 工具校验检查点"),
+    ("log consistency", "取回并校验一致性证明: 较早的日志是较新日志的前缀 (账本从未改写历史)"),
     ("backup", "备份运行中的账本: 完整日志和一个现签的检查点 (用 `suanlid restore` 恢复)"),
     ("explain", "解释原因代码 (拒绝原因和金额行原因)"),
     ("completions", "打印 shell 自动补全脚本 (由命令行定义生成), 例如 `suanli completions bash`"),
