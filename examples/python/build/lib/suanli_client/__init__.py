@@ -1,1 +1,0 @@
-"""suanli_client: submit signed GPU usage records to a suanli ledger (see docs/INTEGRATION.md)."""

@@ -1,3 +1,0 @@
-from suanli_client.cli import main_exit
-
-main_exit()
