@@ -43,6 +43,7 @@ use suanli_proto::v1::settlement_server::Settlement;
 use suanli_proto::v1::vouchers_server::Vouchers;
 use tonic::{Code, Request, Status};
 
+use super::index::Answer;
 use super::views::{Caps, EntityView, FounderView};
 use super::{LangQuery, i18n, lang_of, secure};
 use crate::service::{Services, refusal};
@@ -172,11 +173,12 @@ async fn view_founder(
     let Ok(holder) = suanli_core::ids::Uscc::parse(&list.holder_id) else {
         return refused(lang, &Status::internal("the holder id does not parse"));
     };
-    // The draws, record by record: the holder's own statement rows (the read above was
-    // signed by the holder, or by the admin or finance, who may read it too), from the
-    // index of the holder's entries.
-    let rows = match super::index::statement(&state.shared, holder, None).await {
-        Ok((rows, _)) => rows,
+    // The draws, record by record: the latest of the holder's draws, from the index of
+    // each company's entries (the read above was signed by the holder, or by the admin or
+    // finance, who may read it too).
+    let (draws, draws_total) = match super::index::draws(&state.shared, holder).await {
+        Ok(Answer::Ready(x)) => x,
+        Ok(Answer::Counting { counted, total }) => return counting(lang, counted, total),
         Err(e) => return refused(lang, &Status::internal(e)),
     };
     let (opc, offset) = {
@@ -185,12 +187,28 @@ async fn view_founder(
     };
     let now = (state.shared.clock)().div_euclid(1000);
     use askama::Template;
-    html_json(FounderView::build(lang, &list, opc, &rows, now, offset).render())
+    html_json(FounderView::build(lang, &list, opc, &draws, draws_total, now, offset).render())
+}
+
+/// `?page=` and `?per_page=` of the statement view (outside the signed read: they choose
+/// what part of an answer the signer may see anyway).
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    lang: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+/// The index of companies' entries is still being read after a restart.
+fn counting(lang: Lang, counted: u64, total: u64) -> Response {
+    let t = i18n::catalog(lang);
+    let message = t.f("view.counting", &[("counted", &counted.to_string()), ("total", &total.to_string())]);
+    json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "counting", "message": message }))
 }
 
 async fn view_entity(
     State(state): State<Arc<WebState>>,
-    Query(q): Query<LangQuery>,
+    Query(q): Query<PageQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -206,8 +224,12 @@ async fn view_entity(
         Err(s) => return refused(lang, &s),
     };
     let year = query.year;
-    let (rows, totals) = match super::index::statement(&state.shared, id, (year != 0).then_some(year)).await {
-        Ok(x) => x,
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(super::index::PER_PAGE);
+    let statement = match super::index::statement(&state.shared, id, (year != 0).then_some(year), page, per_page).await
+    {
+        Ok(Answer::Ready(p)) => p,
+        Ok(Answer::Counting { counted, total }) => return counting(lang, counted, total),
         Err(e) => return refused(lang, &Status::internal(e)),
     };
     let (info, caps) = {
@@ -223,7 +245,7 @@ async fn view_entity(
         Err(s) => return refused(lang, &s),
     };
     use askama::Template;
-    html_json(EntityView::build(lang, &info, &rows, &totals, caps).render())
+    html_json(EntityView::build(lang, &info, &statement, caps).render())
 }
 
 async fn statement_csv(
