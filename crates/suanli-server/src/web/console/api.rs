@@ -98,6 +98,21 @@ pub fn ack_json(lang: Lang, ack: &v1::Ack) -> Value {
     json!({ "status": status, "seq": ack.seq, "reason": ack.reason, "detail": ack.detail, "message": message })
 }
 
+/// Runs one service call on the signed envelope in `body`, as a gRPC client's call would
+/// run: the same `Services` code, so the same checks and rules. A body that is not an
+/// envelope, and every refusal, becomes the answer for the page (in `lang`).
+pub async fn call_service<T, F, Fut>(state: &WebState, lang: Lang, body: &[u8], call: F) -> Result<T, Response>
+where
+    F: FnOnce(Services, Request<v1::Envelope>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let env = envelope(body).map_err(|s| refused(lang, &s))?;
+    call(Services(state.shared.clone()), Request::new(env))
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| refused(lang, &s))
+}
+
 async fn submit_holder(
     State(state): State<Arc<WebState>>,
     Query(q): Query<LangQuery>,
@@ -105,14 +120,9 @@ async fn submit_holder(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
-    let result = match envelope(&body) {
-        Ok(env) => Vouchers::apply(&services, Request::new(env)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, ack.get_ref())),
-        Err(s) => refused(lang, &s),
+    match call_service(&state, lang, &body, |svc, req| async move { Vouchers::apply(&svc, req).await }).await {
+        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, &ack)),
+        Err(page) => page,
     }
 }
 
@@ -123,14 +133,9 @@ async fn submit_finance(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
-    let result = match envelope(&body) {
-        Ok(env) => Settlement::apply(&services, Request::new(env)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, ack.get_ref())),
-        Err(s) => refused(lang, &s),
+    match call_service(&state, lang, &body, |svc, req| async move { Settlement::apply(&svc, req).await }).await {
+        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, &ack)),
+        Err(page) => page,
     }
 }
 
@@ -161,15 +166,13 @@ async fn view_founder(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
-    let list = match envelope(&body) {
-        Ok(env) => Vouchers::list_vouchers(&services, Request::new(env)).await.map(tonic::Response::into_inner),
-        Err(e) => Err(e),
-    };
-    let list = match list {
-        Ok(l) => l,
-        Err(s) => return refused(lang, &s),
-    };
+    let list =
+        match call_service(&state, lang, &body, |svc, req| async move { Vouchers::list_vouchers(&svc, req).await })
+            .await
+        {
+            Ok(l) => l,
+            Err(page) => return page,
+        };
     let Ok(holder) = suanli_core::ids::Uscc::parse(&list.holder_id) else {
         return refused(lang, &Status::internal("the holder id does not parse"));
     };
