@@ -18,25 +18,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use suanli_tests::{Server, bin, bin_dir};
+use suanli_tests::{Server, bin, bin_dir, repo_root, run_ok as run};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run it: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The virtualenv with Playwright, made once per requirements file.
 fn venv() -> PathBuf {

@@ -9,26 +9,9 @@
 //! Needs `python3` with the `venv` module and access to PyPI. Without them the test fails
 //! and says so: a Python example that is never run rots.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use suanli_tests::Server;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run it: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use suanli_tests::{Server, repo_root, run_ok as run};
 
 #[test]
 fn python_client_signs_a_record_the_ledger_accepts() {
