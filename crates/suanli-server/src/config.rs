@@ -269,8 +269,9 @@ impl Config {
             if self.mirror_of.is_none() {
                 return Err(invalid("mirror_key", "only a mirror checks a primary's key: set mirror_of too"));
             }
-            suanli_core::note::Verifier::parse(k.trim())
-                .map_err(|e| invalid("mirror_key", format!("not a note verifier key (suanli log vkey prints it): {e}")))?;
+            suanli_core::note::Verifier::parse(k.trim()).map_err(|e| {
+                invalid("mirror_key", format!("not a note verifier key (suanli log vkey prints it): {e}"))
+            })?;
         }
         let l = &self.limits;
         let range = |field: &'static str, v: usize, lo: usize, hi: usize| {
@@ -372,7 +373,8 @@ mod tests {
     fn mirror_fields() {
         let c = Config::from_toml("mirror_of = \"http://10.0.0.5:7421/\"\n").unwrap();
         assert_eq!(c.mirror_of.as_deref(), Some("http://10.0.0.5:7421/"));
-        for bad in ["mirror_of = \"https://x:1\"\n", "mirror_of = \"ftp://x\"\n", "mirror_of = \"http://x:1/other\"\n"] {
+        for bad in ["mirror_of = \"https://x:1\"\n", "mirror_of = \"ftp://x\"\n", "mirror_of = \"http://x:1/other\"\n"]
+        {
             let e = Config::from_toml(bad).unwrap_err().to_string();
             assert!(e.contains("mirror_of"), "{bad}: {e}");
         }

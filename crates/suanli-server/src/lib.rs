@@ -207,7 +207,8 @@ async fn serve_role(
             let _ = metrics.mirror.set(follower.metrics());
             let primary = follower.url().to_string();
             let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-            let thread = std::thread::Builder::new().name("suanli-mirror".into()).spawn(move || follower.run(stop_rx))?;
+            let thread =
+                std::thread::Builder::new().name("suanli-mirror".into()).spawn(move || follower.run(stop_rx))?;
             // No sequencer: a request for a fresh checkpoint gets the newest verified one.
             let answers = {
                 let store = store.clone();

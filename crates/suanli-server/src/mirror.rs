@@ -191,7 +191,10 @@ impl Source {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|n| n > max as u64) {
-                return Err(fail(format!("the answer declares {} bytes; at most {max} are read", declared.unwrap_or(0)), false));
+                return Err(fail(
+                    format!("the answer declares {} bytes; at most {max} are read", declared.unwrap_or(0)),
+                    false,
+                ));
             }
             let body = Limited::new(response.into_body(), max)
                 .collect()
@@ -338,7 +341,9 @@ pub fn open(
         );
     }
     let given = key
-        .map(|k| Verifier::parse(k.trim()).map_err(|e| anyhow::anyhow!("mirror_key {k:?} is not a note verifier key: {e}")))
+        .map(|k| {
+            Verifier::parse(k.trim()).map_err(|e| anyhow::anyhow!("mirror_key {k:?} is not a note verifier key: {e}"))
+        })
         .transpose()?;
     let source = Source::new(url)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -419,7 +424,11 @@ pub fn open(
 
 /// The log key of a new mirror: the operator's, or the one the primary's genesis
 /// entry names (pinned from then on by the genesis stored in the mirror).
-fn first_contact(source: &Source, runtime: &tokio::runtime::Runtime, given: Option<&Verifier>) -> anyhow::Result<Verifier> {
+fn first_contact(
+    source: &Source,
+    runtime: &tokio::runtime::Runtime,
+    given: Option<&Verifier>,
+) -> anyhow::Result<Verifier> {
     let mut wait = POLL_INTERVAL;
     let mut attempt = 1;
     let (note, genesis) = loop {
@@ -464,9 +473,8 @@ fn first_contact(source: &Source, runtime: &tokio::runtime::Runtime, given: Opti
             &[("vkey", from_genesis.to_string())],
         );
     }
-    open_checkpoint(&note, &from_genesis).map_err(|e| {
-        anyhow::anyhow!("the primary's checkpoint is not signed by the key its genesis names: {e}")
-    })?;
+    open_checkpoint(&note, &from_genesis)
+        .map_err(|e| anyhow::anyhow!("the primary's checkpoint is not signed by the key its genesis names: {e}"))?;
     Ok(from_genesis)
 }
 
@@ -501,7 +509,10 @@ impl Follower {
                 Err(RoundError::Transient(e)) => {
                     self.metrics.errors.inc();
                     notice::warn(
-                        &format!("mirror: round failed, nothing unverified was stored; next try in {} s: {e:#}", wait.as_secs()),
+                        &format!(
+                            "mirror: round failed, nothing unverified was stored; next try in {} s: {e:#}",
+                            wait.as_secs()
+                        ),
                         &[("primary", self.source.url().to_string())],
                     );
                     let w = wait;
@@ -737,7 +748,9 @@ impl Follower {
     /// primary's own word that its new tree does not extend the old one.
     fn judge_inconsistency(&self, held: u64, cp: &Checkpoint) -> RoundError {
         if held == 0 {
-            return RoundError::Transient(anyhow::anyhow!("the primary's leaf tiles do not hash to its checkpoint's root"));
+            return RoundError::Transient(anyhow::anyhow!(
+                "the primary's leaf tiles do not hash to its checkpoint's root"
+            ));
         }
         let source = &self.source;
         let runtime = &self.runtime;
@@ -828,4 +841,54 @@ pub fn fetch_catch_up(url: &str, from: u64, out: &Path) -> anyhow::Result<Fetche
     }
     writer.finish()?.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(Fetched { export: Some(out.to_path_buf()), checkpoint: beside, first, size: cp.size })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::get;
+
+    #[test]
+    fn primary_urls() {
+        assert_eq!(parse_primary_url("http://10.0.0.5:7421").unwrap(), "http://10.0.0.5:7421");
+        assert_eq!(parse_primary_url("http://h:1/").unwrap(), "http://h:1");
+        assert_eq!(parse_primary_url("http://h:1/log/").unwrap(), "http://h:1");
+        for bad in ["https://h:1", "h:1", "ftp://h", "http://h:1/other", "http://h:1/?x=1", "not a url", ""] {
+            assert!(parse_primary_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A hostile or broken "primary": every answer is bounded and refused with a reason.
+    #[test]
+    fn answers_from_outside_are_bounded_and_checked() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let app = Router::new()
+                .route("/log/checkpoint", get(|| async { "x".repeat(CHECKPOINT_BYTES_MAX + 1) }))
+                .route("/log/tile/0/000", get(|| async { vec![7u8; 100] }))
+                .route("/log/tile/entries/000", get(|| async { vec![0u8, 5, 1] }))
+                .route("/log/tile/0/001", get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            let source = Source::new(&format!("http://{addr}")).unwrap();
+            let e = source.checkpoint().await.unwrap_err().to_string();
+            assert!(e.contains("at most"), "{e}");
+            let tile = Tile::new(TileKind::Hashes { level: 0 }, 0, 256).unwrap();
+            let e = source.hash_tile(&tile).await.unwrap_err().to_string();
+            assert!(e.contains("8192 were expected"), "{e}");
+            let bundle = Tile::new(TileKind::Entries, 0, 256).unwrap();
+            let e = source.bundle(&bundle).await.unwrap_err().to_string();
+            assert!(e.contains("not an entry bundle"), "{e}");
+            // A failing server is retried, then the error says what it answered.
+            let started = std::time::Instant::now();
+            let tile = Tile::new(TileKind::Hashes { level: 0 }, 1, 256).unwrap();
+            let e = source.hash_tile(&tile).await.unwrap_err().to_string();
+            assert!(e.contains("500"), "{e}");
+            assert!(started.elapsed() >= RETRY_BACKOFF_FIRST * 7, "retried with backoff");
+            let e = source.get("tile/0/002", 10).await.unwrap_err();
+            assert!(matches!(e, FetchError::NotFound { .. }), "{e}");
+        });
+    }
 }

@@ -374,9 +374,8 @@ async fn run_mirror(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store_dir = config.data_dir.join(recovery::STORE_DIR);
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?);
     let (data_dir, key, every) = (config.data_dir.clone(), config.mirror_key.clone(), config.snapshot_interval_entries);
     let opened_store = store.clone();
     let mirror = tokio::task::spawn_blocking(move || {
