@@ -123,7 +123,7 @@ enum Role {
 /// The thread that writes the store, and how to stop it.
 enum Writer {
     Sequencer(std::thread::JoinHandle<()>),
-    Follower(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>),
+    Follower(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>, Arc<std::sync::atomic::AtomicBool>),
 }
 
 async fn serve_role(
@@ -207,6 +207,7 @@ async fn serve_role(
             let _ = metrics.mirror.set(follower.metrics());
             let primary = follower.url().to_string();
             let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+            let stopping = follower.stopper();
             let thread =
                 std::thread::Builder::new().name("suanli-mirror".into()).spawn(move || follower.run(stop_rx))?;
             // No sequencer: a request for a fresh checkpoint gets the newest verified one.
@@ -224,7 +225,7 @@ async fn serve_role(
                     }
                 })
             };
-            (m.ledger, m.origin, None, Some(primary), Writer::Follower(thread, stop_tx), answers)
+            (m.ledger, m.origin, None, Some(primary), Writer::Follower(thread, stop_tx, stopping), answers)
         }
     };
 
@@ -373,7 +374,8 @@ async fn serve_role(
         Writer::Sequencer(thread) => {
             tokio::task::spawn_blocking(move || thread.join()).await?.ok();
         }
-        Writer::Follower(thread, stop) => {
+        Writer::Follower(thread, stop, stopping) => {
+            stopping.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = stop.send(());
             tokio::task::spawn_blocking(move || thread.join()).await?.ok();
         }

@@ -321,6 +321,9 @@ pub struct Follower {
     newest: u64,
     behind_since: Option<Instant>,
     runtime: tokio::runtime::Runtime,
+    /// Set when the server stops: a long catch-up ends at its next bundle (what it
+    /// committed so far stays, all of it verified).
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Opens the mirror in `data_dir` on `store`: recovers what it holds, or (an empty store)
@@ -379,6 +382,7 @@ pub fn open(
         newest: 0,
         behind_since: None,
         runtime,
+        stopping: Arc::default(),
     };
     if let Some((frontier, ledger, from)) = recovered {
         follower.frontier = frontier.clone();
@@ -482,6 +486,12 @@ impl Follower {
     /// The metrics this follower keeps (registered on `/metrics` by the server).
     pub fn metrics(&self) -> MirrorMetrics {
         self.metrics.clone()
+    }
+
+    /// Setting this stops a round in progress at its next bundle ([`Follower::run`] also
+    /// needs its `stop` signal).
+    pub fn stopper(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.stopping.clone()
     }
 
     /// The primary's URL.
@@ -621,6 +631,10 @@ impl Follower {
         let origin = self.verifier.name().to_string();
         let ledger_key = self.verifier.verifying_key().to_bytes();
         for t in first_tile..=last_tile {
+            if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                self.flush(&mut index, &mut batch, None, working)?;
+                return Err(RoundError::Transient(anyhow::anyhow!("stopping")));
+            }
             let tile = Tile::in_tree(TileKind::Entries, t, cp.size).expect("a bundle inside the tree");
             let bundle = match self.runtime.block_on(self.source.bundle(&tile)) {
                 Ok(b) => b,

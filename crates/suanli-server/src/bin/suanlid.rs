@@ -418,6 +418,10 @@ fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
         let text = note.split_once("\n\n").map_or(note.as_str(), |(t, _)| t);
         let backup = suanli_core::checkpoint::Checkpoint::parse(&format!("{text}\n"))
             .map_err(|e| anyhow::anyhow!("{}: {e}", checkpoint.display()))?;
+        for held in [recovery::STORE_DIR, recovery::LEDGER_KEY_FILE] {
+            let p = r.data_dir.join(held);
+            anyhow::ensure!(!p.exists(), "{} already exists: restore only into a new data directory", p.display());
+        }
         std::fs::create_dir_all(&r.data_dir)
             .with_context(|| format!("creating the data directory {}", r.data_dir.display()))?;
         let out = r.data_dir.join("catch-up-from-mirror.export");
