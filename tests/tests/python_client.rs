@@ -2,8 +2,9 @@
 //! (`pip install ./examples/python`, dependencies from PyPI) into a fresh virtualenv,
 //! entities registered with the real `suanli`, and records signed in Python: one record
 //! ACCEPTED, then DUPLICATE on a retry "an hour later" (the same explicit --end); a CSV file
-//! in batch mode with one rejection (exit 1), whose kept envelopes are resent unchanged on
-//! the retry; and usage errors that exit 2, not 1.
+//! in batch mode with one rejection (exit 1), signed as one batch (one signature for many
+//! records), whose kept batch is resent unchanged on the retry, and the same records signed
+//! one by one (DUPLICATE); the documented batch example; and usage errors that exit 2, not 1.
 //!
 //! Needs `python3` with the `venv` module and access to PyPI. Without them the test fails
 //! and says so: a Python example that is never run rots.
@@ -127,15 +128,59 @@ fn python_client_signs_a_record_the_ledger_accepts() {
     assert!(lines[1].starts_with("b1,ACCEPTED,") && lines[2].starts_with("b2,ACCEPTED,"), "{stdout}");
     assert_eq!(lines[3], "b3,REJECTED,,,,,AMOUNT_MISMATCH");
     assert!(String::from_utf8_lossy(&out.stderr).contains("b3 rejected: AMOUNT_MISMATCH"));
-    // The signed envelopes were kept beside the file; the retry sends them as they are.
+    // The records were signed together, one batch (one line) kept beside the file; the
+    // retry sends it as it is.
     let kept = keys.path().join("usage.csv.signed");
     let before = std::fs::read(&kept).unwrap();
-    assert_eq!(before.iter().filter(|&&b| b == b'\n').count(), 3);
+    assert_eq!(before.iter().filter(|&&b| b == b'\n').count(), 1, "one batch of three records");
     let out = batch();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("b1,DUPLICATE,") && stdout.contains("b2,DUPLICATE,"), "{stdout}");
     assert_eq!(std::fs::read(&kept).unwrap(), before);
+    // The same records signed one by one are the same records: DUPLICATE, whatever signed them.
+    let single_kept = keys.path().join("single.signed").to_string_lossy().into_owned();
+    let out = client(&[
+        "--server",
+        &server.addr,
+        "--key",
+        &p_key,
+        "--csv",
+        &csv_arg,
+        "--single-signatures",
+        "--envelopes",
+        &single_kept,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("b1,DUPLICATE,") && stdout.contains("b2,DUPLICATE,"), "{stdout}");
+    let single = std::fs::read(&single_kept).unwrap();
+    assert_eq!(single.iter().filter(|&&b| b == b'\n').count(), 3, "three single envelopes");
+
+    // The batch signature is the one docs/INTEGRATION.md specifies: its worked example.
+    let example = run(
+        Command::new(&python).args([
+            "-c",
+            "import hashlib\n\
+             from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey as K\n\
+             from suanli_client import cli\n\
+             import sys\n\
+             signed_pb2, _, _ = cli.generated_stubs(sys.argv[1])\n\
+             head = cli.batch_head('example.org/suanli', [b'r-0', b'r-1'], signed_pb2)\n\
+             b = cli.sign_batches(K.from_private_bytes(bytes([1]) * 32), b'', 'example.org/suanli', [b'r-0', b'r-1'], signed_pb2)\n\
+             print(head.hex()); print(b[0].signature.hex())",
+            &root.join("proto").to_string_lossy(),
+        ]),
+        "the documented batch example in Python",
+    );
+    assert_eq!(
+        example.lines().collect::<Vec<_>>(),
+        vec![
+            "0a126578616d706c652e6f72672f7375616e6c6910021a208ca1dd1a47b6c101cb8e08ef97a7e9bd621994a9e514efc73d36ebba946c7d32",
+            "0cbafee2e58543a2a9a4de71249a02dde582b0c97bf1e9f091e7ed6347bab2970f2bb77b06c0a7b9dd7f23e4f0c85e27ba1833102d0e5aa5fc0f2a66e88be70b",
+        ],
+        "the Python batch signer disagrees with docs/INTEGRATION.md"
+    );
 
     // The Rust CLI sees the record the Python client signed.
     let statement = server.cli_ok(&["statement", "--key", &server.finance_key().to_string_lossy(), "--id", &r]);

@@ -8,10 +8,14 @@ A compute center's integration in one module:
 2. build each UsageRecord and serialize it once; those bytes are what gets signed and sent,
    and they depend on the record's fields alone, never on when it is sent;
 3. sign  b"suanli/v1/usage\\n" + bytes  with the provider's ed25519 key (cryptography);
-4. keep the signed envelopes (batch mode: in FILE.signed beside the CSV) so a retry sends
+   or, for a CSV file, sign up to 64 records at once: one signature over the ledger's
+   origin and the Merkle root of the records (docs/INTEGRATION.md, "Signing many records
+   at once"), which is what makes a compute center's upload fast;
+4. keep the signed envelopes (CSV mode: in FILE.signed beside the CSV) so a retry sends
    exactly the same bytes;
-5. send them with Ingest.SubmitUsageBatch (at most 10,000 per call) and print one CSV line
-   per record, as `suanli usage submit` does.
+5. send them (one record: Ingest.SubmitUsageBatch; a CSV file: Ingest.SubmitUsageBatchSigned,
+   or SubmitUsageBatch with --single-signatures) and print one CSV line per record, as
+   `suanli usage submit` does.
 
 One record:
     python -m suanli_client --server 127.0.0.1:7420 --proto-dir proto --key provider.key \\
@@ -46,6 +50,8 @@ EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY_FILE_HEADER = "suanli-ed25519-secret-key-v1"
 USAGE_DOMAIN = b"suanli/v1/usage\n"
+USAGE_BATCH_DOMAIN = b"suanli/v1/usage-batch\n"
+BATCH_SIGNED_MAX = 64
 PROTO_FILES = ["suanli/v1/signed.proto", "suanli/v1/ledger.proto", "suanli/v1/audit.proto"]
 BATCH_RECORDS_MAX = 10000
 USAGE_COLUMNS = [
@@ -244,6 +250,61 @@ def sign(key, public_key, record, signed_pb2):
     return signed_pb2.Envelope(payload=payload, public_key=public_key, signature=key.sign(USAGE_DOMAIN + payload))
 
 
+def merkle_root(leaves):
+    """RFC 6962 Merkle tree hash of leaf hashes (the ledger's own tree, section 2.1)."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + merkle_root(leaves[:k]) + merkle_root(leaves[k:])).digest()
+
+
+def batch_head(origin, payloads, signed_pb2):
+    """The signed bytes of a batch (without the domain tag): UsageBatchHead{origin, count, root}."""
+    leaves = [hashlib.sha256(b"\x00" + p).digest() for p in payloads]
+    head = signed_pb2.UsageBatchHead(origin=origin, count=len(payloads), root=merkle_root(leaves))
+    return head.SerializeToString()
+
+
+def sign_batches(key, public_key, origin, payloads, signed_pb2):
+    """Batches of at most 64 records in the given order, one signature each."""
+    out = []
+    for start in range(0, len(payloads), BATCH_SIGNED_MAX):
+        part = payloads[start : start + BATCH_SIGNED_MAX]
+        signature = key.sign(USAGE_BATCH_DOMAIN + batch_head(origin, part, signed_pb2))
+        out.append(signed_pb2.BatchEnvelope(records=part, public_key=public_key, signature=signature))
+    return out
+
+
+def kept_batches(path, signed_pb2):
+    """The batches signed by an earlier run (the file: one base64 BatchEnvelope per line)."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, encoding="ascii") as f:
+        return [signed_pb2.BatchEnvelope.FromString(base64.b64decode(line.strip())) for line in f if line.strip()]
+
+
+def batches_for(records, key, public_key, origin, kept, signed_pb2):
+    """The kept batches when they hold exactly these records, else new ones. A record that
+    differs from the one signed before is refused here, as the ledger would (CONFLICT)."""
+    payloads = [r.SerializeToString() for r in records]
+    before = {}
+    for b in kept:
+        for p in b.records:
+            before[signed_pb2.UsageRecord.FromString(p).record_id] = p
+    for r, p in zip(records, payloads):
+        old = before.get(r.record_id)
+        if old is not None and old != p:
+            raise UsageError(
+                "record %s differs from the one signed before (kept envelopes): the ledger would answer "
+                "CONFLICT; correct an accepted record with a reversal and a new record_id" % r.record_id
+            )
+    if [p for b in kept for p in b.records] == payloads:
+        return kept
+    return sign_batches(key, public_key, origin, payloads, signed_pb2)
+
+
 def kept_envelopes(path, signed_pb2):
     """The envelopes signed by an earlier run, by record_id (the file: one base64 per line)."""
     kept = {}
@@ -326,6 +387,11 @@ def parser():
     p.add_argument("--ca", help="for TLS: the CA certificate (PEM) that signed the server's certificate")
     p.add_argument("--client-cert", help="for mutual TLS: this client's certificate (PEM)")
     p.add_argument("--client-key", help="for mutual TLS: the key of --client-cert (PEM)")
+    p.add_argument(
+        "--single-signatures",
+        action="store_true",
+        help="CSV mode: sign each record alone instead of up to 64 records with one signature",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each batch's answer")
     return p
 
@@ -345,31 +411,56 @@ def run(args):
             raise UsageError("one record needs --provider (or give --csv FILE)")
         records = records_from_args(args, signed_pb2)
         envelopes_path = args.envelopes
-    envelopes = envelopes_for(records, key, public_key, kept_envelopes(envelopes_path, signed_pb2), signed_pb2)
-    keep_envelopes(envelopes_path, envelopes)
-
-    stub = ledger_pb2_grpc.IngestStub(channel(args))
-    print(RESULT_HEADER, flush=True)
-    rejected = 0
-    for start in range(0, len(envelopes), BATCH_RECORDS_MAX):
-        batch = envelopes[start : start + BATCH_RECORDS_MAX]
-        try:
-            answer = stub.SubmitUsageBatch(ledger_pb2.EnvelopeBatch(envelopes=batch), timeout=args.timeout)
-        except grpc.RpcError as e:
-            print(
-                "suanli_client: the ledger at %s: %s: %s; %d of %d records answered; sending the same "
-                "records again is safe" % (args.server, e.code().name, e.details(), start, len(envelopes)),
-                file=sys.stderr,
-            )
-            return EXIT_UNAVAILABLE
-        for ack in sorted(answer.acks, key=lambda a: a.index):
-            record_id = records[start + ack.index].record_id
+    ch = channel(args)
+    stub = ledger_pb2_grpc.IngestStub(ch)
+    batch_signed = bool(args.csv) and not args.single_signatures
+    rejected, answered = 0, 0
+    try:
+        if batch_signed:
+            # The batch names the ledger it is for: its origin, fetched once.
+            origin = ledger_pb2_grpc.LedgerStub(ch).GetInfo(ledger_pb2.InfoRequest(), timeout=args.timeout).origin
+            batches = batches_for(records, key, public_key, origin, kept_batches(envelopes_path, signed_pb2), signed_pb2)
+            keep_envelopes(envelopes_path, batches)
+            answers = stub.SubmitUsageBatchSigned(iter(batches), timeout=args.timeout)
+        else:
+            envelopes = envelopes_for(records, key, public_key, kept_envelopes(envelopes_path, signed_pb2), signed_pb2)
+            keep_envelopes(envelopes_path, envelopes)
+            answers = single_answers(stub, envelopes, ledger_pb2, args.timeout)
+        print(RESULT_HEADER, flush=True)
+        for ack in answers:
+            record_id = records[ack.index].record_id
             line, status = result_line(record_id, ack, ledger_pb2)
             print(line, flush=True)
+            answered += 1
             if status == "REJECTED":
                 rejected += 1
                 print("suanli_client: %s rejected: %s: %s" % (record_id, ack.reason, ack.detail), file=sys.stderr)
+    except grpc.RpcError as e:
+        print(
+            "suanli_client: the ledger at %s: %s: %s; %d of %d records answered; sending the same "
+            "records again is safe" % (args.server, e.code().name, e.details(), answered, len(records)),
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
     return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def single_answers(stub, envelopes, ledger_pb2, timeout):
+    """Single-signed envelopes sent with SubmitUsageBatch (at most 10,000 per call); the
+    acks in order, each index counted from the first record sent."""
+    for start in range(0, len(envelopes), BATCH_RECORDS_MAX):
+        batch = envelopes[start : start + BATCH_RECORDS_MAX]
+        answer = stub.SubmitUsageBatch(ledger_pb2.EnvelopeBatch(envelopes=batch), timeout=timeout)
+        for ack in sorted(answer.acks, key=lambda a: a.index):
+            yield offset_ack(ack, start, ledger_pb2)
+
+
+def offset_ack(ack, start, ledger_pb2):
+    """An ack of a SubmitUsageBatch call with its index counted from the first record sent."""
+    out = ledger_pb2.Ack()
+    out.CopyFrom(ack)
+    out.index = ack.index + start
+    return out
 
 
 def main(argv=None):
