@@ -148,6 +148,13 @@ pub struct Config {
     /// After SIGTERM, how long open calls may go on before the server stops without them
     /// (a client's never-ending stream must not keep it running), milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Run as a read-only mirror of the ledger whose web listener is at this URL
+    /// (`http://HOST:PORT`): follow its log (C2SP tlog-tiles under `/log/`), verify every
+    /// entry and serve it, refusing every write (see `mirror.rs`). `None`: a ledger.
+    pub mirror_of: Option<String>,
+    /// The primary's note verifier key (`suanli log vkey`), checked by a mirror. `None`:
+    /// pinned from the primary's genesis entry on first contact.
+    pub mirror_key: Option<String>,
     pub limits: Limits,
 }
 
@@ -168,6 +175,8 @@ impl Default for Config {
             web_listen: "127.0.0.1:7421".into(),
             tls: Tls::default(),
             shutdown_grace_ms: 10_000,
+            mirror_of: None,
+            mirror_key: None,
             limits: Limits::default(),
         }
     }
@@ -249,6 +258,20 @@ impl Config {
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(invalid("store", "must be a postgres:// connection string (leave it out for the sled store)"));
+        }
+        if let Some(url) = &self.mirror_of {
+            crate::mirror::parse_primary_url(url).map_err(|e| invalid("mirror_of", e))?;
+            if self.store.is_some() {
+                return Err(invalid("mirror_of", "a mirror keeps its own sled store: leave store out"));
+            }
+        }
+        if let Some(k) = &self.mirror_key {
+            if self.mirror_of.is_none() {
+                return Err(invalid("mirror_key", "only a mirror checks a primary's key: set mirror_of too"));
+            }
+            suanli_core::note::Verifier::parse(k.trim()).map_err(|e| {
+                invalid("mirror_key", format!("not a note verifier key (suanli log vkey prints it): {e}"))
+            })?;
         }
         let l = &self.limits;
         let range = |field: &'static str, v: usize, lo: usize, hi: usize| {
@@ -344,5 +367,20 @@ mod tests {
         assert!(e.contains("web_listen"), "{e}");
         let e = Config::from_toml("metrics_listen = \"x\"\n").unwrap_err().to_string();
         assert!(e.contains("metrics_listen"), "{e}");
+    }
+
+    #[test]
+    fn mirror_fields() {
+        let c = Config::from_toml("mirror_of = \"http://10.0.0.5:7421/\"\n").unwrap();
+        assert_eq!(c.mirror_of.as_deref(), Some("http://10.0.0.5:7421/"));
+        for bad in ["mirror_of = \"https://x:1\"\n", "mirror_of = \"ftp://x\"\n", "mirror_of = \"http://x:1/other\"\n"]
+        {
+            let e = Config::from_toml(bad).unwrap_err().to_string();
+            assert!(e.contains("mirror_of"), "{bad}: {e}");
+        }
+        let e = Config::from_toml("mirror_key = \"a+b+c\"\n").unwrap_err().to_string();
+        assert!(e.contains("mirror_key"), "{e}");
+        let e = Config::from_toml("mirror_of = \"http://x:1\"\nmirror_key = \"nonsense\"\n").unwrap_err().to_string();
+        assert!(e.contains("mirror_key"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dashboard;
 pub mod health;
 pub mod metrics;
+pub mod mirror;
 pub mod net;
 pub mod notice;
 pub mod recovery;
@@ -97,61 +98,135 @@ pub async fn serve_with(
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    serve_role(config, Role::Primary(opened), store, listener, http, clock, shutdown).await
+}
+
+/// Serves a read-only mirror ([`mirror`]): the same read services, tiles and metrics as a
+/// ledger, every write refused; its follower thread keeps the store up with the primary.
+pub async fn serve_mirror(
+    config: &Config,
+    mirror: mirror::Mirror,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    http: HttpListeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    serve_role(config, Role::Mirror(mirror), store, listener, http, sequencer::system_clock(), shutdown).await
+}
+
+/// What writes the store: this ledger's sequencer, or a mirror's follower.
+enum Role {
+    Primary(Opened),
+    Mirror(mirror::Mirror),
+}
+
+/// The thread that writes the store, and how to stop it.
+enum Writer {
+    Sequencer(std::thread::JoinHandle<()>),
+    Follower(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>, Arc<std::sync::atomic::AtomicBool>),
+}
+
+async fn serve_role(
+    config: &Config,
+    role: Role,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    http: HttpListeners,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let tls = tls::server_config(&config.tls)?;
     let web_tls = tls::web_acceptor(&config.tls)?;
     let metrics = Arc::new(Metrics::default());
-    let dashboard = dashboard::LiveDashboard::new(opened.ledger.program().utc_offset_seconds, opened.ledger.next_seq());
-    let dashboard_rebuild = dashboard.rebuild(store.clone());
-    let ledger = Arc::new(RwLock::new(opened.ledger));
-    let report_signer = opened.signer.clone();
-    let origin = opened.origin.clone();
-    let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
-    let sequencer = Sequencer {
-        ledger: ledger.clone(),
-        store: store.clone(),
-        frontier: opened.frontier,
-        signer: opened.signer,
-        origin: opened.origin,
-        clock: clock.clone(),
-        config: SequencerConfig {
-            commit_records_max: config.limits.commit_records_max,
-            checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
-            snapshot_interval_entries: config.snapshot_interval_entries,
-        },
-        last_checkpoint_size: opened.last_checkpoint_size,
-        last_checkpoint_at: Instant::now(),
-        last_snapshot_count: opened.last_snapshot_count,
-        last_checkpoint: store.latest_checkpoint()?,
-        metrics: metrics.clone(),
-        witness_dir: Some(config.data_dir.clone()),
-        dashboard: Some(dashboard.clone()),
+    let (utc_offset, next_seq) = match &role {
+        Role::Primary(o) => (o.ledger.program().utc_offset_seconds, o.ledger.next_seq()),
+        Role::Mirror(m) => {
+            let l = m.ledger.read().expect("ledger lock");
+            (l.program().utc_offset_seconds, l.next_seq())
+        }
     };
-    let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
-        // A failed invariant is a bug: stop the whole process rather than keep serving
-        // from a state nobody can vouch for.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequencer.run(rx))).is_err() {
-            notice::error("the sequencer stopped on a failed invariant; exiting");
-            std::process::exit(70);
-        }
-    })?;
-
-    let ticker = {
-        let tx = tx.clone();
-        let mut every = Duration::from_millis(config.checkpoint_interval_ms);
-        if !store.pipelined() {
-            // A store shared with other nodes: an idle node still catches up with their
-            // entries (each round starts by reading them) so its reads are at most this old.
-            every = every.min(SHARED_STORE_CATCH_UP);
-        }
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every);
-            loop {
-                interval.tick().await;
-                if tx.send(Command::Tick).await.is_err() {
-                    break;
+    let dashboard = dashboard::LiveDashboard::new(utc_offset, next_seq);
+    let dashboard_rebuild = dashboard.rebuild(store.clone());
+    let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
+    let (ledger, origin, report_signer, read_only, writer, ticker) = match role {
+        Role::Primary(opened) => {
+            let ledger = Arc::new(RwLock::new(opened.ledger));
+            let report_signer = opened.signer.clone();
+            let origin = opened.origin.clone();
+            let sequencer = Sequencer {
+                ledger: ledger.clone(),
+                store: store.clone(),
+                frontier: opened.frontier,
+                signer: opened.signer,
+                origin: opened.origin,
+                clock: clock.clone(),
+                config: SequencerConfig {
+                    commit_records_max: config.limits.commit_records_max,
+                    checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
+                    snapshot_interval_entries: config.snapshot_interval_entries,
+                },
+                last_checkpoint_size: opened.last_checkpoint_size,
+                last_checkpoint_at: Instant::now(),
+                last_snapshot_count: opened.last_snapshot_count,
+                last_checkpoint: store.latest_checkpoint()?,
+                metrics: metrics.clone(),
+                witness_dir: Some(config.data_dir.clone()),
+                dashboard: Some(dashboard.clone()),
+            };
+            let sequencer_thread = std::thread::Builder::new().name("suanli-sequencer".into()).spawn(move || {
+                // A failed invariant is a bug: stop the whole process rather than keep serving
+                // from a state nobody can vouch for.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequencer.run(rx))).is_err() {
+                    notice::error("the sequencer stopped on a failed invariant; exiting");
+                    std::process::exit(70);
                 }
-            }
-        })
+            })?;
+            let ticker = {
+                let tx = tx.clone();
+                let mut every = Duration::from_millis(config.checkpoint_interval_ms);
+                if !store.pipelined() {
+                    // A store shared with other nodes: an idle node still catches up with their
+                    // entries (each round starts by reading them) so its reads are at most this old.
+                    every = every.min(SHARED_STORE_CATCH_UP);
+                }
+                tokio::spawn(async move {
+                    let mut interval = tokio::time::interval(every);
+                    loop {
+                        interval.tick().await;
+                        if tx.send(Command::Tick).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            };
+            (ledger, origin, Some(report_signer), None, Writer::Sequencer(sequencer_thread), ticker)
+        }
+        Role::Mirror(m) => {
+            let mut follower = m.follower;
+            follower.set_dashboard(dashboard.clone());
+            let _ = metrics.mirror.set(follower.metrics());
+            let primary = follower.url().to_string();
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+            let stopping = follower.stopper();
+            let thread =
+                std::thread::Builder::new().name("suanli-mirror".into()).spawn(move || follower.run(stop_rx))?;
+            // No sequencer: a request for a fresh checkpoint gets the newest verified one.
+            let answers = {
+                let store = store.clone();
+                let mut rx = rx;
+                tokio::spawn(async move {
+                    while let Some(cmd) = rx.recv().await {
+                        if let Command::Checkpoint { reply } = cmd {
+                            let store = store.clone();
+                            let latest =
+                                tokio::task::spawn_blocking(move || store.latest_checkpoint().ok().flatten()).await;
+                            let _ = reply.send(latest.ok().flatten());
+                        }
+                    }
+                })
+            };
+            (m.ledger, m.origin, None, Some(primary), Writer::Follower(thread, stop_tx, stopping), answers)
+        }
     };
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -165,6 +240,7 @@ pub async fn serve_with(
         read_skew_ms: config.read_skew_ms,
         reads_seen: Mutex::new(ReadReplayCache::default()),
         signer: report_signer,
+        read_only,
         metrics: metrics.clone(),
         chunk_permits: Arc::new(admission::Admission::new(config.limits.chunks_in_flight_max)),
         dashboard: dashboard.clone(),
@@ -292,8 +368,18 @@ pub async fn serve_with(
     drop(services);
     drop(shared);
     // The sequencer ends when its queue has no senders left: every in-flight call has been
-    // answered by then, and it writes a final snapshot and checkpoint.
-    tokio::task::spawn_blocking(move || sequencer_thread.join()).await?.ok();
+    // answered by then, and it writes a final snapshot and checkpoint. A mirror's follower
+    // stops at its next step (every commit it made is complete).
+    match writer {
+        Writer::Sequencer(thread) => {
+            tokio::task::spawn_blocking(move || thread.join()).await?.ok();
+        }
+        Writer::Follower(thread, stop, stopping) => {
+            stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = stop.send(());
+            tokio::task::spawn_blocking(move || thread.join()).await?.ok();
+        }
+    }
     // The rebuild holds the store open; it stops at its next chunk.
     tokio::task::spawn_blocking(move || dashboard_rebuild.join()).await?.ok();
     info!("stopped");

@@ -80,6 +80,29 @@ pub struct Metrics {
     commit_entries: Histogram,
     commit_seconds: Histogram,
     ack_seconds: Histogram,
+    /// Set on a mirror ([`crate::mirror`]): its lag behind the primary and its health.
+    pub mirror: std::sync::OnceLock<MirrorMetrics>,
+}
+
+/// What a mirror exposes about how far it follows its primary.
+#[derive(Debug, Default, Clone)]
+pub struct MirrorMetrics {
+    /// Entries the newest verified checkpoint of the primary covers that the mirror does not hold yet.
+    pub lag_entries: Gauge<i64>,
+    /// Seconds since the mirror first saw a verified checkpoint it has not caught up with
+    /// (0 when it holds everything the newest checkpoint it saw covers).
+    pub lag_seconds: FloatGauge,
+    /// Size of the newest checkpoint of the primary whose signature verified.
+    pub primary_size: Gauge<i64>,
+    /// Entries the mirror holds, every one verified against a signed checkpoint.
+    pub entries: Gauge<i64>,
+    /// Unix time of the last round that reached the primary and verified what it served.
+    pub last_success: FloatGauge,
+    /// Rounds that failed (primary unreachable, bad or unverifiable answers): nothing was stored.
+    pub errors: Counter,
+    /// 1 once the mirror refused the primary (a checkpoint inconsistent with one it verified,
+    /// or signed entries its policy replay refuses) and stopped following it.
+    pub refused: Gauge<i64>,
 }
 
 impl Default for Metrics {
@@ -91,6 +114,7 @@ impl Default for Metrics {
             commit_entries: Histogram::new(BATCH_BOUNDS.iter().copied()),
             commit_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
             ack_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
+            mirror: std::sync::OnceLock::new(),
         };
         // Every kind and outcome from the start, at zero.
         for kind in KINDS {
@@ -168,6 +192,39 @@ impl Metrics {
             "From a chunk of submissions being taken in (before its signature checks) to its answers (after the commit)",
             self.ack_seconds.clone(),
         );
+        if let Some(m) = self.mirror.get() {
+            r.register(
+                "suanli_mirror_lag_entries",
+                "Entries covered by the primary's newest verified checkpoint that this mirror does not hold yet",
+                m.lag_entries.clone(),
+            );
+            r.register(
+                "suanli_mirror_lag_seconds",
+                "Seconds since this mirror first saw a checkpoint it has not caught up with (0: caught up)",
+                m.lag_seconds.clone(),
+            );
+            r.register(
+                "suanli_mirror_primary_checkpoint_size",
+                "Size of the newest checkpoint of the primary whose signature verified",
+                m.primary_size.clone(),
+            );
+            r.register("suanli_mirror_entries", "Entries this mirror holds, each verified", m.entries.clone());
+            r.register(
+                "suanli_mirror_last_success_timestamp_seconds",
+                "Unix time of the last round that reached the primary and verified its answers",
+                m.last_success.clone(),
+            );
+            r.register(
+                "suanli_mirror_errors",
+                "Mirror rounds that failed (unreachable primary, bad answers); nothing was stored",
+                m.errors.clone(),
+            );
+            r.register(
+                "suanli_mirror_refused",
+                "1: this mirror refused its primary (inconsistent checkpoint or entries) and stopped following it",
+                m.refused.clone(),
+            );
+        }
         register_state(&mut r, ledger);
         register_process(&mut r);
         r.register(

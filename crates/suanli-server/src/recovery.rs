@@ -309,57 +309,7 @@ fn recover(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartEr
     let origin = genesis.origin.clone();
     let signer = Signer::new(&origin, ledger_sk).map_err(|e| StartError::Config(e.to_string()))?;
 
-    let (mut frontier, mut ledger, from) = match store.snapshot()? {
-        Some((covered, bytes)) => {
-            let (f, l) = sequencer::decode_snapshot(&bytes)
-                .map_err(|e| StartError::Inconsistent(format!("the snapshot cannot be read: {e}")))?;
-            if f.size() != covered || l.next_seq() != covered || covered > count {
-                return Err(StartError::Inconsistent(format!(
-                    "the snapshot claims {covered} entries but holds a tree of {} and a state of {}, with {count} in the log",
-                    f.size(),
-                    l.next_seq()
-                )));
-            }
-            if l.genesis() != genesis {
-                return Err(StartError::Inconsistent("the snapshot belongs to another ledger".into()));
-            }
-            (f, l, covered)
-        }
-        None => {
-            let l = Ledger::from_genesis(&genesis_entry).map_err(|e| StartError::Inconsistent(e.to_string()))?;
-            let mut f = Frontier::new();
-            f.append(leaf_hash(&first), |_, _| {});
-            (f, l, 1)
-        }
-    };
-    let mut index = LedgerIndex::new(store);
-    for item in store.entries(from, count) {
-        let (seq, bytes) = item?;
-        let entry = Entry::decode(&bytes).map_err(|e| StartError::Inconsistent(format!("entry {seq}: {e}")))?;
-        if entry.seq != seq {
-            return Err(StartError::Inconsistent(format!("entry stored at {seq} says it is entry {}", entry.seq)));
-        }
-        index.set_as_of(Some(seq));
-        ledger.apply(&mut index, &entry).map_err(|e| StartError::Inconsistent(e.to_string()))?;
-        index.discard_writes();
-        frontier.append(leaf_hash(&bytes), |_, _| {});
-    }
-    drop(index);
-    if ledger.next_seq() != count {
-        return Err(StartError::Inconsistent(format!(
-            "the store records {count} entries but only {} could be read",
-            ledger.next_seq()
-        )));
-    }
-    let stored = store.frontier()?.ok_or_else(|| StartError::Inconsistent("no Merkle frontier recorded".into()))?;
-    let stored = Frontier::decode(&stored)
-        .map_err(|e| StartError::Inconsistent(format!("the recorded Merkle frontier cannot be read: {e}")))?;
-    if stored.size() != count || stored.root() != frontier.root() {
-        return Err(StartError::Inconsistent(format!(
-            "the log root recomputed from its {count} entries differs from the root recorded with them (size {})",
-            stored.size()
-        )));
-    }
+    let (frontier, ledger, from) = replay_stored(store, &genesis_entry, &first)?;
     let (last_checkpoint_size, _) = match store.latest_checkpoint()? {
         Some((size, note)) => {
             if size > count {
@@ -391,4 +341,71 @@ fn recover(store: &dyn Store, opts: &StartOptions<'_>) -> Result<Opened, StartEr
         generated: Vec::new(),
         replayed,
     })
+}
+
+/// Rebuilds the ledger state and the Merkle frontier of a store from its snapshot (if
+/// any) and the entries after it, checking the result against the frontier recorded with
+/// them: `(frontier, ledger, entries covered by the snapshot)`. Shared by a ledger's
+/// restart and a mirror's ([`crate::mirror`]), which holds no ledger key.
+pub fn replay_stored(
+    store: &dyn Store,
+    genesis_entry: &Entry,
+    first: &[u8],
+) -> Result<(Frontier, Ledger, u64), StartError> {
+    let count = store.entry_count()?;
+    let Body::Genesis(genesis) = &genesis_entry.body else {
+        return Err(StartError::Inconsistent("entry 0 is not a genesis entry".into()));
+    };
+    let (mut frontier, mut ledger, from) = match store.snapshot()? {
+        Some((covered, bytes)) => {
+            let (f, l) = sequencer::decode_snapshot(&bytes)
+                .map_err(|e| StartError::Inconsistent(format!("the snapshot cannot be read: {e}")))?;
+            if f.size() != covered || l.next_seq() != covered || covered > count {
+                return Err(StartError::Inconsistent(format!(
+                    "the snapshot claims {covered} entries but holds a tree of {} and a state of {}, with {count} in the log",
+                    f.size(),
+                    l.next_seq()
+                )));
+            }
+            if l.genesis() != genesis {
+                return Err(StartError::Inconsistent("the snapshot belongs to another ledger".into()));
+            }
+            (f, l, covered)
+        }
+        None => {
+            let l = Ledger::from_genesis(genesis_entry).map_err(|e| StartError::Inconsistent(e.to_string()))?;
+            let mut f = Frontier::new();
+            f.append(leaf_hash(first), |_, _| {});
+            (f, l, 1)
+        }
+    };
+    let mut index = LedgerIndex::new(store);
+    for item in store.entries(from, count) {
+        let (seq, bytes) = item?;
+        let entry = Entry::decode(&bytes).map_err(|e| StartError::Inconsistent(format!("entry {seq}: {e}")))?;
+        if entry.seq != seq {
+            return Err(StartError::Inconsistent(format!("entry stored at {seq} says it is entry {}", entry.seq)));
+        }
+        index.set_as_of(Some(seq));
+        ledger.apply(&mut index, &entry).map_err(|e| StartError::Inconsistent(e.to_string()))?;
+        index.discard_writes();
+        frontier.append(leaf_hash(&bytes), |_, _| {});
+    }
+    drop(index);
+    if ledger.next_seq() != count {
+        return Err(StartError::Inconsistent(format!(
+            "the store records {count} entries but only {} could be read",
+            ledger.next_seq()
+        )));
+    }
+    let stored = store.frontier()?.ok_or_else(|| StartError::Inconsistent("no Merkle frontier recorded".into()))?;
+    let stored = Frontier::decode(&stored)
+        .map_err(|e| StartError::Inconsistent(format!("the recorded Merkle frontier cannot be read: {e}")))?;
+    if stored.size() != count || stored.root() != frontier.root() {
+        return Err(StartError::Inconsistent(format!(
+            "the log root recomputed from its {count} entries differs from the root recorded with them (size {})",
+            stored.size()
+        )));
+    }
+    Ok((frontier, ledger, from))
 }

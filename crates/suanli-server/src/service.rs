@@ -43,7 +43,10 @@ pub struct Shared {
     pub read_skew_ms: i64,
     pub reads_seen: Mutex<ReadReplayCache>,
     /// The ledger key, for signing reports (checkpoints are signed by the sequencer).
-    pub signer: suanli_core::note::Signer,
+    /// `None` on a mirror, which holds no ledger key and signs nothing.
+    pub signer: Option<suanli_core::note::Signer>,
+    /// `Some(primary URL)` on a read-only mirror ([`crate::mirror`]): every write is refused.
+    pub read_only: Option<String>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Chunks of all streams together being verified or sequenced
     /// (`limits.chunks_in_flight_max`): what many streams can make the server hold at once
@@ -81,6 +84,16 @@ fn unavailable() -> Status {
 }
 
 impl Shared {
+    /// Refuses a write on a read-only mirror (FAILED_PRECONDITION, naming the primary).
+    pub fn writable(&self) -> Result<(), Status> {
+        match &self.read_only {
+            None => Ok(()),
+            Some(primary) => Err(Status::failed_precondition(format!(
+                "this is a read-only mirror of {primary}: it accepts no writes; submit to the primary ledger"
+            ))),
+        }
+    }
+
     /// The records of a batch-signed message ([`suanli_core::batch`]), each with its batch
     /// proof computed here from the records as received: any change to the batch makes
     /// the signature fail for all of them. Shape errors answer every record alike.
@@ -197,6 +210,7 @@ impl Shared {
 
     /// Submits envelopes and waits for their answers, in order.
     pub async fn submit(self: &Arc<Self>, kind: InputKind, envs: Vec<Envelope>) -> Result<Vec<Answer>, Status> {
+        self.writable()?;
         let received = std::time::Instant::now();
         let slots = self.prepare(kind, envs);
         let mut chunks = Vec::new();
@@ -367,10 +381,12 @@ impl v1::ingest_server::Ingest for Services {
     type SubmitCorpusStream = AckStream;
 
     async fn submit_usage(&self, req: Request<Streaming<Envelope>>) -> Result<Response<AckStream>, Status> {
+        self.0.writable()?;
         Ok(Response::new(stream_acks(&self.0, InputKind::Usage, req.into_inner())))
     }
 
     async fn submit_usage_batch(&self, req: Request<v1::EnvelopeBatch>) -> Result<Response<v1::AckBatch>, Status> {
+        self.0.writable()?;
         let envs = req.into_inner().envelopes;
         if envs.len() > self.0.limits.batch_records_max {
             return Err(Status::invalid_argument(format!(
@@ -394,10 +410,12 @@ impl v1::ingest_server::Ingest for Services {
         &self,
         req: Request<Streaming<v1::BatchEnvelope>>,
     ) -> Result<Response<AckStream>, Status> {
+        self.0.writable()?;
         Ok(Response::new(batch_acks(&self.0, req.into_inner())))
     }
 
     async fn submit_corpus(&self, req: Request<Streaming<Envelope>>) -> Result<Response<AckStream>, Status> {
+        self.0.writable()?;
         Ok(Response::new(stream_acks(&self.0, InputKind::Corpus, req.into_inner())))
     }
 
@@ -854,9 +872,15 @@ impl v1::reports_server::Reports for Services {
             Ok(v1::ReportFormat::CsvExcel) => crate::reports::Format::CsvExcel,
             Err(_) => return Err(Status::invalid_argument("format must be csv, json, xlsx or csv-excel")),
         };
+        let Some(signer) = self.0.signer.clone() else {
+            return Err(Status::failed_precondition(format!(
+                "this is a read-only mirror of {}: it holds no ledger key to sign reports; ask the primary",
+                self.0.read_only.as_deref().unwrap_or("another ledger")
+            )));
+        };
         let shared = self.0.clone();
         let report = tokio::task::spawn_blocking(move || {
-            crate::reports::annual(&*shared.store, &shared.signer, q.year, q.as_of_seq, format)
+            crate::reports::annual(&*shared.store, &signer, q.year, q.as_of_seq, format)
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?

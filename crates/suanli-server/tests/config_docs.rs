@@ -32,9 +32,18 @@ fn defaults() -> BTreeMap<String, Option<toml::Value>> {
     }
     // Unset options are left out by the serializer: the fields that exist are the ones the
     // parser accepts, so ask it field by field.
-    for name in
-        ["store", "program", "admin_pubkey", "finance_pubkey", "metrics_listen", "tls.cert", "tls.key", "tls.client_ca"]
-    {
+    for name in [
+        "store",
+        "program",
+        "admin_pubkey",
+        "finance_pubkey",
+        "metrics_listen",
+        "tls.cert",
+        "tls.key",
+        "tls.client_ca",
+        "mirror_of",
+        "mirror_key",
+    ] {
         out.entry(name.to_string()).or_insert(None);
     }
     out

@@ -73,6 +73,14 @@ struct Args {
     /// TLS: require every client to present a certificate signed by this CA (PEM).
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<PathBuf>,
+    /// Run as a read-only mirror of the ledger whose web listener is at URL
+    /// (http://HOST:PORT): follow its log, verify every entry, serve it, refuse every write.
+    #[arg(long, value_name = "URL")]
+    mirror_of: Option<String>,
+    /// The primary's log verifier key (suanli log vkey) for --mirror-of. Without it, the key
+    /// is pinned from the primary's genesis entry on first contact.
+    #[arg(long, value_name = "VKEY")]
+    mirror_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +124,11 @@ struct RestoreArgs {
     /// the break is visible to every auditor instead of a second history under the old origin.
     #[arg(long)]
     new_origin: bool,
+    /// Catch up the entries after the backup from a mirror's (or the primary's) web listener
+    /// (http://HOST:PORT): its newest signed checkpoint and every entry up to it, each checked
+    /// like --catch-up's, before the restored ledger appends anything.
+    #[arg(long, value_name = "URL")]
+    catch_up_from: Option<String>,
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
@@ -158,6 +171,12 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     }
     if args.tls_client_ca.is_some() {
         config.tls.client_ca = args.tls_client_ca.clone();
+    }
+    if args.mirror_of.is_some() {
+        config.mirror_of = args.mirror_of.clone();
+    }
+    if args.mirror_key.is_some() {
+        config.mirror_key = args.mirror_key.clone();
     }
     config.validate()?;
     Ok(config)
@@ -290,6 +309,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if let Some(url) = config.mirror_of.clone() {
+        return run_mirror(config, url, listener, metrics, web, shutdown).await;
+    }
     let store: Arc<dyn Store> = match &config.store {
         Some(url) => {
             let pg = PgStore::open(url).context("opening the PostgreSQL store")?;
@@ -342,18 +364,100 @@ async fn run(config: Config) -> anyhow::Result<()> {
     suanli_server::serve_with(&config, opened, store, listener, http, clock, shutdown).await
 }
 
+/// `suanlid --mirror-of URL`: a read-only follower of another ledger (see `mirror.rs`).
+async fn run_mirror(
+    config: Config,
+    url: String,
+    listener: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
+    web: Option<tokio::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let store_dir = config.data_dir.join(recovery::STORE_DIR);
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?);
+    let (data_dir, key, every) = (config.data_dir.clone(), config.mirror_key.clone(), config.snapshot_interval_entries);
+    let opened_store = store.clone();
+    let mirror = tokio::task::spawn_blocking(move || {
+        suanli_server::mirror::open(opened_store, &data_dir, &url, key.as_deref(), every)
+    })
+    .await??;
+    let local = listener.local_addr()?;
+    let entries = mirror.ledger.read().expect("ledger lock").next_seq();
+    // The address stays last on the line: scripts and the test harness read it from there.
+    notice::info(
+        &format!(
+            "read-only mirror of {} ({}, {entries} verified entries) listening on {local}",
+            mirror.follower.url(),
+            mirror.origin
+        ),
+        &[("origin", mirror.origin.clone()), ("entries", entries.to_string()), ("address", local.to_string())],
+    );
+    if let Some(l) = &metrics {
+        let local = l.local_addr()?;
+        notice::info(&format!("metrics listening on {local}"), &[("metrics_address", local.to_string())]);
+    }
+    if let Some(l) = &web {
+        let scheme = if config.tls.enabled() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/", l.local_addr()?);
+        notice::info(&format!("web console {url}"), &[("web_url", url.clone())]);
+    }
+    let http = suanli_server::HttpListeners { web, metrics };
+    suanli_server::serve_mirror(&config, mirror, store, listener, http, shutdown).await
+}
+
 fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
     let checkpoint = r.checkpoint.clone().unwrap_or_else(|| restore::checkpoint_beside(&r.from));
-    let restored = restore::restore(&RestoreOptions {
+    let mut catch_up = r.catch_up.clone();
+    let mut latest = r.latest_checkpoint.clone();
+    let mut fetched = None;
+    if let Some(url) = &r.catch_up_from {
+        // Where the backup ends (read unverified; the restore verifies everything).
+        let note = std::fs::read_to_string(&checkpoint)
+            .with_context(|| format!("reading the checkpoint {}", checkpoint.display()))?;
+        let text = note.split_once("\n\n").map_or(note.as_str(), |(t, _)| t);
+        let backup = suanli_core::checkpoint::Checkpoint::parse(&format!("{text}\n"))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", checkpoint.display()))?;
+        for held in [recovery::STORE_DIR, recovery::LEDGER_KEY_FILE] {
+            let p = r.data_dir.join(held);
+            anyhow::ensure!(!p.exists(), "{} already exists: restore only into a new data directory", p.display());
+        }
+        std::fs::create_dir_all(&r.data_dir)
+            .with_context(|| format!("creating the data directory {}", r.data_dir.display()))?;
+        let out = r.data_dir.join("catch-up-from-mirror.export");
+        let f = suanli_server::mirror::fetch_catch_up(url, backup.size, &out)
+            .with_context(|| format!("catching up from {url}"))?;
+        match &f.export {
+            Some(export) => {
+                println!("read entries {}..{} and the checkpoint of {} entries from {url}", f.first, f.size, f.size);
+                catch_up.push(export.clone());
+            }
+            None => println!(
+                "{url} holds nothing after the backup's {} entries (its checkpoint covers {})",
+                backup.size, f.size
+            ),
+        }
+        // Its checkpoint is one the restore must reach, whatever else is given.
+        latest.push(f.checkpoint.clone());
+        fetched = Some(f);
+    }
+    let result = restore::restore(&RestoreOptions {
         export: &r.from,
         checkpoint: &checkpoint,
         ledger_key: &r.ledger_key,
         data_dir: &r.data_dir,
-        catch_up: &r.catch_up,
-        latest: &r.latest_checkpoint,
+        catch_up: &catch_up,
+        latest: &latest,
         backup_is_latest: r.backup_is_latest,
         new_origin: r.new_origin,
-    })?;
+    });
+    if let Some(f) = &fetched {
+        if let Some(e) = &f.export {
+            let _ = std::fs::remove_file(e);
+        }
+        let _ = std::fs::remove_file(&f.checkpoint);
+    }
+    let restored = result?;
     if let Some((old, size, root)) = &restored.continues {
         println!(
             "restored {} entries as the new log {} into {}; it continues the log {old} after its checkpoint of {size} \
