@@ -110,6 +110,20 @@ impl Tls {
     }
 }
 
+/// A witness (C2SP tlog-witness) asked to cosign the ledger's checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's submission prefix, `http://host:port` (`/add-checkpoint` is added).
+    pub url: String,
+    /// The witness's verifier key, `<name>+<key id>+<base64(0x04 ‖ key)>` (what
+    /// `suanli witness --print-key` prints).
+    pub key: String,
+}
+
+/// Most witnesses a ledger asks.
+pub const WITNESSES_MAX: usize = 32;
+
 /// Everything `suanlid` needs to run.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -144,6 +158,12 @@ pub struct Config {
     /// (`/log/…`) and `/metrics`. `off` (or an empty string): no web listener. Port 0 picks
     /// a free port (printed at start). The `tls` settings apply to it as to gRPC.
     pub web_listen: String,
+    /// Witnesses asked to cosign each new checkpoint (`[[witnesses]]` tables with `url`
+    /// and `key`); their cosignatures are served with it. Empty: none.
+    pub witnesses: Vec<WitnessConfig>,
+    /// How long one call to a witness may take, milliseconds; a slower witness is asked
+    /// again later.
+    pub witness_timeout_ms: u64,
     pub tls: Tls,
     /// After SIGTERM, how long open calls may go on before the server stops without them
     /// (a client's never-ending stream must not keep it running), milliseconds.
@@ -166,6 +186,8 @@ impl Default for Config {
             read_skew_ms: 5 * 60 * 1000,
             metrics_listen: None,
             web_listen: "127.0.0.1:7421".into(),
+            witnesses: Vec::new(),
+            witness_timeout_ms: 5000,
             tls: Tls::default(),
             shutdown_grace_ms: 10_000,
             limits: Limits::default(),
@@ -211,6 +233,29 @@ impl Config {
             "" | "off" => Ok(None),
             a => a.parse().map(Some).map_err(|e| invalid("web_listen", format!("{a:?} is not host:port or off ({e})"))),
         }
+    }
+
+    /// The configured witnesses as `(url, key)`, keys parsed.
+    pub fn witness_keys(&self) -> Result<Vec<(String, suanli_core::witness::CosignerKey)>, ConfigError> {
+        let mut out: Vec<(String, suanli_core::witness::CosignerKey)> = Vec::new();
+        for w in &self.witnesses {
+            let key = suanli_core::witness::CosignerKey::parse(&w.key)
+                .map_err(|e| invalid("witnesses.key", format!("{:?}: {e}", w.key)))?;
+            let rest = w.url.strip_prefix("http://").ok_or_else(|| {
+                invalid(
+                    "witnesses.url",
+                    format!("{:?} must start with http:// (for HTTPS, reach the witness through a local TLS proxy)", w.url),
+                )
+            })?;
+            if rest.is_empty() || rest.contains(char::is_whitespace) {
+                return Err(invalid("witnesses.url", format!("{:?} names no host", w.url)));
+            }
+            if out.iter().any(|(_, k)| k.name() == key.name()) {
+                return Err(invalid("witnesses.key", format!("two witnesses are named {}", key.name())));
+            }
+            out.push((w.url.clone(), key));
+        }
+        Ok(out)
     }
 
     /// Rules across fields, and ranges that keep the server inside its memory budget.
@@ -278,6 +323,13 @@ impl Config {
         range("limits.web_request_bytes_max", l.web_request_bytes_max, 1024, 64 << 20)?;
         if !(100..=600_000).contains(&l.web_request_timeout_ms) {
             return Err(invalid("limits.web_request_timeout_ms", "must be between 100 and 600000"));
+        }
+        if self.witnesses.len() > WITNESSES_MAX {
+            return Err(invalid("witnesses", format!("at most {WITNESSES_MAX} witnesses")));
+        }
+        self.witness_keys()?;
+        if !(100..=60_000).contains(&self.witness_timeout_ms) {
+            return Err(invalid("witness_timeout_ms", "must be between 100 and 60000"));
         }
         if !(8..=65_536).contains(&self.store_cache_mib) {
             return Err(invalid("store_cache_mib", "must be between 8 and 65536"));
