@@ -31,5 +31,5 @@ pub mod testkit;
 pub mod tiles;
 pub mod time;
 pub mod validate;
-pub mod witness;
 pub mod wire;
+pub mod witness;

@@ -244,14 +244,16 @@ impl AddCheckpoint {
         let body = std::str::from_utf8(body).map_err(|_| request_error("the body is not UTF-8"))?;
         let (old_line, mut rest) = body.split_once('\n').ok_or_else(|| request_error("no old size line"))?;
         let old = old_line.strip_prefix("old ").ok_or_else(|| request_error("the first line is not `old <size>`"))?;
-        let canonical = !old.is_empty() && old.bytes().all(|b| b.is_ascii_digit()) && (old == "0" || !old.starts_with('0'));
+        let canonical =
+            !old.is_empty() && old.bytes().all(|b| b.is_ascii_digit()) && (old == "0" || !old.starts_with('0'));
         let old_size = canonical
             .then(|| old.parse::<u64>().ok())
             .flatten()
             .ok_or_else(|| request_error(format!("old size {old:?} is not a decimal u64 without leading zeros")))?;
         let mut proof = Vec::new();
         loop {
-            let (line, after) = rest.split_once('\n').ok_or_else(|| request_error("no empty line before the checkpoint"))?;
+            let (line, after) =
+                rest.split_once('\n').ok_or_else(|| request_error("no empty line before the checkpoint"))?;
             rest = after;
             if line.is_empty() {
                 break;
@@ -259,11 +261,10 @@ impl AddCheckpoint {
             if proof.len() == PROOF_LINES_MAX {
                 return Err(request_error(format!("more than {PROOF_LINES_MAX} consistency proof lines")));
             }
-            let hash = STRICT_BASE64
-                .decode(line)
-                .ok()
-                .and_then(|b| Hash::try_from(b.as_slice()).ok())
-                .ok_or_else(|| request_error(format!("proof line {} is not a base64 32-byte hash", proof.len() + 1)))?;
+            let hash =
+                STRICT_BASE64.decode(line).ok().and_then(|b| Hash::try_from(b.as_slice()).ok()).ok_or_else(|| {
+                    request_error(format!("proof line {} is not a base64 32-byte hash", proof.len() + 1))
+                })?;
             proof.push(hash);
         }
         if rest.is_empty() {
@@ -347,14 +348,18 @@ pub fn decide(
         return Err(Refusal::Forbidden { origin: cp.origin, reason: e.to_string() });
     }
     if req.old_size > cp.size {
-        return Err(Refusal::BadRequest(format!("old size {} is larger than the checkpoint's {}", req.old_size, cp.size)));
+        return Err(Refusal::BadRequest(format!(
+            "old size {} is larger than the checkpoint's {}",
+            req.old_size, cp.size
+        )));
     }
     let held = latest(&cp.origin);
     let witness_size = held.map_or(0, |c| c.size);
     if req.old_size != witness_size {
         return Err(Refusal::WrongOldSize { origin: cp.origin, old: req.old_size, witness: witness_size });
     }
-    let proof_error = |reason: String| Refusal::BadProof { origin: cp.origin.clone(), old: req.old_size, new: cp.size, reason };
+    let proof_error =
+        |reason: String| Refusal::BadProof { origin: cp.origin.clone(), old: req.old_size, new: cp.size, reason };
     match held {
         None => {
             if !req.proof.is_empty() {
@@ -520,7 +525,10 @@ mod tests {
         let held = Some(Cosigned { size: cp5.size, root: cp5.root });
         // A wrong old size: 409 with the witness's size.
         let e = decide(&req(0, vec![], &note9), &keys, |_| held).unwrap_err();
-        assert_eq!((e.status(), &e), (409, &Refusal::WrongOldSize { origin: "log.example".into(), old: 0, witness: 5 }));
+        assert_eq!(
+            (e.status(), &e),
+            (409, &Refusal::WrongOldSize { origin: "log.example".into(), old: 0, witness: 5 })
+        );
         // The right proof: cosigned.
         let proof = merkle::consistency_proof(&nodes9, 5, 9).unwrap();
         assert_eq!(decide(&req(5, proof.clone(), &note9), &keys, |_| held).unwrap().size, 9);

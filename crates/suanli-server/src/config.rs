@@ -244,7 +244,10 @@ impl Config {
             let rest = w.url.strip_prefix("http://").ok_or_else(|| {
                 invalid(
                     "witnesses.url",
-                    format!("{:?} must start with http:// (for HTTPS, reach the witness through a local TLS proxy)", w.url),
+                    format!(
+                        "{:?} must start with http:// (for HTTPS, reach the witness through a local TLS proxy)",
+                        w.url
+                    ),
                 )
             })?;
             if rest.is_empty() || rest.contains(char::is_whitespace) {

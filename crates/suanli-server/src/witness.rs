@@ -155,7 +155,9 @@ async fn ask(client: &HttpClient, shared: &Arc<Shared>, peer: &mut Peer, size: u
                 // Keep only this witness's lines, and only if they verify on this checkpoint.
                 let mine: String = lines
                     .lines()
-                    .filter(|l| l.strip_prefix("\u{2014} ").and_then(|r| r.split_once(' ')).is_some_and(|(n, _)| n == name))
+                    .filter(|l| {
+                        l.strip_prefix("\u{2014} ").and_then(|r| r.split_once(' ')).is_some_and(|(n, _)| n == name)
+                    })
                     .map(|l| format!("{l}\n"))
                     .collect();
                 match verify_cosignatures(&format!("{note}{mine}"), std::slice::from_ref(&peer.key)) {
@@ -239,7 +241,10 @@ mod tests {
         let c = Cosignatures::default();
         c.keep(5, "w1", "\u{2014} w1 AAAA\n".into());
         c.keep(5, "w2", "\u{2014} w2 BBBB\n".into());
-        assert_eq!(c.attach(5, "note\n\n\u{2014} log X\n".into()), "note\n\n\u{2014} log X\n\u{2014} w1 AAAA\n\u{2014} w2 BBBB\n");
+        assert_eq!(
+            c.attach(5, "note\n\n\u{2014} log X\n".into()),
+            "note\n\n\u{2014} log X\n\u{2014} w1 AAAA\n\u{2014} w2 BBBB\n"
+        );
         assert_eq!(c.attach(6, "n\n".into()), "n\n");
         for s in 0..(SIZES_KEPT as u64 + 10) {
             c.keep(100 + s, "w1", "x\n".into());
