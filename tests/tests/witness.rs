@@ -182,6 +182,29 @@ fn wait_for_line(w: &Witness, needle: &str) -> String {
     }
 }
 
+/// POSTs `body` to the witness's `/add-checkpoint`: (status, content type, body).
+fn post(w: &Witness, body: &[u8]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let addr = w.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST /add-checkpoint HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body); // a refused oversized body may be cut short
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = text(&out);
+    let (head, rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let content_type = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+        .unwrap_or_default();
+    (status, content_type, rest.to_string())
+}
+
 fn cli(server: &Server, args: &[&str]) -> Output {
     server.cli(args)
 }
@@ -217,6 +240,25 @@ fn a_witness_cosigns_one_history_and_refuses_a_fork() {
         wait_cosigned(&source, &wkey, size);
         wait_for_line(&witness, &format!("size {size} "));
     }
+
+    // What the witness refuses, with the spec's status codes; none of it changes its state.
+    let note = served_checkpoint(&source);
+    let log_note = format!("{}\n", note.trim_end().rsplit_once('\n').unwrap().0); // without the cosignature
+    let (status, content_type, said) = post(&witness, format!("old 0\n\n{log_note}").as_bytes());
+    assert_eq!((status, content_type.as_str(), said.clone()), (409, "text/x.tlog.size", format!("{size}\n")));
+    assert_eq!(post(&witness, b"old 0\nnot base64\n\n").0, 400);
+    assert_eq!(post(&witness, &vec![b'a'; 70 * 1024]).0, 413, "the body is bounded");
+    let stranger = suanli_core::note::Signer::new("other.example/log", tk::key(9)).unwrap();
+    let other = suanli_core::checkpoint::sign_checkpoint(&Checkpoint::new("other.example/log", 1, [1; 32]), &stranger);
+    assert_eq!(post(&witness, format!("old 0\n\n{}", other.unwrap()).as_bytes()).0, 404);
+    let origin = body(&note).origin;
+    let impostor = suanli_core::note::Signer::new(&origin, tk::key(9)).unwrap();
+    let forged = suanli_core::checkpoint::sign_checkpoint(&Checkpoint::new(&origin, size + 1, [1; 32]), &impostor);
+    assert_eq!(post(&witness, format!("old {size}\n\n{}", forged.unwrap()).as_bytes()).0, 403);
+    wait_for_line(&witness, "REFUSED (403)");
+    let state = std::fs::read_to_string(path("w1").join("witness.state")).unwrap();
+    assert!(state.contains(&format!("\"size\": {size}")), "{state}");
+
     let backup = path("ledger.backup");
     let out = source.cli_ok(&["backup", "--out", backup.to_str().unwrap()]);
     assert!(out.contains("backed up"), "{out}");

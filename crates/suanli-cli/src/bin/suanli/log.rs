@@ -255,7 +255,9 @@ fn same_origin(cp: &suanli_core::checkpoint::Checkpoint, origin: Option<&String>
 async fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> anyhow::Result<()> {
     let client = ctx.client().await?;
     let (key, origin, _) = ledger_key(&client, a.ledger_pubkey.as_deref()).await?;
-    let signed = client.checkpoint(true).await?;
+    // With witnesses required, the latest stored checkpoint (which they may have cosigned
+    // already), not one signed now (which none has seen yet).
+    let signed = client.checkpoint(a.witnesses.count() == 0).await?;
     let cp = log::open_signed_checkpoint(&signed.note, &key, "the ledger's checkpoint")?;
     same_origin(&cp, origin.as_ref())?;
     if cp.size != signed.size {
