@@ -379,6 +379,25 @@ mod tests {
     }
 
     #[test]
+    fn witnesses_are_checked_at_start() {
+        let key = suanli_core::witness::Cosigner::new("w.example/1", ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+            .unwrap()
+            .verifier()
+            .to_string();
+        let with = |url: &str, key: &str| format!("[[witnesses]]\nurl = \"{url}\"\nkey = \"{key}\"\n");
+        let c = Config::from_toml(&with("http://127.0.0.1:7422", &key)).unwrap();
+        assert_eq!(c.witness_keys().unwrap()[0].1.name(), "w.example/1");
+        let e = Config::from_toml(&with("https://w.example", &key)).unwrap_err().to_string();
+        assert!(e.contains("witnesses.url") && e.contains("http://"), "{e}");
+        let e = Config::from_toml(&with("http://w.example", "w.example/1+00000000+AAAA")).unwrap_err().to_string();
+        assert!(e.contains("witnesses.key"), "{e}");
+        let twice = with("http://a", &key) + &with("http://b", &key);
+        assert!(Config::from_toml(&twice).unwrap_err().to_string().contains("two witnesses"));
+        let e = Config::from_toml("witness_timeout_ms = 10\n").unwrap_err().to_string();
+        assert!(e.contains("witness_timeout_ms"), "{e}");
+    }
+
+    #[test]
     fn tls_and_metrics_fields() {
         let c = Config::from_toml(
             "metrics_listen = \"127.0.0.1:9464\"\n[tls]\ncert = \"s.crt\"\nkey = \"s.key\"\nclient_ca = \"ca.crt\"\n",
