@@ -222,11 +222,34 @@ pub fn export(data: &[u8]) {
     }
 }
 
+/// An `add-checkpoint` request, as `suanli witness` reads it from the network, decided
+/// against a witness that follows one log and holds a tree of size 5; a witness key
+/// string; the cosignatures on the request's checkpoint. A request that parses encodes
+/// back to the same bytes.
+pub fn witness(data: &[u8]) {
+    use suanli_core::witness::{AddCheckpoint, Cosigned, Cosigner, CosignerKey, decide, verify_cosignatures};
+    if let Ok(s) = std::str::from_utf8(data)
+        && let Ok(k) = CosignerKey::parse(s)
+    {
+        assert_eq!(k.to_string(), s, "one spelling per witness key");
+    }
+    let Ok(req) = AddCheckpoint::parse(data) else { return };
+    assert_eq!(req.encode().as_bytes(), data, "a request round-trips");
+    let log = Signer::new("suanli/fuzz", tk::key(3)).expect("key name");
+    let witness = Cosigner::new("witness.fuzz/w1", tk::key(4)).expect("key name");
+    let held = Cosigned { size: 5, root: [7; 32] };
+    if let Ok(cp) = decide(&req, &[log.verifier()], |_| Some(held)) {
+        assert!(cp.size >= held.size, "never cosigns a smaller tree");
+        assert!(cp.size > held.size || cp.root == held.root, "never cosigns another root of the same size");
+    }
+    let _ = verify_cosignatures(&req.checkpoint, &[witness.verifier()]);
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and regression folder.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("envelope", envelope),
     ("record", record),
     ("log_entry", log_entry),
@@ -235,4 +258,5 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("csv", csv),
     ("export", export),
     ("tiles", tiles),
+    ("witness", witness),
 ];

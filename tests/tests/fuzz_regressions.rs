@@ -133,6 +133,22 @@ fn write_fuzz_seeds() {
     let note = sign_checkpoint(&Checkpoint::new("suanli/fuzz", 6, [7; 32]), &signer).unwrap();
     put("checkpoint", "signed", note.as_bytes());
     put("checkpoint", "vkey", signer.verifier().to_string().as_bytes());
+    // add-checkpoint requests the fuzzed witness (holding size 5, root [7; 32]) can reach
+    // deep into: first contact, a wrong old size, equal sizes, and a witness key.
+    for (name, old, cp) in [
+        ("first", 0, &note),
+        ("old5", 5, &note),
+        ("same", 5, &{ sign_checkpoint(&Checkpoint::new("suanli/fuzz", 5, [7; 32]), &signer).unwrap() }),
+    ] {
+        let req = suanli_core::witness::AddCheckpoint {
+            old_size: old,
+            proof: if name == "same" { vec![] } else { vec![[1; 32]] },
+            checkpoint: cp.clone(),
+        };
+        put("witness", name, req.encode().as_bytes());
+    }
+    let w = suanli_core::witness::Cosigner::new("witness.fuzz/w1", tk::key(4)).unwrap();
+    put("witness", "vkey", w.verifier().to_string().as_bytes());
     put(
         "csv",
         "usage.csv",

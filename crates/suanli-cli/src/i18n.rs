@@ -148,6 +148,46 @@ pub fn problem(line: u64, column: &str, message: &str, warning: bool) -> String 
     }
 }
 
+/// A checkpoint without enough valid witness cosignatures (`--witness-threshold`).
+pub fn witness_threshold_not_met(lang: Lang, valid: &[String], threshold: usize, keys: usize) -> String {
+    let names = if valid.is_empty() { "-".to_string() } else { valid.join(", ") };
+    match lang {
+        Lang::Zh => format!(
+            "检查点的见证联署不足: 需要 {threshold} 个 (--witness-threshold), 在给出的 {keys} 个见证者 (--witness-key) 中只有 {} 个的联署有效 ({names}). \
+             这个检查点没有被足够多的独立见证者确认与它们见过的日志一致, 不予采信",
+            valid.len()
+        ),
+        Lang::En => format!(
+            "not enough witness cosignatures on the checkpoint: {threshold} needed (--witness-threshold), {} of the {keys} \
+             witnesses given (--witness-key) cosigned it validly ({names}). Not enough independent witnesses confirmed that \
+             this checkpoint is consistent with the log they saw; it is not trusted",
+            valid.len()
+        ),
+    }
+}
+
+/// A cosignature under a trusted witness key that does not verify.
+pub fn witness_cosignature_invalid(lang: Lang, detail: &str) -> String {
+    match lang {
+        Lang::Zh => format!("检查点上的见证联署无效 ({detail}): 联署被伪造或被改动, 检查点不予采信"),
+        Lang::En => format!(
+            "a witness cosignature on the checkpoint is invalid ({detail}): forged or altered; the checkpoint is not trusted"
+        ),
+    }
+}
+
+/// The checkpoint has enough cosignatures (stderr of `log checkpoint`).
+pub fn witnessed(lang: Lang, valid: &[String], threshold: usize, keys: usize) -> String {
+    let names = valid.join(", ");
+    match lang {
+        Lang::Zh => format!("见证: {keys} 个见证者中有 {} 个联署了这个检查点 (门限 {threshold}): {names}", valid.len()),
+        Lang::En => format!(
+            "witnessed: {} of {keys} witnesses cosigned the checkpoint (threshold {threshold}): {names}",
+            valid.len()
+        ),
+    }
+}
+
 /// The end of a dry run.
 pub fn dry_run_result(rows: usize, problems: usize, warnings: usize) -> String {
     match lang() {
@@ -191,6 +231,19 @@ mod tests {
             let (zh, en) = (text(Lang::Zh, m), text(Lang::En, m));
             assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{m:?}: {zh}");
             assert!(en.is_ascii(), "{m:?}: {en}");
+        }
+    }
+
+    #[test]
+    fn witness_messages_have_both_languages() {
+        let names = ["w1".to_string()];
+        for (zh, en) in [
+            (witness_threshold_not_met(Lang::Zh, &names, 2, 3), witness_threshold_not_met(Lang::En, &names, 2, 3)),
+            (witness_cosignature_invalid(Lang::Zh, "w1"), witness_cosignature_invalid(Lang::En, "w1")),
+            (witnessed(Lang::Zh, &names, 1, 1), witnessed(Lang::En, &names, 1, 1)),
+        ] {
+            assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{zh}");
+            assert!(en.is_ascii(), "{en}");
         }
     }
 

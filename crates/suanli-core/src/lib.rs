@@ -33,3 +33,4 @@ pub mod tiles;
 pub mod time;
 pub mod validate;
 pub mod wire;
+pub mod witness;

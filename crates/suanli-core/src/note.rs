@@ -42,7 +42,7 @@ pub const SIGNATURES_MAX: usize = 100;
 const ALG_ED25519: u8 = 0x01;
 
 /// Every signature line starts with U+2014 EM DASH and a space.
-const SIG_LINE_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_LINE_PREFIX: &str = "\u{2014} ";
 
 const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
 
@@ -91,7 +91,7 @@ pub enum NoteError {
 
 /// Key names are the first field of signature lines and key strings, so they must not
 /// contain the separators of either (space, '+'), nor anything the note forbids.
-fn check_key_name(name: &str) -> Result<(), NoteError> {
+pub(crate) fn check_key_name(name: &str) -> Result<(), NoteError> {
     let bad = |c: char| c.is_whitespace() || c == '+' || c.is_control();
     if name.is_empty() || name.chars().any(bad) {
         return Err(NoteError::KeyName(name.to_string()));
@@ -116,7 +116,7 @@ fn has_forbidden_control(s: &str) -> bool {
 
 /// Splits `<name>+<8 hex digits>+<base64>` (the tail of both key string forms). The
 /// name cannot contain '+', but base64 can, so only the first two '+' separate fields.
-fn split_key_string(s: &str) -> Option<(&str, u32, Vec<u8>)> {
+pub(crate) fn split_key_string(s: &str) -> Option<(&str, u32, Vec<u8>)> {
     let (name, rest) = s.split_once('+')?;
     let (id_hex, key_b64) = rest.split_once('+')?;
     if id_hex.len() != 8 || !id_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -353,14 +353,9 @@ fn parse_signature_line(line: &str, number: usize) -> Result<SignatureLine<'_>, 
     Ok(SignatureLine { name, key_id, signature: bytes[4..].to_vec() })
 }
 
-/// Checks a signed note against the trusted `verifiers` and returns its text.
-///
-/// Refused: malformed structure (control characters, no blank line before the
-/// signatures, a line that is not `— name base64`, non-canonical base64, more than
-/// [`SIGNATURES_MAX`] lines, two signatures from one key), a signature from a known key
-/// (same name *and* key id) that does not verify, and a note that no known key signed.
-/// Signatures from other keys are ignored and listed in [`OpenedNote::unverified`].
-pub fn open_note(signed: &str, verifiers: &[Verifier]) -> Result<OpenedNote, NoteError> {
+/// Takes a signed note apart into its text and its parsed signature lines, checking only
+/// structure (see [`open_note`] for what is refused): no signature is verified.
+fn split_signed(signed: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
     if has_forbidden_control(signed) {
         return Err(NoteError::ControlCharacter);
     }
@@ -382,7 +377,34 @@ pub fn open_note(signed: &str, verifiers: &[Verifier]) -> Result<OpenedNote, Not
     // as malformed, whatever its signatures.
     let parsed =
         lines.iter().enumerate().map(|(i, l)| parse_signature_line(l, i + 1)).collect::<Result<Vec<_>, _>>()?;
+    Ok((text, parsed))
+}
 
+/// A signed note's text and every signature line on it, none verified: for signatures of
+/// another kind than a note signature (witness cosignatures, `crate::witness`), which the
+/// caller checks itself. Structure is checked as [`open_note`] checks it, including that
+/// no key (name and key id) signs twice.
+pub fn split_note(signed: &str) -> Result<(String, Vec<UnverifiedSignature>), NoteError> {
+    let (text, parsed) = split_signed(signed)?;
+    let mut out: Vec<UnverifiedSignature> = Vec::with_capacity(parsed.len());
+    for line in parsed {
+        if out.iter().any(|s| s.name == line.name && s.key_id == line.key_id) {
+            return Err(NoteError::DuplicateSignature { name: line.name.to_string(), key_id: line.key_id });
+        }
+        out.push(UnverifiedSignature { name: line.name.to_string(), key_id: line.key_id, signature: line.signature });
+    }
+    Ok((text.to_string(), out))
+}
+
+/// Checks a signed note against the trusted `verifiers` and returns its text.
+///
+/// Refused: malformed structure (control characters, no blank line before the
+/// signatures, a line that is not `— name base64`, non-canonical base64, more than
+/// [`SIGNATURES_MAX`] lines, two signatures from one key), a signature from a known key
+/// (same name *and* key id) that does not verify, and a note that no known key signed.
+/// Signatures from other keys are ignored and listed in [`OpenedNote::unverified`].
+pub fn open_note(signed: &str, verifiers: &[Verifier]) -> Result<OpenedNote, NoteError> {
+    let (text, parsed) = split_signed(signed)?;
     let mut seen: Vec<(&str, u32)> = Vec::with_capacity(parsed.len());
     let mut verified_by = Vec::new();
     let mut unverified = Vec::new();

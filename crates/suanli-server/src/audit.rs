@@ -361,7 +361,8 @@ impl v1::audit_server::Audit for AuditService {
                 .await?
                 .ok_or_else(|| Status::not_found(format!("no checkpoint of tree size {size} or less")))?,
         };
-        Ok(Response::new(v1::SignedCheckpoint { size: cp.0, note: cp.1 }))
+        let note = self.shared.cosignatures.attach(cp.0, cp.1);
+        Ok(Response::new(v1::SignedCheckpoint { size: cp.0, note }))
     }
 
     async fn get_inclusion_proof(

@@ -110,6 +110,20 @@ impl Tls {
     }
 }
 
+/// A witness (C2SP tlog-witness) asked to cosign the ledger's checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's submission prefix, `http://host:port` (`/add-checkpoint` is added).
+    pub url: String,
+    /// The witness's verifier key, `<name>+<key id>+<base64(0x04 ‖ key)>` (what
+    /// `suanli witness --print-key` prints).
+    pub key: String,
+}
+
+/// Most witnesses a ledger asks.
+pub const WITNESSES_MAX: usize = 32;
+
 /// Everything `suanlid` needs to run.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -144,6 +158,12 @@ pub struct Config {
     /// (`/log/…`) and `/metrics`. `off` (or an empty string): no web listener. Port 0 picks
     /// a free port (printed at start). The `tls` settings apply to it as to gRPC.
     pub web_listen: String,
+    /// Witnesses asked to cosign each new checkpoint (`[[witnesses]]` tables with `url`
+    /// and `key`); their cosignatures are served with it. Empty: none.
+    pub witnesses: Vec<WitnessConfig>,
+    /// How long one call to a witness may take, milliseconds; a slower witness is asked
+    /// again later.
+    pub witness_timeout_ms: u64,
     pub tls: Tls,
     /// After SIGTERM, how long open calls may go on before the server stops without them
     /// (a client's never-ending stream must not keep it running), milliseconds.
@@ -173,6 +193,8 @@ impl Default for Config {
             read_skew_ms: 5 * 60 * 1000,
             metrics_listen: None,
             web_listen: "127.0.0.1:7421".into(),
+            witnesses: Vec::new(),
+            witness_timeout_ms: 5000,
             tls: Tls::default(),
             shutdown_grace_ms: 10_000,
             mirror_of: None,
@@ -220,6 +242,32 @@ impl Config {
             "" | "off" => Ok(None),
             a => a.parse().map(Some).map_err(|e| invalid("web_listen", format!("{a:?} is not host:port or off ({e})"))),
         }
+    }
+
+    /// The configured witnesses as `(url, key)`, keys parsed.
+    pub fn witness_keys(&self) -> Result<Vec<(String, suanli_core::witness::CosignerKey)>, ConfigError> {
+        let mut out: Vec<(String, suanli_core::witness::CosignerKey)> = Vec::new();
+        for w in &self.witnesses {
+            let key = suanli_core::witness::CosignerKey::parse(&w.key)
+                .map_err(|e| invalid("witnesses.key", format!("{:?}: {e}", w.key)))?;
+            let rest = w.url.strip_prefix("http://").ok_or_else(|| {
+                invalid(
+                    "witnesses.url",
+                    format!(
+                        "{:?} must start with http:// (for HTTPS, reach the witness through a local TLS proxy)",
+                        w.url
+                    ),
+                )
+            })?;
+            if rest.is_empty() || rest.contains(char::is_whitespace) {
+                return Err(invalid("witnesses.url", format!("{:?} names no host", w.url)));
+            }
+            if out.iter().any(|(_, k)| k.name() == key.name()) {
+                return Err(invalid("witnesses.key", format!("two witnesses are named {}", key.name())));
+            }
+            out.push((w.url.clone(), key));
+        }
+        Ok(out)
     }
 
     /// Rules across fields, and ranges that keep the server inside its memory budget.
@@ -302,6 +350,13 @@ impl Config {
         if !(100..=600_000).contains(&l.web_request_timeout_ms) {
             return Err(invalid("limits.web_request_timeout_ms", "must be between 100 and 600000"));
         }
+        if self.witnesses.len() > WITNESSES_MAX {
+            return Err(invalid("witnesses", format!("at most {WITNESSES_MAX} witnesses")));
+        }
+        self.witness_keys()?;
+        if !(100..=60_000).contains(&self.witness_timeout_ms) {
+            return Err(invalid("witness_timeout_ms", "must be between 100 and 60000"));
+        }
         if !(8..=65_536).contains(&self.store_cache_mib) {
             return Err(invalid("store_cache_mib", "must be between 8 and 65536"));
         }
@@ -344,6 +399,25 @@ mod tests {
         let e = Config::from_toml("listen = \"nowhere\"\n").unwrap_err().to_string();
         assert!(e.contains("listen"), "{e}");
         assert!(Config::from_toml("bogus = 1\n").is_err());
+    }
+
+    #[test]
+    fn witnesses_are_checked_at_start() {
+        let key = suanli_core::witness::Cosigner::new("w.example/1", ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+            .unwrap()
+            .verifier()
+            .to_string();
+        let with = |url: &str, key: &str| format!("[[witnesses]]\nurl = \"{url}\"\nkey = \"{key}\"\n");
+        let c = Config::from_toml(&with("http://127.0.0.1:7422", &key)).unwrap();
+        assert_eq!(c.witness_keys().unwrap()[0].1.name(), "w.example/1");
+        let e = Config::from_toml(&with("https://w.example", &key)).unwrap_err().to_string();
+        assert!(e.contains("witnesses.url") && e.contains("http://"), "{e}");
+        let e = Config::from_toml(&with("http://w.example", "w.example/1+00000000+AAAA")).unwrap_err().to_string();
+        assert!(e.contains("witnesses.key"), "{e}");
+        let twice = with("http://a", &key) + &with("http://b", &key);
+        assert!(Config::from_toml(&twice).unwrap_err().to_string().contains("two witnesses"));
+        let e = Config::from_toml("witness_timeout_ms = 10\n").unwrap_err().to_string();
+        assert!(e.contains("witness_timeout_ms"), "{e}");
     }
 
     #[test]

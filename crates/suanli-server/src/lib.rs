@@ -22,6 +22,7 @@ pub mod service;
 pub mod tls;
 pub mod verify;
 pub mod web;
+pub mod witness;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
@@ -244,6 +245,16 @@ async fn serve_role(
         metrics: metrics.clone(),
         chunk_permits: Arc::new(admission::Admission::new(config.limits.chunks_in_flight_max)),
         dashboard: dashboard.clone(),
+        cosignatures: Arc::default(),
+    });
+    // Witnesses are asked apart from sequencing: a slow or absent one delays nothing.
+    let witness_task = (!config.witnesses.is_empty()).then(|| {
+        witness::spawn(
+            shared.clone(),
+            config.witness_keys().expect("validated with the configuration"),
+            Duration::from_millis(config.checkpoint_interval_ms),
+            Duration::from_millis(config.witness_timeout_ms),
+        )
     });
     let web_state =
         Arc::new(web::WebState { shared: shared.clone(), metrics: metrics.clone(), tls: web_tls.is_some() });
@@ -361,6 +372,10 @@ async fn serve_role(
     info!("stopped accepting; finishing the last round");
     dashboard.stop();
     ticker.abort();
+    if let Some(t) = witness_task {
+        t.abort();
+        let _ = t.await;
+    }
     let _ = http_stop_tx.send(true);
     for t in http_tasks {
         let _ = t.await;

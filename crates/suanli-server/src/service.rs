@@ -57,6 +57,8 @@ pub struct Shared {
     pub chunk_permits: Arc<crate::admission::Admission>,
     /// The finance dashboard's running totals (kept by the sequencer).
     pub dashboard: Arc<crate::dashboard::LiveDashboard>,
+    /// Witness cosignatures of recent checkpoints, served with them (`crate::witness`).
+    pub cosignatures: Arc<crate::witness::Cosignatures>,
 }
 
 /// One slot of a chunk: an input to decide, or an answer already known (bad envelope).
@@ -825,6 +827,7 @@ impl v1::ledger_server::Ledger for Services {
             self.0.store.latest_checkpoint().map_err(|e| Status::internal(e.to_string()))?
         };
         let (size, note) = latest.ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))?;
+        let note = self.0.cosignatures.attach(size, note);
         Ok(Response::new(v1::SignedCheckpoint { size, note }))
     }
 }

@@ -58,10 +58,11 @@ async fn checkpoint(State(state): State<Arc<WebState>>) -> Response {
     let store = state.shared.store.clone();
     let latest = tokio::task::spawn_blocking(move || store.latest_checkpoint()).await;
     match latest {
-        Ok(Ok(Some((_, note)))) => (
+        Ok(Ok(Some((size, note)))) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, CACHE_CHECKPOINT)],
-            note,
+            // With the witnesses' cosignatures, once they have cosigned it (crate::witness).
+            state.shared.cosignatures.attach(size, note),
         )
             .into_response(),
         Ok(Ok(None)) => text(StatusCode::NOT_FOUND, "no checkpoint has been signed yet".into()),

@@ -49,6 +49,10 @@ const ABOUT: &[(&str, &str)] = &[
     ("log vkey", "打印账本的签名便笺验证密钥 (<origin>+<密钥哈希>+<base64>), 供任何 C2SP 工具校验检查点"),
     ("log consistency", "取回并校验一致性证明: 较早的日志是较新日志的前缀 (账本从未改写历史)"),
     ("backup", "备份运行中的账本: 完整日志和一个现签的检查点 (用 `suanlid restore` 恢复)"),
+    (
+        "witness",
+        "运行见证者 (C2SP tlog-witness): 为所跟随日志的检查点联署, 每次都要有从上次联署的检查点出发的一致性证明, 否则拒绝",
+    ),
     ("explain", "解释原因代码 (拒绝原因和金额行原因)"),
     ("completions", "打印 shell 自动补全脚本 (由命令行定义生成), 例如 `suanli completions bash`"),
     ("man", "把 suanli 及每个子命令的 man 手册页写到目录中 (由命令行定义生成)"),

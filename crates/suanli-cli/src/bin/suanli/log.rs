@@ -72,12 +72,67 @@ pub struct ConsistencyArgs {
     json: bool,
 }
 
+/// Which witnesses must have cosigned a checkpoint (C2SP tlog-cosignature).
+#[derive(Debug, clap::Args)]
+pub struct WitnessPolicy {
+    /// A witness whose cosignature counts: its verifier key `<name>+<key id>+<base64>` (as
+    /// `suanli witness --print-key` prints it). Repeat for more witnesses.
+    #[arg(long = "witness-key", value_name = "VKEY")]
+    witness_keys: Vec<String>,
+    /// How many of the --witness-key witnesses must have validly cosigned the checkpoint;
+    /// fewer and the checkpoint is refused. Default: 1 when --witness-key is given.
+    #[arg(long, value_name = "N", requires = "witness_keys")]
+    witness_threshold: Option<usize>,
+}
+
+impl WitnessPolicy {
+    /// Checks `note`'s cosignatures; `None` when no witness is asked for. The names of the
+    /// witnesses whose cosignatures verified are returned with the threshold met.
+    fn check(&self, note: &str) -> anyhow::Result<Option<(Vec<String>, usize)>> {
+        use suanli_cli::i18n::{lang, witness_cosignature_invalid, witness_threshold_not_met};
+        use suanli_core::witness::{CosignerKey, WitnessError, verify_cosignatures};
+        if self.witness_keys.is_empty() {
+            return Ok(None);
+        }
+        let keys = self
+            .witness_keys
+            .iter()
+            .map(|k| CosignerKey::parse(k).map_err(|e| anyhow::anyhow!("--witness-key {k:?}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let threshold = self.witness_threshold.unwrap_or(1);
+        if threshold > keys.len() {
+            anyhow::bail!(
+                "--witness-threshold {threshold} is more than the {} witness keys given: it could never be met",
+                keys.len()
+            );
+        }
+        let valid = match verify_cosignatures(note, &keys) {
+            Ok(v) => v,
+            Err(e @ WitnessError::BadCosignature { .. }) => {
+                anyhow::bail!("{}", witness_cosignature_invalid(lang(), &e.to_string()))
+            }
+            Err(e) => anyhow::bail!("the checkpoint is not a well-formed signed note: {e}"),
+        };
+        let names: Vec<String> = valid.into_iter().map(|c| c.name).collect();
+        if names.len() < threshold {
+            anyhow::bail!("{}", witness_threshold_not_met(lang(), &names, threshold, keys.len()));
+        }
+        Ok(Some((names, threshold)))
+    }
+
+    fn count(&self) -> usize {
+        self.witness_keys.len()
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CheckpointArgs {
     /// The ledger's public key (base64) to check the signature with. Without it, the key
     /// the server reports is used; pin it to be sure you talk to the ledger you mean.
     #[arg(long, value_name = "B64")]
     ledger_pubkey: Option<String>,
+    #[command(flatten)]
+    witnesses: WitnessPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -140,6 +195,8 @@ pub struct VerifyArgs {
     /// An older signed checkpoint: the log it signed must be a prefix of the export.
     #[arg(long, value_name = "FILE")]
     old_checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    witnesses: WitnessPolicy,
 }
 
 pub async fn run(ctx: &Ctx, cmd: LogCommand) -> anyhow::Result<()> {
@@ -198,7 +255,9 @@ fn same_origin(cp: &suanli_core::checkpoint::Checkpoint, origin: Option<&String>
 async fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> anyhow::Result<()> {
     let client = ctx.client().await?;
     let (key, origin, _) = ledger_key(&client, a.ledger_pubkey.as_deref()).await?;
-    let signed = client.checkpoint(true).await?;
+    // With witnesses required, the latest stored checkpoint (which they may have cosigned
+    // already), not one signed now (which none has seen yet).
+    let signed = client.checkpoint(a.witnesses.count() == 0).await?;
     let cp = log::open_signed_checkpoint(&signed.note, &key, "the ledger's checkpoint")?;
     same_origin(&cp, origin.as_ref())?;
     if cp.size != signed.size {
@@ -207,6 +266,9 @@ async fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> anyhow::Result<()> {
             signed.size,
             cp.size
         );
+    }
+    if let Some((names, threshold)) = a.witnesses.check(&signed.note)? {
+        eprintln!("{}", suanli_cli::i18n::witnessed(suanli_cli::i18n::lang(), &names, threshold, a.witnesses.count()));
     }
     print!("{}", signed.note);
     Ok(())
@@ -354,6 +416,8 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let key = parse_key(&a.ledger_pubkey)?;
     let note = read_note(&a.checkpoint)?;
     let old = a.old_checkpoint.as_ref().map(read_note).transpose()?;
+    // The witnesses first: a checkpoint they did not vouch for is not worth replaying.
+    let witnessed = a.witnesses.check(&note)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let v = match log::verify_export(&a.export, &note, old.as_deref(), &key, threads) {
         Ok(v) => v,
@@ -373,6 +437,14 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
         println!(
             "consistent: the old checkpoint's tree of size {} is a prefix of it (its root is the root of the first {} entries)",
             old.size, old.size
+        );
+    }
+    if let Some((names, threshold)) = &witnessed {
+        println!(
+            "witnessed: {} of {} witnesses cosigned the checkpoint (threshold {threshold}): {}",
+            names.len(),
+            a.witnesses.count(),
+            names.join(", ")
         );
     }
     println!(

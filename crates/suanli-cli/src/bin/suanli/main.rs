@@ -12,6 +12,7 @@ mod records;
 mod report;
 mod settle;
 mod voucher;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -93,6 +94,9 @@ enum Command {
     Log(log::LogCommand),
     /// Back up a running ledger: its whole log and a checkpoint signed now (restore with `suanlid restore`).
     Backup(log::BackupArgs),
+    /// Run a witness (C2SP tlog-witness): cosign the checkpoints of the logs it follows, each
+    /// only with a consistency proof from the last one it cosigned, and refuse any other.
+    Witness(witness::WitnessArgs),
     /// Explain the reason codes (REJECTED reasons and money-line reasons), in Chinese when the
     /// locale is Chinese (LANG=zh_CN.UTF-8), in English otherwise.
     Explain(ExplainArgs),
@@ -198,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(c) => report::run(&ctx, c).await,
         Command::Log(c) => log::run(&ctx, c).await,
         Command::Backup(a) => log::backup(&ctx, a).await,
+        Command::Witness(a) => witness::run(a).await,
         Command::Explain(a) => explain(&a),
         Command::Completions(a) => completions(&a),
         Command::Man(a) => man_pages(&a),
