@@ -26,6 +26,10 @@ const ABOUT: &[(&str, &str)] = &[
     ("voucher withdraw", "撤回对供给方的授权: 此后不再核销 (持券人)"),
     ("voucher revoke", "作废算力券: 不再核销; 已核销的保留 (admin)"),
     ("voucher statement", "查看算力券: 面值、已核销、已失效、余额、有效期、授权"),
+    (
+        "voucher list",
+        "列出算力券: 用 admin 或 finance 密钥列出所有持券人的券 (可按持券人、券种、状态筛选), 用持券人密钥列出自己的券; 表格、CSV、JSON 或 XLSX",
+    ),
     ("usage", "提交和冲销 GPU 用量记录 (算力供给方)"),
     ("usage submit", "签名并提交文件 (CSV、GBK CSV 或 .xlsx) 中的用量记录; 每条记录在标准输出打印一行结果"),
     ("usage reverse", "整条冲销一条已接受的用量记录 (更正 = 冲销 + 新记录)"),
