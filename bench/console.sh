@@ -70,9 +70,10 @@ mkdir -p "$(dirname "$OUT")"
   echo
   echo "## The dashboard's totals after a restart"
   echo
-  echo "The finance dashboard reads running totals that the sequencer keeps (no log scan per view). They are not"
-  echo "kept in snapshots: after a restart a background thread rebuilds them from the store while the page says"
-  echo "it is still counting. With $rebuild_entries log entries: suanlid listened after $listen_ms ms (recovery"
+  echo "The finance dashboard reads running totals that the sequencer keeps (no log scan per view), and the"
+  echo "statement and founder views read each company's index of its own entries, kept beside them. Neither is"
+  echo "kept in snapshots: after a restart one background pass over the store rebuilds both while the pages say"
+  echo "they are still counting. With $rebuild_entries log entries: suanlid listened after $listen_ms ms (recovery"
   echo "from its snapshot, unchanged by the dashboard), and the dashboard's totals were complete after"
   echo "**$rebuild_ms ms** of background work."
   echo

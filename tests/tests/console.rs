@@ -56,7 +56,7 @@ fn post(server: &Server, path: &str, env: &v1::Envelope, lang: &str) -> (u16, se
     let (status, _, body) = http(
         &web_addr(server),
         "POST",
-        &format!("{path}?lang={lang}"),
+        &format!("{path}{}lang={lang}", if path.contains('?') { '&' } else { '?' }),
         &[("Content-Type", "application/x-protobuf")],
         &env.encode_to_vec(),
     );
@@ -387,4 +387,35 @@ fn statement_views_show_what_the_cli_statement_says() {
     }
     // P: u1, u3, u5, the reversal of u3, the payout; R1: u1, u3, the reversal; O: u5.
     assert_eq!(all_rows, 9);
+
+    // A long statement is shown a page at a time, newest first, with the totals of all of
+    // it on every page. P's five rows, two per page: pages of 2, 2 and 1.
+    let p_key = Server::read_key(ex.p_key.as_ref());
+    let cli = server.cli_ok(&["statement", "--key", &ex.p_key, "--id", &ex.p]);
+    let mut seqs: Vec<u64> =
+        cli.lines().skip(1).filter_map(|l| l.split(',').next().and_then(|s| s.parse().ok())).collect();
+    seqs.reverse();
+    assert_eq!(seqs.len(), 5, "{cli}");
+    let mut shown = Vec::new();
+    for page in 1..=4 {
+        let (status, body) =
+            post(&server, &format!("/api/view/entity?page={page}&per_page=2"), &read(&p_key, own()), "en");
+        assert_eq!(status, 200, "{body}");
+        let html = body["html"].as_str().expect("html");
+        let on_page: Vec<u64> = html
+            .split("<td data-label=\"Seq\">")
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(html.contains(&format!("Page {} of 3", page.min(3))), "page {page}:\n{html}");
+        assert!(html.contains("of 5, newest first"), "page {page}:\n{html}");
+        assert!(html.contains("Totals"), "page {page}: the totals are on every page");
+        if page <= 3 {
+            shown.extend(on_page);
+        } else {
+            // Past the end: the last page again.
+            assert_eq!(on_page, vec![seqs[4]]);
+        }
+    }
+    assert_eq!(shown, seqs, "every row once, newest first");
 }

@@ -117,6 +117,17 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             }),
         ),
+        // The largest statement in the ledger: provider 0 supplied one record in eight.
+        Call::Read(
+            "entity: statement of the largest provider (finance)",
+            "/api/view/entity",
+            finance.clone(),
+            v1::read_request::Query::Statement(v1::StatementQuery {
+                id: provider_id(0).to_string(),
+                year: args.year,
+                ..Default::default()
+            }),
+        ),
         Call::Get("auditor: checkpoint", "/api/audit/checkpoint".into()),
         Call::Get(
             "auditor: record + proof",

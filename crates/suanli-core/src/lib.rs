@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod codes;
 pub mod dashboard;
+pub mod entity_index;
 pub mod entry;
 pub mod export;
 pub mod ids;

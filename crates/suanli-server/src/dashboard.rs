@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use suanli_core::dashboard::{Aggregates, Fact};
+use suanli_core::dashboard::{Aggregates, DashboardError, Fact};
+use suanli_core::entity_index::EntityIndex;
 use suanli_core::entry::Entry;
 use suanli_store::Store;
 use tracing::{error, info};
@@ -39,6 +40,8 @@ pub struct Progress {
 
 struct State {
     aggs: Aggregates,
+    /// Each company's entries and statement totals (the console's statement views).
+    entities: EntityIndex,
     /// Entries decided while the rebuild is behind, in log order.
     queued: VecDeque<Fact>,
     /// Entries the log held when the server started: those are read back from the store.
@@ -46,6 +49,15 @@ struct State {
     /// One past the last entry the sequencer reported.
     seen: u64,
     failed: bool,
+}
+
+impl State {
+    /// Counts the next entry in both the totals and the company index.
+    fn apply(&mut self, fact: &Fact) -> Result<(), DashboardError> {
+        self.aggs.apply_fact(fact)?;
+        self.entities.apply(fact);
+        Ok(())
+    }
 }
 
 /// The aggregates, shared by the sequencer (writer) and the pages (readers).
@@ -63,6 +75,7 @@ impl LiveDashboard {
             offset: utc_offset_seconds,
             state: Mutex::new(State {
                 aggs: Aggregates::new(utc_offset_seconds),
+                entities: EntityIndex::default(),
                 queued: VecDeque::new(),
                 start_count,
                 seen: start_count,
@@ -94,7 +107,7 @@ impl LiveDashboard {
             }
         };
         if fact.seq == s.aggs.next_seq() {
-            if let Err(e) = s.aggs.apply_fact(&fact) {
+            if let Err(e) = s.apply(&fact) {
                 error!(error = %e, "dashboard: counting failed; the dashboard stops here");
                 s.failed = true;
             }
@@ -110,7 +123,7 @@ impl LiveDashboard {
                 s.queued.pop_front();
             } else if f.seq == s.aggs.next_seq() {
                 let f = s.queued.pop_front().expect("front exists");
-                if let Err(e) = s.aggs.apply_fact(&f) {
+                if let Err(e) = s.apply(&f) {
                     error!(error = %e, "dashboard: counting failed; the dashboard stops here");
                     s.failed = true;
                     s.queued.clear();
@@ -153,7 +166,7 @@ impl LiveDashboard {
                     let mut s = me.lock();
                     for f in &facts {
                         if f.seq == s.aggs.next_seq()
-                            && let Err(e) = s.aggs.apply_fact(f)
+                            && let Err(e) = s.apply(f)
                         {
                             error!(error = %e, "dashboard: rebuilding failed");
                             s.failed = true;
@@ -188,6 +201,14 @@ impl LiveDashboard {
         let s = self.lock();
         let counted = s.aggs.next_seq();
         Progress { counted, total: s.seen, ready: counted >= s.seen && !s.failed, failed: s.failed }
+    }
+
+    /// Reads the company index, with how far it has counted.
+    pub fn entities<R>(&self, f: impl FnOnce(&EntityIndex, Progress) -> R) -> R {
+        let s = self.lock();
+        let counted = s.aggs.next_seq();
+        let p = Progress { counted, total: s.seen, ready: counted >= s.seen && !s.failed, failed: s.failed };
+        f(&s.entities, p)
     }
 
     /// Reads the totals (hold the ledger's read lock around this call so both are at the

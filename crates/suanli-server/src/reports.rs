@@ -257,17 +257,20 @@ pub enum StatementFormat {
 
 /// One entity's statement as CSV: one table (see [`statement_table`]).
 pub fn statement(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Result<String, ReportError> {
-    Ok(sheet::to_csv(&statement_table(store, id, year)?))
+    Ok(sheet::to_csv(&statement_table(store, id, year, None)?))
 }
 
-/// One entity's statement in `format`.
+/// One entity's statement in `format`. `seqs`: the entity's entries, when an index of them
+/// is at hand ([`suanli_core::entity_index`]); `None` reads the whole log. Both give the
+/// same bytes.
 pub fn statement_file(
     store: &dyn Store,
     id: &Uscc,
     year: Option<i32>,
+    seqs: Option<&[u64]>,
     format: StatementFormat,
 ) -> Result<Vec<u8>, ReportError> {
-    let table = statement_table(store, id, year)?;
+    let table = statement_table(store, id, year, seqs)?;
     Ok(match format {
         StatementFormat::Csv => sheet::to_csv(&table).into_bytes(),
         StatementFormat::CsvExcel => sheet::to_excel_csv(&table),
@@ -293,111 +296,193 @@ pub fn statement_file(
     })
 }
 
+/// One row of an entity statement, column for column as [`STATEMENT_COLUMNS`] (the
+/// columns of the `total` rows, which are not entries, stay out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatementRow {
+    pub seq: u64,
+    pub time: String,
+    /// `usage`, `corpus`, `reversal` or `payout`.
+    pub kind: String,
+    /// The record id; for a payout, the bank reference.
+    pub record_id: String,
+    /// `renter`, `buyer`, `provider`, `renter+provider` or `payee`.
+    pub role: String,
+    pub counterparty: String,
+    pub cap_year: String,
+    pub gpu_hours: String,
+    pub amount: String,
+    pub voucher_id: String,
+    pub voucher_drawn: String,
+    pub renter_subsidy: String,
+    pub supplier_subsidy: String,
+    /// A payout's amount.
+    pub paid: String,
+    /// `V|R|S` reason codes; for a payout, `PERIOD KIND`.
+    pub reasons: String,
+}
+
+impl StatementRow {
+    fn cells(self) -> Vec<String> {
+        let e = String::new;
+        vec![
+            self.seq.to_string(),
+            self.time,
+            self.kind,
+            self.record_id,
+            self.role,
+            self.counterparty,
+            self.cap_year,
+            self.gpu_hours,
+            self.amount,
+            self.voucher_id,
+            self.voucher_drawn,
+            self.renter_subsidy,
+            self.supplier_subsidy,
+            e(),
+            e(),
+            self.paid,
+            e(),
+            self.reasons,
+        ]
+    }
+}
+
+/// Per cap year: renter subsidy, supplier subsidy, voucher reimbursement, paid.
+pub type StatementTotals = BTreeMap<i32, [Decimal; 4]>;
+
+/// The statement row `entry` makes for entity `id` (`year`: only rows of that cap year),
+/// adding its amounts to `totals`; `None` when the entry is not on the statement. Times
+/// are written at `offset_seconds` from UTC (the program's zone). The one place a
+/// statement row is made: the `EntityStatement` file and the console's views both use it.
+pub fn statement_row(
+    entry: &Entry,
+    id: &Uscc,
+    year: Option<i32>,
+    offset_seconds: i32,
+    totals: &mut StatementTotals,
+) -> Result<Option<StatementRow>, ReportError> {
+    let seq = entry.seq;
+    let time = || format_rfc3339(entry.time_ms.div_euclid(1000), offset_seconds);
+    let (facts, sign, kind) = match &entry.body {
+        Body::Usage { .. } | Body::Corpus { .. } => {
+            let f = record_facts(entry).ok_or_else(|| ReportError::Log(format!("entry {seq}: record payload")))?;
+            let kind = if matches!(entry.body, Body::Usage { .. }) { "usage" } else { "corpus" };
+            (f, Decimal::ONE, kind)
+        }
+        Body::Reversal { reversed, .. } => (reversed.clone(), Decimal::NEGATIVE_ONE, "reversal"),
+        Body::Finance { input, .. } => {
+            use prost::Message;
+            let req = wire::FinanceRequest::decode(input.payload.as_slice())
+                .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
+            let Some(wire::finance_request::Op::Payout(p)) = req.op else { return Ok(None) };
+            if p.payee_id != id.as_str() || year.is_some_and(|y| y != p.year) {
+                return Ok(None);
+            }
+            let amount = suanli_core::money::parse_decimal(&p.amount, 2)
+                .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
+            totals.entry(p.year).or_default()[3] += amount;
+            return Ok(Some(StatementRow {
+                seq,
+                time: time(),
+                kind: "payout".into(),
+                record_id: p.bank_ref.clone(),
+                role: "payee".into(),
+                cap_year: p.year.to_string(),
+                amount: fmt_money(amount),
+                paid: fmt_money(amount),
+                reasons: format!("{} {}", p.period, kind_name(p.kind)),
+                ..StatementRow::default()
+            }));
+        }
+        Body::Genesis(_) | Body::Admin { .. } | Body::Holder { .. } => return Ok(None),
+    };
+    let l = facts.lines;
+    if year.is_some_and(|y| y != l.cap_year) {
+        return Ok(None);
+    }
+    let role = if facts.renter == *id && facts.provider == *id {
+        "renter+provider"
+    } else if facts.renter == *id {
+        if facts.kind == suanli_core::model::RecordKind::Corpus { "buyer" } else { "renter" }
+    } else if facts.provider == *id {
+        "provider"
+    } else {
+        return Ok(None);
+    };
+    let counterparty = if facts.renter == *id { facts.provider } else { facts.renter };
+    let t = totals.entry(l.cap_year).or_default();
+    if facts.renter == *id {
+        t[0] += l.renter * sign;
+    }
+    if facts.provider == *id {
+        t[1] += l.supplier * sign;
+        t[2] += l.voucher * sign;
+    }
+    Ok(Some(StatementRow {
+        seq,
+        time: time(),
+        kind: kind.into(),
+        record_id: record_id_of(entry).unwrap_or_default(),
+        role: role.into(),
+        counterparty: counterparty.to_string(),
+        cap_year: l.cap_year.to_string(),
+        gpu_hours: fmt_plain(facts.gpu_hours * sign),
+        amount: fmt_money(facts.amount * sign),
+        voucher_id: facts.voucher_id.clone().unwrap_or_default(),
+        voucher_drawn: fmt_money(l.voucher * sign),
+        renter_subsidy: fmt_money(l.renter * sign),
+        supplier_subsidy: fmt_money(l.supplier * sign),
+        paid: String::new(),
+        reasons: l.reasons(),
+    }))
+}
+
+/// The program's UTC offset, from the genesis entry.
+pub fn utc_offset(store: &dyn Store) -> Result<i32, ReportError> {
+    let Some(bytes) = store.entry(0)? else { return Ok(8 * 3600) };
+    match Entry::decode(&bytes).map_err(|e| ReportError::Log(format!("entry 0: {e}")))?.body {
+        Body::Genesis(g) => Ok(g.program().utc_offset_seconds),
+        _ => Err(ReportError::Log("entry 0 is not the genesis entry".into())),
+    }
+}
+
 /// One entity's statement: every record it took part in (as renter, provider or buyer),
 /// every reversal of those, every payout to it (kind `payout`, the bank reference in
 /// `record_id`, the amount in `amount` and `paid`), and per cap year a row of kind `total`
 /// with the subsidies and reimbursement accrued, what was paid, and what is owed.
-pub fn statement_table(store: &dyn Store, id: &Uscc, year: Option<i32>) -> Result<Table, ReportError> {
+/// `seqs`: the entity's entries in log order, if known; otherwise every entry is read.
+pub fn statement_table(
+    store: &dyn Store,
+    id: &Uscc,
+    year: Option<i32>,
+    seqs: Option<&[u64]>,
+) -> Result<Table, ReportError> {
     let mut rows: Vec<Vec<String>> = Vec::new();
-    // Per cap year: (renter subsidy, supplier subsidy, voucher reimbursement, paid).
-    let mut totals: BTreeMap<i32, [Decimal; 4]> = BTreeMap::new();
-    let mut offset_seconds = 8 * 3600;
-    let count = store.entry_count()?;
-    let e = String::new;
-    for item in store.entries(0, count) {
-        let (seq, bytes) = item?;
-        let entry = Entry::decode(&bytes).map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
-        let time = format_rfc3339(entry.time_ms.div_euclid(1000), offset_seconds);
-        let (facts, sign, kind) = match &entry.body {
-            Body::Genesis(g) => {
-                offset_seconds = g.program().utc_offset_seconds;
-                continue;
-            }
-            Body::Usage { .. } | Body::Corpus { .. } => {
-                let f = record_facts(&entry).ok_or_else(|| ReportError::Log(format!("entry {seq}: record payload")))?;
-                let kind = if matches!(entry.body, Body::Usage { .. }) { "usage" } else { "corpus" };
-                (f, Decimal::ONE, kind)
-            }
-            Body::Reversal { reversed, .. } => (reversed.clone(), Decimal::NEGATIVE_ONE, "reversal"),
-            Body::Finance { input, .. } => {
-                use prost::Message;
-                let req = wire::FinanceRequest::decode(input.payload.as_slice())
-                    .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
-                if let Some(wire::finance_request::Op::Payout(p)) = req.op
-                    && p.payee_id == id.as_str()
-                    && year.is_none_or(|y| y == p.year)
-                {
-                    let amount = suanli_core::money::parse_decimal(&p.amount, 2)
-                        .map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
-                    totals.entry(p.year).or_default()[3] += amount;
-                    rows.push(vec![
-                        seq.to_string(),
-                        time,
-                        "payout".into(),
-                        p.bank_ref.clone(),
-                        "payee".into(),
-                        e(),
-                        p.year.to_string(),
-                        e(),
-                        fmt_money(amount),
-                        e(),
-                        e(),
-                        e(),
-                        e(),
-                        e(),
-                        e(),
-                        fmt_money(amount),
-                        e(),
-                        format!("{} {}", p.period, kind_name(p.kind)),
-                    ]);
-                }
-                continue;
-            }
-            Body::Admin { .. } | Body::Holder { .. } => continue,
-        };
-        let l = facts.lines;
-        if year.is_some_and(|y| y != l.cap_year) {
-            continue;
+    let mut totals = StatementTotals::new();
+    let offset = utc_offset(store)?;
+    let mut add = |seq: u64, bytes: &[u8]| -> Result<(), ReportError> {
+        let entry = Entry::decode(bytes).map_err(|e| ReportError::Log(format!("entry {seq}: {e}")))?;
+        if let Some(row) = statement_row(&entry, id, year, offset, &mut totals)? {
+            rows.push(row.cells());
         }
-        let role = if facts.renter == *id && facts.provider == *id {
-            "renter+provider"
-        } else if facts.renter == *id {
-            if facts.kind == suanli_core::model::RecordKind::Corpus { "buyer" } else { "renter" }
-        } else if facts.provider == *id {
-            "provider"
-        } else {
-            continue;
-        };
-        let counterparty = if facts.renter == *id { facts.provider } else { facts.renter };
-        let t = totals.entry(l.cap_year).or_default();
-        if facts.renter == *id {
-            t[0] += l.renter * sign;
+        Ok(())
+    };
+    match seqs {
+        Some(seqs) => {
+            for &seq in seqs {
+                let bytes = store.entry(seq)?.ok_or_else(|| ReportError::Log(format!("entry {seq} is missing")))?;
+                add(seq, &bytes)?;
+            }
         }
-        if facts.provider == *id {
-            t[1] += l.supplier * sign;
-            t[2] += l.voucher * sign;
+        None => {
+            for item in store.entries(0, store.entry_count()?) {
+                let (seq, bytes) = item?;
+                add(seq, &bytes)?;
+            }
         }
-        rows.push(vec![
-            seq.to_string(),
-            time,
-            kind.into(),
-            record_id_of(&entry).unwrap_or_default(),
-            role.into(),
-            counterparty.to_string(),
-            l.cap_year.to_string(),
-            fmt_plain(facts.gpu_hours * sign),
-            fmt_money(facts.amount * sign),
-            facts.voucher_id.clone().unwrap_or_default(),
-            fmt_money(l.voucher * sign),
-            fmt_money(l.renter * sign),
-            fmt_money(l.supplier * sign),
-            e(),
-            e(),
-            e(),
-            e(),
-            l.reasons(),
-        ]);
     }
+    let e = String::new;
     let mut bold_rows = Vec::new();
     for (y, [r, s, v, paid]) in totals {
         let total = r + s + v;

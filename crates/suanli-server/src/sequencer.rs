@@ -142,7 +142,7 @@ fn commit_loop(
             // The in-memory state is now ahead of the disk. Answering anything would
             // risk acknowledging what is not stored; stop and let recovery take over.
             error!(error = %e, "commit failed; stopping without acknowledging the round");
-            eprintln!("suanlid: commit failed: {e}; stopping (restart recovers the last durable state)");
+            error!(error = %e, "commit failed; stopping (restart recovers the last durable state)");
             std::process::exit(74);
         }
         // Only now is the checkpoint durable: from here on the store must never hold less.
@@ -187,7 +187,7 @@ impl Sequencer {
                     }))
                     .is_err()
                     {
-                        eprintln!("suanlid: the committer stopped on a failed invariant; exiting");
+                        error!("the committer stopped on a failed invariant; exiting");
                         std::process::exit(70);
                     }
                 })
@@ -199,7 +199,7 @@ impl Sequencer {
             match key {
                 Ok(k) => filter.borrow_mut().insert(&k),
                 Err(e) => {
-                    eprintln!("suanlid: cannot read the record index: {e}; stopping");
+                    error!(error = %e, "cannot read the record index; stopping");
                     std::process::exit(74);
                 }
             }
@@ -255,7 +255,7 @@ impl Sequencer {
             Ok(others) => others,
             Err(e) => {
                 error!(error = %e, "cannot start a write round; stopping");
-                eprintln!("suanlid: cannot start a write round: {e}; stopping");
+                error!(error = %e, "cannot start a write round; stopping");
                 std::process::exit(74);
             }
         };

@@ -952,11 +952,18 @@ impl v1::reports_server::Reports for Services {
             _ => return Err(Status::invalid_argument("a statement's format must be csv, xlsx or csv-excel")),
         };
         let shared = self.0.clone();
-        let bytes =
-            tokio::task::spawn_blocking(move || crate::reports::statement_file(&*shared.store, &id, year, format))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(report_status)?;
+        let bytes = tokio::task::spawn_blocking(move || {
+            // The entity's own entries from the company index when it has counted the
+            // whole log (it may be ahead of the store: entries are counted when decided),
+            // otherwise a pass over the whole log; the bytes are the same.
+            let count = shared.store.entry_count().map_err(crate::reports::ReportError::from)?;
+            let seqs =
+                shared.dashboard.entities(|ix, p| (!p.failed && p.counted >= count).then(|| ix.seqs(&id, year, count)));
+            crate::reports::statement_file(&*shared.store, &id, year, seqs.as_deref(), format)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(report_status)?;
         Ok(Response::new(file_stream(bytes, String::new())))
     }
 }

@@ -481,10 +481,59 @@ fn run(seed: u64, steps: u64) -> BTreeMap<String, u64> {
     let live = state(&sim.node().ledger.read().unwrap());
     let store = sim.node.take().unwrap().stop();
     assert!(state(&replay(&store)) == live, "seed {seed}: replaying the log gives another state");
+    statements_from_the_index_match_the_log(seed, &*store);
     let mut outcomes = sim.outcomes;
     outcomes.insert("restarts (graceful)".into(), sim.restarts.0);
     outcomes.insert("restarts (crash)".into(), sim.restarts.1);
     outcomes
+}
+
+/// The console's index of each company's entries ([`EntityIndex`], kept beside the
+/// dashboard) gives the same statement, byte for byte, as a pass over the whole log, and
+/// its totals are the statement's `total` rows.
+fn statements_from_the_index_match_the_log(seed: u64, store: &dyn Store) {
+    use suanli_core::dashboard::Fact;
+    use suanli_core::entity_index::EntityIndex;
+    let count = store.entry_count().unwrap();
+    let offset = suanli_server::reports::utc_offset(store).unwrap();
+    let mut ix = EntityIndex::default();
+    for item in store.entries(0, count) {
+        let (_, bytes) = item.unwrap();
+        ix.apply(&Fact::of(&Entry::decode(&bytes).unwrap(), offset).unwrap());
+    }
+    let mut rows = 0;
+    for n in PROVIDERS.into_iter().chain(RENTERS) {
+        let id = uscc(n);
+        for year in [None, Some(2026), Some(2027)] {
+            let seqs = ix.seqs(&id, year, count);
+            let full = suanli_server::reports::statement_table(store, &id, year, None).unwrap();
+            let indexed = suanli_server::reports::statement_table(store, &id, year, Some(&seqs)).unwrap();
+            assert!(full.rows == indexed.rows, "seed {seed}: {id} {year:?}: the index gives another statement");
+            let totals: Vec<Vec<String>> = ix
+                .totals(&id, year)
+                .into_iter()
+                .map(|(y, t)| {
+                    let m = |d: Decimal| suanli_core::money::fmt_money(d);
+                    vec![
+                        y.to_string(),
+                        m(t.renter_subsidy),
+                        m(t.supplier_subsidy),
+                        m(t.voucher_reimbursement),
+                        m(t.paid),
+                    ]
+                })
+                .collect();
+            let from_rows: Vec<Vec<String>> = full
+                .rows
+                .iter()
+                .filter(|r| r[2] == "total")
+                .map(|r| vec![r[6].clone(), r[11].clone(), r[12].clone(), r[13].clone(), r[15].clone()])
+                .collect();
+            assert_eq!(totals, from_rows, "seed {seed}: {id} {year:?}: index totals");
+            rows += seqs.len();
+        }
+    }
+    assert!(rows > 0, "seed {seed}: no statement rows at all");
 }
 
 #[test]

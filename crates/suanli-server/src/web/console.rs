@@ -219,13 +219,11 @@ struct AuditorPage {
 }
 
 async fn home(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
-    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
     page_for(&state, &HomePage { c: Chrome::new(&state, lang, "/", "home", "") }, set)
 }
 
 async fn founder(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
-    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
     page_for(&state, &FounderPage { c: Chrome::new(&state, lang, "/founder", "founder", "founder.js") }, set)
 }
@@ -245,7 +243,6 @@ fn statement_years(state: &WebState) -> (Vec<i32>, i32) {
 }
 
 async fn entity(State(state): State<Arc<WebState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
-    index::warm(&state.shared);
     let (lang, set) = choose(&q, &headers);
     let (years, this_year) = statement_years(&state);
     page_for(

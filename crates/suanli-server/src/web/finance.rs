@@ -39,7 +39,7 @@ use tonic::{Request, Status};
 
 use super::WebState;
 use super::charts::{self, Units};
-use super::console::api::{envelope, html_json, json_response, refused};
+use super::console::api::{call_service, envelope, html_json, json_response, refused};
 use super::console::i18n::{self, Catalog};
 use super::console::{Chrome, LangQuery, fmt, lang_of, page};
 use crate::dashboard::Progress;
@@ -611,11 +611,8 @@ async fn periods(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
-    let list = match envelope(&body) {
-        Ok(env) => Settlement::list_periods(&services, Request::new(env)).await,
-        Err(e) => Err(e),
-    };
+    let list =
+        call_service(&state, lang, &body, |svc, req| async move { Settlement::list_periods(&svc, req).await }).await;
     match list {
         Ok(list) => {
             let ledger = state.shared.ledger.read().expect("ledger lock");
@@ -625,11 +622,11 @@ async fn periods(
                     .and_then(|u| ledger.entity(&u).map(|e| e.name.clone()))
                     .unwrap_or_default()
             };
-            let page = PeriodsPage::build(lang, list.get_ref(), &names);
+            let page = PeriodsPage::build(lang, &list, &names);
             drop(ledger);
             html_json(page.render())
         }
-        Err(s) => refused(lang, &s),
+        Err(page) => page,
     }
 }
 

@@ -43,6 +43,7 @@ use suanli_proto::v1::settlement_server::Settlement;
 use suanli_proto::v1::vouchers_server::Vouchers;
 use tonic::{Code, Request, Status};
 
+use super::index::Answer;
 use super::views::{Caps, EntityView, FounderView};
 use super::{LangQuery, i18n, lang_of, secure};
 use crate::service::{Services, refusal};
@@ -97,6 +98,21 @@ pub fn ack_json(lang: Lang, ack: &v1::Ack) -> Value {
     json!({ "status": status, "seq": ack.seq, "reason": ack.reason, "detail": ack.detail, "message": message })
 }
 
+/// Runs one service call on the signed envelope in `body`, as a gRPC client's call would
+/// run: the same `Services` code, so the same checks and rules. A body that is not an
+/// envelope, and every refusal, becomes the answer for the page (in `lang`).
+pub async fn call_service<T, F, Fut>(state: &WebState, lang: Lang, body: &[u8], call: F) -> Result<T, Response>
+where
+    F: FnOnce(Services, Request<v1::Envelope>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let env = envelope(body).map_err(|s| refused(lang, &s))?;
+    call(Services(state.shared.clone()), Request::new(env))
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| refused(lang, &s))
+}
+
 async fn submit_holder(
     State(state): State<Arc<WebState>>,
     Query(q): Query<LangQuery>,
@@ -104,14 +120,9 @@ async fn submit_holder(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
-    let result = match envelope(&body) {
-        Ok(env) => Vouchers::apply(&services, Request::new(env)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, ack.get_ref())),
-        Err(s) => refused(lang, &s),
+    match call_service(&state, lang, &body, |svc, req| async move { Vouchers::apply(&svc, req).await }).await {
+        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, &ack)),
+        Err(page) => page,
     }
 }
 
@@ -122,14 +133,9 @@ async fn submit_finance(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
-    let result = match envelope(&body) {
-        Ok(env) => Settlement::apply(&services, Request::new(env)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, ack.get_ref())),
-        Err(s) => refused(lang, &s),
+    match call_service(&state, lang, &body, |svc, req| async move { Settlement::apply(&svc, req).await }).await {
+        Ok(ack) => json_response(StatusCode::OK, ack_json(lang, &ack)),
+        Err(page) => page,
     }
 }
 
@@ -160,23 +166,22 @@ async fn view_founder(
     body: Bytes,
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), &headers);
-    let services = Services(state.shared.clone());
-    let list = match envelope(&body) {
-        Ok(env) => Vouchers::list_vouchers(&services, Request::new(env)).await.map(tonic::Response::into_inner),
-        Err(e) => Err(e),
-    };
-    let list = match list {
-        Ok(l) => l,
-        Err(s) => return refused(lang, &s),
-    };
+    let list =
+        match call_service(&state, lang, &body, |svc, req| async move { Vouchers::list_vouchers(&svc, req).await })
+            .await
+        {
+            Ok(l) => l,
+            Err(page) => return page,
+        };
     let Ok(holder) = suanli_core::ids::Uscc::parse(&list.holder_id) else {
         return refused(lang, &Status::internal("the holder id does not parse"));
     };
-    // The draws, record by record: the holder's own statement rows (the read above was
-    // signed by the holder, or by the admin or finance, who may read it too), from the
-    // index of the holder's entries.
-    let rows = match super::index::statement(&state.shared, holder, None).await {
-        Ok((rows, _)) => rows,
+    // The draws, record by record: the latest of the holder's draws, from the index of
+    // each company's entries (the read above was signed by the holder, or by the admin or
+    // finance, who may read it too).
+    let (draws, draws_total) = match super::index::draws(&state.shared, holder).await {
+        Ok(Answer::Ready(x)) => x,
+        Ok(Answer::Counting { counted, total }) => return counting(lang, counted, total),
         Err(e) => return refused(lang, &Status::internal(e)),
     };
     let (opc, offset) = {
@@ -185,12 +190,28 @@ async fn view_founder(
     };
     let now = (state.shared.clock)().div_euclid(1000);
     use askama::Template;
-    html_json(FounderView::build(lang, &list, opc, &rows, now, offset).render())
+    html_json(FounderView::build(lang, &list, opc, &draws, draws_total, now, offset).render())
+}
+
+/// `?page=` and `?per_page=` of the statement view (outside the signed read: they choose
+/// what part of an answer the signer may see anyway).
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    lang: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+/// The index of companies' entries is still being read after a restart.
+fn counting(lang: Lang, counted: u64, total: u64) -> Response {
+    let t = i18n::catalog(lang);
+    let message = t.f("view.counting", &[("counted", &counted.to_string()), ("total", &total.to_string())]);
+    json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "counting", "message": message }))
 }
 
 async fn view_entity(
     State(state): State<Arc<WebState>>,
-    Query(q): Query<LangQuery>,
+    Query(q): Query<PageQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -206,8 +227,12 @@ async fn view_entity(
         Err(s) => return refused(lang, &s),
     };
     let year = query.year;
-    let (rows, totals) = match super::index::statement(&state.shared, id, (year != 0).then_some(year)).await {
-        Ok(x) => x,
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(super::index::PER_PAGE);
+    let statement = match super::index::statement(&state.shared, id, (year != 0).then_some(year), page, per_page).await
+    {
+        Ok(Answer::Ready(p)) => p,
+        Ok(Answer::Counting { counted, total }) => return counting(lang, counted, total),
         Err(e) => return refused(lang, &Status::internal(e)),
     };
     let (info, caps) = {
@@ -223,7 +248,7 @@ async fn view_entity(
         Err(s) => return refused(lang, &s),
     };
     use askama::Template;
-    html_json(EntityView::build(lang, &info, &rows, &totals, caps).render())
+    html_json(EntityView::build(lang, &info, &statement, caps).render())
 }
 
 async fn statement_csv(

@@ -2,8 +2,6 @@
 //! the answers of the same service calls the gRPC clients make, and rendered as HTML
 //! fragments (auto-escaped templates) that the page's script puts in place.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use rust_decimal::Decimal;
 use suanli_core::codes::LineReason;
@@ -12,94 +10,8 @@ use suanli_proto::v1;
 
 use super::fmt;
 use super::i18n::{self, Catalog};
-
-/// One row of an entity statement (`reports::statement`, the CSV `suanli statement` prints),
-/// read back by its column names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatementRow {
-    pub seq: u64,
-    pub time: String,
-    pub kind: String,
-    pub record_id: String,
-    pub role: String,
-    pub counterparty: String,
-    pub cap_year: String,
-    pub gpu_hours: String,
-    pub amount: String,
-    pub voucher_id: String,
-    pub voucher_drawn: String,
-    pub renter_subsidy: String,
-    pub supplier_subsidy: String,
-    pub reasons: String,
-}
-
-/// The totals table at the end of a statement, per cap year.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatementTotal {
-    pub cap_year: String,
-    pub renter_subsidy: String,
-    pub supplier_subsidy: String,
-    pub voucher_reimbursement: String,
-    pub total_accrued: String,
-    pub paid: String,
-    pub owed: String,
-}
-
-fn table(text: &str) -> Result<Vec<BTreeMap<String, String>>, String> {
-    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-    let headers = r.headers().map_err(|e| e.to_string())?.clone();
-    let mut out = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| e.to_string())?;
-        out.push(headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect());
-    }
-    Ok(out)
-}
-
-/// Reads a statement CSV by its column names: the record rows, and the totals per cap
-/// year — either a second table after a blank line, or rows of kind `total` in the same
-/// table (the one-table layout), whose columns have the same names.
-pub fn parse_statement(text: &str) -> Result<(Vec<StatementRow>, Vec<StatementTotal>), String> {
-    let (records, totals_table) = text.split_once("\n\n").unwrap_or((text, ""));
-    let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-    let total = |m: &BTreeMap<String, String>| StatementTotal {
-        cap_year: get(m, "cap_year"),
-        renter_subsidy: get(m, "renter_subsidy"),
-        supplier_subsidy: get(m, "supplier_subsidy"),
-        voucher_reimbursement: get(m, "voucher_reimbursement"),
-        total_accrued: get(m, "total_accrued"),
-        paid: get(m, "paid"),
-        owed: get(m, "owed"),
-    };
-    let mut rows = Vec::new();
-    let mut totals = Vec::new();
-    for m in table(records)? {
-        if get(&m, "kind") == "total" {
-            totals.push(total(&m));
-            continue;
-        }
-        rows.push(StatementRow {
-            seq: get(&m, "seq").parse().unwrap_or(0),
-            time: get(&m, "time"),
-            kind: get(&m, "kind"),
-            record_id: get(&m, "record_id"),
-            role: get(&m, "role"),
-            counterparty: get(&m, "counterparty"),
-            cap_year: get(&m, "cap_year"),
-            gpu_hours: get(&m, "gpu_hours"),
-            amount: get(&m, "amount"),
-            voucher_id: get(&m, "voucher_id"),
-            voucher_drawn: get(&m, "voucher_drawn"),
-            renter_subsidy: get(&m, "renter_subsidy"),
-            supplier_subsidy: get(&m, "supplier_subsidy"),
-            reasons: get(&m, "reasons"),
-        });
-    }
-    if !totals_table.trim().is_empty() {
-        totals.extend(table(totals_table)?.iter().map(total));
-    }
-    Ok((rows, totals))
-}
+use super::index::Page;
+use crate::reports::StatementRow;
 
 /// What a query value keeps as it is: RFC 3986's unreserved characters.
 const QUERY_VALUE: &percent_encoding::AsciiSet =
@@ -169,6 +81,8 @@ pub struct FounderView {
     pub holder_name: String,
     pub opc: bool,
     pub vouchers: Vec<VoucherView>,
+    /// Set when only the latest draws are shown: "the latest N of M".
+    pub draws_note: String,
 }
 
 impl FounderView {
@@ -176,7 +90,8 @@ impl FounderView {
         lang: Lang,
         list: &v1::VoucherList,
         opc: bool,
-        statement: &[StatementRow],
+        draws: &[StatementRow],
+        draws_total: usize,
         now: i64,
         offset: i32,
     ) -> Self {
@@ -196,7 +111,7 @@ impl FounderView {
                 } else {
                     "voucher.state_open"
                 };
-                let draws = statement
+                let draws = draws
                     .iter()
                     .filter(|r| r.voucher_id == v.voucher_id && fmt::decimal(&r.voucher_drawn) != Decimal::ZERO)
                     .map(|r| DrawView {
@@ -247,7 +162,19 @@ impl FounderView {
                 }
             })
             .collect();
-        FounderView { t, holder_id: list.holder_id.clone(), holder_name: list.holder_name.clone(), opc, vouchers }
+        let draws_note = if draws_total > draws.len() {
+            t.f("draws.latest", &[("shown", &draws.len().to_string()), ("total", &draws_total.to_string())])
+        } else {
+            String::new()
+        };
+        FounderView {
+            t,
+            holder_id: list.holder_id.clone(),
+            holder_name: list.holder_name.clone(),
+            opc,
+            vouchers,
+            draws_note,
+        }
     }
 }
 
@@ -316,6 +243,12 @@ pub struct EntityView {
     pub settlement: Vec<SettleView>,
     pub records: Vec<RecordView>,
     pub totals: Vec<TotalView>,
+    /// "Rows a–b of n, newest first" when the statement has more than one page.
+    pub range: String,
+    pub page: usize,
+    pub pages: usize,
+    pub per_page: usize,
+    pub page_of: String,
 }
 
 fn kind_key(k: i32) -> &'static str {
@@ -343,13 +276,7 @@ pub struct Caps {
 }
 
 impl EntityView {
-    pub fn build(
-        lang: Lang,
-        info: &v1::EntityInfo,
-        rows: &[StatementRow],
-        totals: &[StatementTotal],
-        caps: Caps,
-    ) -> Self {
+    pub fn build(lang: Lang, info: &v1::EntityInfo, statement: &Page, caps: Caps) -> Self {
         let t = i18n::catalog(lang);
         let f = info.flags.unwrap_or_default();
         let flags = [
@@ -362,6 +289,7 @@ impl EntityView {
         .into_iter()
         .filter_map(|(on, k)| on.then_some(k))
         .collect();
+        let rows = &statement.rows;
         let used = info.cap_use.iter().find(|c| c.year == caps.year);
         let gauge = |label_key, used: &str, cap: Decimal| {
             let used_d = fmt::decimal(used);
@@ -459,18 +387,32 @@ impl EntityView {
                 }
             })
             .collect();
-        let totals = totals
+        let totals = statement
+            .totals
             .iter()
-            .map(|x| TotalView {
-                year: x.cap_year.clone(),
-                renter: fmt::money_str(&x.renter_subsidy),
-                supplier: fmt::money_str(&x.supplier_subsidy),
-                voucher: fmt::money_str(&x.voucher_reimbursement),
-                accrued: fmt::money_str(&x.total_accrued),
-                paid: fmt::money_str(&x.paid),
-                owed: fmt::money_str(&x.owed),
+            .map(|(year, x)| TotalView {
+                year: year.to_string(),
+                renter: fmt::money(x.renter_subsidy),
+                supplier: fmt::money(x.supplier_subsidy),
+                voucher: fmt::money(x.voucher_reimbursement),
+                accrued: fmt::money(x.accrued()),
+                paid: fmt::money(x.paid),
+                owed: fmt::money(x.owed()),
             })
             .collect();
+        let first = (statement.page - 1) * statement.per_page;
+        let range = if statement.pages > 1 {
+            t.f(
+                "entity.range",
+                &[
+                    ("from", &(first + 1).to_string()),
+                    ("to", &(first + statement.rows.len()).to_string()),
+                    ("total", &statement.count.to_string()),
+                ],
+            )
+        } else {
+            String::new()
+        };
         EntityView {
             t,
             id: info.id.clone(),
@@ -481,6 +423,12 @@ impl EntityView {
             settlement,
             records,
             totals,
+            range,
+            page: statement.page,
+            pages: statement.pages,
+            per_page: statement.per_page,
+            page_of: t
+                .f("entity.page_of", &[("page", &statement.page.to_string()), ("pages", &statement.pages.to_string())]),
         }
     }
 }
@@ -490,23 +438,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_read_back_by_column_name() {
-        let text = "seq,time,kind,record_id,role,counterparty,cap_year,gpu_hours,amount,voucher_id,voucher_drawn,renter_subsidy,supplier_subsidy,reasons\n\
-                    5,2026-06-30T12:00:00+08:00,usage,\"u,1\",renter,91350100M000100Y43,2026,8,100.00,V1,100.00,0.00,10.00,VOUCHER|COVERED_BY_VOUCHER|GRANTED\n\
-                    \ncap_year,renter_subsidy,supplier_subsidy,voucher_reimbursement,total_accrued,paid,owed\n\
-                    2026,0.00,0.00,0.00,0.00,0.00,0.00\n";
-        let (rows, totals) = parse_statement(text).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].seq, rows[0].record_id.as_str(), rows[0].voucher_id.as_str()), (5, "u,1", "V1"));
-        assert_eq!(totals.len(), 1);
-        assert_eq!(totals[0].cap_year, "2026");
-        // The one-table layout: totals are rows of kind `total`.
-        let one = "seq,time,kind,record_id,role,counterparty,cap_year,gpu_hours,amount,voucher_id,voucher_drawn,renter_subsidy,supplier_subsidy,voucher_reimbursement,total_accrued,paid,owed,reasons\n\
-                   5,2026-06-30T12:00:00+08:00,usage,u1,renter,91350100M000100Y43,2026,8,100.00,,0.00,30.00,0.00,,,,,NO_VOUCHER|GRANTED|NOT_ELIGIBLE\n\
-                   ,,total,,,,2026,,,,,30.00,0.00,0.00,30.00,0.00,30.00,\n";
-        let (rows, totals) = parse_statement(one).unwrap();
-        assert_eq!((rows.len(), totals.len()), (1, 1));
-        assert_eq!((totals[0].cap_year.as_str(), totals[0].owed.as_str()), ("2026", "30.00"));
+    fn proof_links_escape_the_record_id() {
         assert_eq!(
             proof_href("91350100M000100Y43", "a-b c&d:e", false),
             "/auditor?provider=91350100M000100Y43&record=a-b%20c%26d%3Ae&kind=usage"

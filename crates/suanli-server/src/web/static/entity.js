@@ -11,10 +11,13 @@ let signer = null;
 
 const query = () => ({ statement: { id: '', year: Number(yearSelect.value) } });
 
-async function show() {
+// page: which page of the records (1 is the newest); every page is a fresh signed read.
+async function show(page = 1, perPage = 0) {
   clearMessages();
   try {
-    const answer = await postEnvelope('/api/view/entity', await signedRead(signer, query()));
+    const params = new URLSearchParams({ page: String(page) });
+    if (perPage > 0) params.set('per_page', String(perPage));
+    const answer = await postEnvelope('/api/view/entity?' + params, await signedRead(signer, query()));
     view.innerHTML = answer.html;
   } catch (e) {
     view.replaceChildren();
@@ -23,6 +26,15 @@ async function show() {
 }
 
 form.addEventListener('submit', (ev) => { ev.preventDefault(); show(); });
+
+// The pager under the records: newer and older pages.
+view.addEventListener('click', async (ev) => {
+  const button = ev.target.closest('button[data-page]');
+  if (!button || button.disabled) return;
+  await show(Number(button.dataset.page), Number(button.dataset.perPage));
+  const heading = document.getElementById('records-title');
+  if (heading) heading.scrollIntoView();
+});
 
 // The statement file, as `suanli statement` writes it: format 0 is CSV, 2 is XLSX
 // (ReportFormat in ledger.proto).
