@@ -319,3 +319,206 @@ fn names_a_spreadsheet_would_run_are_refused_at_registration() {
     let finance = server.finance_key().to_string_lossy().into_owned();
     assert!(server.cli(&["entity", "list", "--key", &finance]).status.success());
 }
+
+/// Reads a CSV (after a byte-order mark, if any) into its header and rows.
+fn csv_rows(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let mut r = csv::Reader::from_reader(bytes);
+    let header = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect();
+    (header, rows)
+}
+
+#[test]
+fn vouchers_are_listed_for_the_registry_operator_and_finance() {
+    let server = Server::start();
+    let ex = Example::setup(&server);
+    let admin = ex.admin_key.as_str();
+    let o2 = suanli_core::testkit::uscc(6).to_string();
+    let o2_key = ex.dir.path().join("o2.key").to_string_lossy().into_owned();
+    server.cli_ok(&["entity", "register", "--key", admin, "--id", &o2, "--name", "O2 二号一人公司", "--opc"]);
+    let pubkey = server.cli_ok(&["keygen", "--out", &o2_key]).trim().to_string();
+    server.cli_ok(&["entity", "add-key", "--key", admin, "--id", &o2, "--pubkey", &pubkey]);
+    // V1 (Example: O, compute, 2026) is drawn on; V2 corpus for O; for O2 one lapsed, one
+    // not yet valid and one revoked. The ledger's clock is the real one, so the validity
+    // windows are placed around now.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t = |s: i64| suanli_core::time::format_rfc3339(s, 8 * 3600);
+    let (day, year) = (86_400, 365 * 86_400);
+    let issue = |id: &str, holder: &str, kind: &str, amount: &str, from: i64, until: i64| {
+        let (from, until) = (t(from), t(until));
+        let args = [
+            "voucher",
+            "issue",
+            "--key",
+            admin,
+            "--id",
+            id,
+            "--holder",
+            holder,
+            "--kind",
+            kind,
+            "--amount",
+            amount,
+            "--valid-from",
+            &from,
+            "--valid-until",
+            &until,
+        ];
+        assert!(server.cli_ok(&args).starts_with("ACCEPTED"));
+    };
+    issue("V2", &ex.o, "corpus", "50000.00", now - day, now + year);
+    issue("V3", &o2, "compute", "30000.00", now - 2 * year, now - year);
+    issue("V4", &o2, "compute", "40000.00", now + year, now + 2 * year);
+    issue("V5", &o2, "compute", "50000.00", now - day, now + year);
+    server.cli_ok(&["voucher", "revoke", "--key", admin, "--voucher", "V5"]);
+    let v1_active = (suanli_core::time::parse_rfc3339("2026-01-01T00:00:00+08:00").unwrap()
+        ..suanli_core::time::parse_rfc3339("2027-01-01T00:00:00+08:00").unwrap())
+        .contains(&now);
+    let csv_file = ex.csv("draw.csv", &[("d1", &ex.p, &ex.o, "100", "1250.00", "V1")]);
+    let drawn = server.cli_ok(&["usage", "submit", "--key", &ex.p_key, "--csv", &csv_file]);
+    assert!(drawn.contains("d1,ACCEPTED,") || !v1_active, "{drawn}");
+
+    // The canonical CSV: identifiers, every voucher in id order.
+    let (header, rows) = csv_rows(server.cli_ok(&["voucher", "list", "--key", admin, "--format", "csv"]).as_bytes());
+    assert_eq!(
+        header.join(","),
+        "holder_id,holder_name,voucher_id,kind,face_value,drawn,balance,lapsed,valid_from,valid_until,state"
+    );
+    let ids: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(ids, ["V1", "V2", "V3", "V4", "V5"]);
+    let by_id = |id: &str| rows.iter().find(|r| r[2] == id).unwrap().clone();
+    if v1_active {
+        assert_eq!(
+            by_id("V1")[..8],
+            [&ex.o, "O 一人公司", "V1", "compute", "200000.00", "1250.00", "198750.00", "0.00"]
+        );
+        assert_eq!(by_id("V1")[8..], ["2026-01-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00", "active"]);
+    }
+    assert_eq!(by_id("V2")[3], "corpus");
+    assert_eq!(by_id("V3")[4..8], ["30000.00", "0.00", "0.00", "30000.00"]);
+    assert_eq!(by_id("V3")[10], "lapsed");
+    assert_eq!(by_id("V4")[10], "pending");
+    assert_eq!(by_id("V5")[10], "revoked");
+    assert_eq!(by_id("V5")[..2], [o2.clone(), "O2 二号一人公司".to_string()]);
+
+    // Filters a clerk expects, alone and together.
+    let listed = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["voucher", "list", "--key", admin, "--format", "csv"];
+        args.extend_from_slice(extra);
+        csv_rows(server.cli_ok(&args).as_bytes()).1.into_iter().map(|r| r[2].clone()).collect()
+    };
+    assert_eq!(listed(&["--holder", &o2]), ["V3", "V4", "V5"]);
+    assert_eq!(listed(&["--kind", "corpus"]), ["V2"]);
+    assert_eq!(listed(&["--lapsed"]), ["V3"]);
+    assert_eq!(listed(&["--pending"]), ["V4"]);
+    assert_eq!(listed(&["--revoked"]), ["V5"]);
+    assert_eq!(listed(&["--holder", &o2, "--kind", "compute", "--active"]), Vec::<String>::new());
+    if v1_active {
+        assert_eq!(listed(&["--active"]), ["V1", "V2"]);
+        assert_eq!(listed(&["--holder", &ex.o, "--kind", "compute"]), ["V1"]);
+    }
+    let both = server.cli(&["voucher", "list", "--key", admin, "--active", "--lapsed"]);
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+    let unknown =
+        server.cli(&["voucher", "list", "--key", admin, "--holder", &suanli_core::testkit::uscc(40).to_string()]);
+    assert!(
+        !unknown.status.success() && text(&unknown.stderr).contains("is not registered"),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    // JSON, read back with a JSON parser; finance may list too.
+    let finance = ex.finance_key.as_str();
+    let json = server.cli_ok(&["voucher", "list", "--key", finance, "--format", "json", "--holder", &o2]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 3);
+    assert_eq!(arr[0]["voucher_id"], "V3");
+    assert_eq!(arr[0]["face_value"], "30000.00");
+    assert_eq!(arr[0]["state"], "lapsed");
+    assert_eq!(arr[2]["holder_name"], "O2 二号一人公司");
+
+    // The Excel CSV: byte-order mark, CRLF, Chinese titles and words, ids as text.
+    let excel = server.cli(&["voucher", "list", "--key", admin, "--excel"]);
+    assert!(excel.status.success(), "{}", text(&excel.stderr));
+    assert!(excel.stdout.starts_with("\u{feff}".as_bytes()));
+    assert!(text(&excel.stdout).contains("\r\n"));
+    let (header, rows) = csv_rows(&excel.stdout);
+    assert_eq!(header[..4], ["持券企业统一社会信用代码", "持券企业名称", "券号", "券种"]);
+    assert_eq!(rows[2][0], format!("=\"{o2}\""));
+    assert_eq!(rows[1][3], "语料券");
+    assert_eq!(rows[2][10], "已过期");
+
+    // The XLSX, read back with calamine: ids as text, money as numbers, Chinese words.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vouchers.xlsx");
+    server.cli_ok(&["voucher", "list", "--key", admin, "--format", "xlsx", "--out", &file.to_string_lossy()]);
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let mut wb: Xlsx<_> = open_workbook(&file).unwrap();
+    let sheet = wb.worksheet_range("算力券 Vouchers").unwrap();
+    assert_eq!(sheet.get_value((0, 2)), Some(&Data::String("券号".into())));
+    assert_eq!(sheet.get_value((1, 0)), Some(&Data::String(ex.o.clone())));
+    assert_eq!(sheet.get_value((1, 3)), Some(&Data::String("算力券".into())));
+    assert_eq!(sheet.get_value((1, 4)), Some(&Data::Float(200000.0)));
+    assert_eq!(sheet.get_value((5, 10)), Some(&Data::String("已作废".into())));
+    assert_eq!(sheet.height(), 6);
+
+    // The table for a terminal, in the reader's language.
+    let zh = suanli(&server, &["voucher", "list", "--key", admin, "--holder", &o2], "zh_CN.UTF-8");
+    assert!(zh.status.success(), "{}", text(&zh.stderr));
+    let zh = text(&zh.stdout);
+    assert!(zh.starts_with("持券企业统一社会信用代码") && zh.contains("已作废") && zh.ends_with("共 3 张券\n"), "{zh}");
+    let en = text(&suanli(&server, &["voucher", "list", "--key", admin], "C").stdout);
+    assert!(en.starts_with("holder_id") && en.contains(" revoked") && en.ends_with("5 vouchers\n"), "{en}");
+
+    // A holder's key lists its own vouchers, and no one else's.
+    assert_eq!(
+        csv_rows(server.cli_ok(&["voucher", "list", "--key", &o2_key, "--format", "csv"]).as_bytes())
+            .1
+            .into_iter()
+            .map(|r| r[2].clone())
+            .collect::<Vec<_>>(),
+        ["V3", "V4", "V5"]
+    );
+    let other = server.cli(&["voucher", "list", "--key", &o2_key, "--holder", &ex.o]);
+    assert!(!other.status.success() && text(&other.stderr).contains("may not read"), "{}", text(&other.stderr));
+
+    // The operator's query itself: refused for a holder's or a provider's key with the
+    // reason, and paged for the operator.
+    let rt = suanli_tests::runtime();
+    rt.block_on(async {
+        let mut g = suanli_tests::Grpc::connect(&server.url()).await;
+        let q = |after: &str, limit: u32| {
+            suanli_tests::v1::read_request::Query::Vouchers(suanli_tests::v1::VouchersQuery {
+                after: after.into(),
+                limit,
+                ..Default::default()
+            })
+        };
+        for key in [&ex.o_key, &ex.p_key] {
+            let k = Server::read_key(Path::new(key));
+            let err = g.vouchers.list_all_vouchers(suanli_tests::read(&k, q("", 0))).await.unwrap_err();
+            assert_eq!(err.code(), tonic::Code::PermissionDenied);
+            assert!(
+                err.message().contains("registry operator (admin key) and the finance bureau"),
+                "{}",
+                err.message()
+            );
+        }
+        let admin_k = Server::read_key(Path::new(admin));
+        let mut pages = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page =
+                g.vouchers.list_all_vouchers(suanli_tests::read(&admin_k, q(&after, 2))).await.unwrap().into_inner();
+            pages
+                .push(page.vouchers.iter().map(|l| l.voucher.as_ref().unwrap().voucher_id.clone()).collect::<Vec<_>>());
+            if page.next_after.is_empty() {
+                break;
+            }
+            after = page.next_after;
+        }
+        assert_eq!(pages, [vec!["V1", "V2"], vec!["V3", "V4"], vec!["V5"]]);
+    });
+}

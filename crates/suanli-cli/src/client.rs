@@ -282,6 +282,44 @@ impl Client {
         self.read("Vouchers.GetVoucher", key, query, |env| async move { self.vouchers().get_voucher(env).await }).await
     }
 
+    /// Every voucher of one holder (empty: the key's own entity), read by the holder, the
+    /// admin or finance.
+    pub async fn list_vouchers(&self, key: &SigningKey, holder_id: &str) -> Result<v1::VoucherList, ClientError> {
+        let query = || read_request::Query::Holder(v1::HolderQuery { holder_id: holder_id.into() });
+        self.read("Vouchers.ListVouchers", key, query, |env| async move { self.vouchers().list_vouchers(env).await })
+            .await
+    }
+
+    /// One page of every voucher of the ledger (filtered as `query` says), read by the
+    /// admin or finance. See [`Client::list_all_vouchers`] for all pages.
+    pub async fn list_vouchers_page(
+        &self,
+        key: &SigningKey,
+        query: &v1::VouchersQuery,
+    ) -> Result<v1::VoucherPage, ClientError> {
+        let q = || read_request::Query::Vouchers(query.clone());
+        self.read("Vouchers.ListAllVouchers", key, q, |env| async move { self.vouchers().list_all_vouchers(env).await })
+            .await
+    }
+
+    /// Every voucher of the ledger matching `query`'s filters, page after page (each page
+    /// a fresh signed read), in voucher id order; the `as_of` of the last page.
+    pub async fn list_all_vouchers(
+        &self,
+        key: &SigningKey,
+        mut query: v1::VouchersQuery,
+    ) -> Result<(Vec<v1::VoucherListing>, i64), ClientError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.list_vouchers_page(key, &query).await?;
+            all.extend(page.vouchers);
+            if page.next_after.is_empty() {
+                return Ok((all, page.as_of));
+            }
+            query.after = page.next_after;
+        }
+    }
+
     /// Settlement periods with their statement lines, and the payables not yet settled,
     /// read by finance or the admin.
     pub async fn list_periods(&self, key: &SigningKey) -> Result<v1::PeriodList, ClientError> {

@@ -198,6 +198,70 @@ pub fn dry_run_result(rows: usize, problems: usize, warnings: usize) -> String {
     }
 }
 
+/// A Chinese sentence that says what kind of error `err` is, to be shown before its English
+/// text (which carries the details from the ledger, the network or the system): the gRPC
+/// code of a refusal, an unreachable server, a key file, a system error by its kind, or a
+/// rejected request with its reason code explained.
+pub fn error_zh(err: &(dyn std::error::Error + 'static)) -> String {
+    use crate::error::ClientError;
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(c) = e.downcast_ref::<ClientError>() {
+            return match c {
+                ClientError::BadUrl { .. } => "服务器地址 (--server) 不可用, 应形如 http://127.0.0.1:7420".into(),
+                ClientError::Unreachable { url, .. } => format!("连不上账本服务器 {url}: 请检查地址、网络和 TLS 设置"),
+                ClientError::Rpc { code, .. } => format!("账本拒绝了这次调用: {}", grpc_code_zh(code)),
+                ClientError::Tls(_) => "TLS 设置或证书文件有误".into(),
+                ClientError::KeyFile { path, .. } => format!("密钥文件 {} 无法读取、解析或写入", path.display()),
+                ClientError::Csv(_) => "记录文件有误, 没有发送任何记录".into(),
+                ClientError::Protocol(_) => "账本的答复不合协议 (客户端或服务器的缺陷)".into(),
+            };
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let what = match io.kind() {
+                K::NotFound => "文件或目录不存在",
+                K::PermissionDenied => "没有权限",
+                K::AlreadyExists => "文件已存在",
+                K::InvalidData | K::InvalidInput => "数据或参数无效",
+                K::UnexpectedEof => "文件意外结束",
+                K::BrokenPipe => "输出管道已关闭",
+                K::Interrupted => "操作被中断",
+                _ => "系统错误",
+            };
+            return format!("读写文件或系统调用出错: {what}");
+        }
+        cur = e.source();
+    }
+    let text = err.to_string();
+    if let Some(rest) = text.strip_prefix("rejected: ") {
+        let code = rest.split(':').next().unwrap_or_default();
+        let why = suanli_core::codes::RejectCode::parse(code).map(|c| c.explain(Lang::Zh));
+        return match why {
+            Some(why) => format!("账本拒绝了这个请求: {code} ({why})"),
+            None => format!("账本拒绝了这个请求: {code}"),
+        };
+    }
+    "出错了".into()
+}
+
+/// A gRPC status code in Chinese.
+fn grpc_code_zh(code: &str) -> &'static str {
+    match code {
+        "PermissionDenied" => "权限不足 (这把密钥不能做这件事)",
+        "Unauthenticated" => "签名未通过验证 (密钥未登记、已吊销、签名不符或时钟偏差过大)",
+        "NotFound" => "找不到所要的对象",
+        "InvalidArgument" => "请求的参数有误",
+        "AlreadyExists" => "对象已存在",
+        "FailedPrecondition" => "账本当前状态不允许这样做",
+        "ResourceExhausted" => "账本繁忙或请求过大, 请稍后再试",
+        "DeadlineExceeded" => "等待账本答复超时",
+        "Unavailable" => "账本暂时不可用",
+        "Unimplemented" => "账本不支持这个调用 (版本不同?)",
+        _ => "账本内部错误",
+    }
+}
+
 /// Every reason code with its explanation, for help texts and `suanli explain`.
 pub fn codes_help(lang: Lang) -> String {
     use suanli_core::codes::{LineReason, RejectCode};
@@ -245,6 +309,21 @@ mod tests {
             assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{zh}");
             assert!(en.is_ascii(), "{en}");
         }
+    }
+
+    #[test]
+    fn errors_are_explained_in_chinese() {
+        let rpc = crate::error::ClientError::Rpc {
+            call: "Vouchers.ListAllVouchers",
+            code: "PermissionDenied".into(),
+            message: "no".into(),
+        };
+        let e = anyhow::Error::from(rpc).context("listing vouchers");
+        assert!(error_zh(e.as_ref()).contains("权限不足"), "{}", error_zh(e.as_ref()));
+        let io = anyhow::Error::from(std::fs::read("/nonexistent/suanli").unwrap_err()).context("reading");
+        assert!(error_zh(io.as_ref()).contains("不存在"));
+        let rejected = anyhow::anyhow!("rejected: UNKNOWN_ENTITY: no such entity");
+        assert!(error_zh(rejected.as_ref()).starts_with("账本拒绝了这个请求: UNKNOWN_ENTITY ("));
     }
 
     #[test]

@@ -308,9 +308,14 @@ fn header_problem(e: CsvError) -> Vec<Problem> {
     vec![problem(e.line, "", e.message)]
 }
 
-/// Every problem of a usage file (after [`normalize`]), in row order.
-pub fn check_usage(table: &RawTable, cx: &CheckContext<'_>) -> Vec<Problem> {
-    let positions = match positions_of(table, &USAGE_COLUMNS) {
+/// The frame both file checks share: the header's columns, each row's field count, and
+/// record ids repeated in the file; `row` checks one row's fields and adds its problems.
+fn check_rows(
+    table: &RawTable,
+    names: &[&str],
+    mut row: impl FnMut(&Fields<'_>, u64, &mut Vec<Problem>),
+) -> Vec<Problem> {
+    let positions = match positions_of(table, names) {
         Ok(p) => p,
         Err(e) => return header_problem(e),
     };
@@ -326,7 +331,23 @@ pub fn check_usage(table: &RawTable, cx: &CheckContext<'_>) -> Vec<Problem> {
             ));
             continue;
         }
-        let f = Fields { record: &raw.cells, positions: &positions, names: &USAGE_COLUMNS };
+        let f = Fields { record: &raw.cells, positions: &positions, names };
+        row(&f, line, &mut out);
+        let record_id = f.raw(0);
+        if !record_id.is_empty() {
+            if let Some(first) = seen.get(record_id) {
+                out.push(problem(line, "record_id", format!("{record_id:?} is already used on line {first}")));
+            } else {
+                seen.insert(record_id.to_string(), line);
+            }
+        }
+    }
+    out
+}
+
+/// Every problem of a usage file (after [`normalize`]), in row order.
+pub fn check_usage(table: &RawTable, cx: &CheckContext<'_>) -> Vec<Problem> {
+    check_rows(table, &USAGE_COLUMNS, |f, line, out| {
         let mut p = |column: &str, r: Result<(), String>| {
             if let Err(m) = r {
                 out.push(problem(line, column, m));
@@ -410,36 +431,12 @@ pub fn check_usage(table: &RawTable, cx: &CheckContext<'_>) -> Vec<Problem> {
                 ));
             }
         }
-        if !record_id.is_empty() {
-            if let Some(first) = seen.get(&record_id) {
-                out.push(problem(line, "record_id", format!("{record_id:?} is already used on line {first}")));
-            } else {
-                seen.insert(record_id, line);
-            }
-        }
-    }
-    out
+    })
 }
 
 /// Every problem of a corpus-purchase file (after [`normalize`]), in row order.
 pub fn check_corpus(table: &RawTable, cx: &CheckContext<'_>) -> Vec<Problem> {
-    let positions = match positions_of(table, &CORPUS_COLUMNS) {
-        Ok(p) => p,
-        Err(e) => return header_problem(e),
-    };
-    let mut out = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    for raw in &table.rows {
-        let line = raw.line;
-        if raw.cells.len() != table.header.len() {
-            out.push(problem(
-                line,
-                "",
-                format!("{} fields, but the header names {} columns", raw.cells.len(), table.header.len()),
-            ));
-            continue;
-        }
-        let f = Fields { record: &raw.cells, positions: &positions, names: &CORPUS_COLUMNS };
+    check_rows(table, &CORPUS_COLUMNS, |f, line, out| {
         let mut p = |column: &str, r: Result<(), String>| {
             if let Err(m) = r {
                 out.push(problem(line, column, m));
@@ -470,15 +467,7 @@ pub fn check_corpus(table: &RawTable, cx: &CheckContext<'_>) -> Vec<Problem> {
         }
         p("description", validate::text("description", f.raw(6), validate::DESCRIPTION_CHARS_MAX).map(drop).map_err(m));
         p("invoice_no", validate::opt_text("invoice_no", f.raw(7), validate::INVOICE_CHARS_MAX).map(drop).map_err(m));
-        if !record_id.is_empty() {
-            if let Some(first) = seen.get(&record_id) {
-                out.push(problem(line, "record_id", format!("{record_id:?} is already used on line {first}")));
-            } else {
-                seen.insert(record_id, line);
-            }
-        }
-    }
-    out
+    })
 }
 
 #[cfg(test)]

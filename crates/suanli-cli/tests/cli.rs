@@ -471,3 +471,81 @@ fn passphrase_protected_key_files() {
         String::from_utf8_lossy(&none.stderr)
     );
 }
+
+/// `suanli` under a Chinese locale.
+fn suanli_zh(args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_suanli"))
+        .args(args)
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "zh_CN.UTF-8")
+        .output()
+        .expect("run suanli");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn chinese_help_of_every_command_and_chinese_usage_errors() {
+    let cjk = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    // Walk the commands as a user would, from the command lists of the help itself.
+    let mut todo = vec![Vec::<String>::new()];
+    let mut seen = 0;
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = suanli_zh(&args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        seen += 1;
+        let mut section = "";
+        for line in out.stdout.lines() {
+            if !line.starts_with(' ') && line.ends_with(':') {
+                section = line;
+                continue;
+            }
+            // A flag, argument or command line (indented two), not a continuation or note.
+            let Some(item) = line.strip_prefix("  ").filter(|t| !t.starts_with(' ')) else { continue };
+            if section.starts_with("命令") {
+                let name = item.split_whitespace().next().unwrap();
+                assert!(cjk(item), "{path:?}: command without a Chinese description: {line}");
+                if name != "help" {
+                    let mut sub = path.clone();
+                    sub.push(name.to_string());
+                    todo.push(sub);
+                }
+            } else if section.starts_with("选项") || section.starts_with("参数") {
+                // In the long help the description is on the following lines.
+                let desc = item.split_once("  ").map(|(_, d)| d.to_string()).unwrap_or_else(|| {
+                    let rest = out.stdout.split(line).nth(1).unwrap_or_default();
+                    rest.lines().nth(1).unwrap_or_default().to_string()
+                });
+                assert!(cjk(&desc), "{path:?}: untranslated description of {line:?}: {desc:?}");
+            } else {
+                assert!(section.is_empty() || cjk(section), "{path:?}: English heading {section:?}");
+            }
+        }
+    }
+    assert!(seen > 40, "only {seen} commands were walked");
+
+    // A wrong flag: Chinese first, clap's English with the usage after it, exit status 2.
+    let out = suanli_zh(&["voucher", "list", "--key", "k", "--holdr", "x"]);
+    assert_eq!(out.code, 2);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[0].starts_with("suanli: 没有这个选项: --holdr; 也许你想用 --holder"), "{}", lines[0]);
+    assert!(lines[1].contains("unexpected argument '--holdr'") && lines[1].contains("usage:"), "{}", lines[1]);
+    let out = suanli_zh(&["voucher", "issue", "--key", "k", "--kind", "gold"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with("suanli: --kind <KIND> 的值 \"gold\" 无效; 可选的值: compute, corpus"),
+        "{}",
+        out.stderr
+    );
+    // An error after parsing: what kind in Chinese, then the English details.
+    let out = suanli_zh(&["pubkey", "/nonexistent/suanli.key"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.starts_with("suanli: 密钥文件 /nonexistent/suanli.key 无法读取"), "{}", out.stderr);
+}

@@ -352,6 +352,12 @@ impl Ledger {
     pub fn vouchers(&self) -> impl Iterator<Item = &Voucher> {
         self.vouchers.values()
     }
+    /// The vouchers with an id after `after` (all with `None`), in id order.
+    pub fn vouchers_after(&self, after: Option<&str>) -> impl Iterator<Item = &Voucher> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.vouchers.range::<str, _>((start, Bound::Unbounded)).map(|(_, v)| v)
+    }
     pub fn renter_used(&self, renter: &Uscc, year: i32) -> Decimal {
         self.renter_used.get(&(*renter, year)).copied().unwrap_or_default()
     }

@@ -715,6 +715,84 @@ impl v1::vouchers_server::Vouchers for Services {
             vouchers: ledger.vouchers().filter(|v| v.holder == holder).map(|v| voucher_statement(v, now)).collect(),
         }))
     }
+    async fn list_all_vouchers(&self, req: Request<Envelope>) -> Result<Response<v1::VoucherPage>, Status> {
+        let (read, reader) = self.0.authorize_read(req.into_inner())?;
+        let Some(v1::read_request::Query::Vouchers(q)) = read.query else {
+            return Err(Status::invalid_argument("ListAllVouchers takes a VouchersQuery"));
+        };
+        if let Reader::Entity(e) = reader {
+            return Err(refused(
+                "permission",
+                Status::permission_denied(format!(
+                    "the list of every voucher is for the registry operator (admin key) and the finance \
+                     bureau (finance key); the read is signed by a key of {e}, which may list only its own \
+                     vouchers (Vouchers.ListVouchers)"
+                )),
+            ));
+        }
+        let holder = if q.holder_id.is_empty() { None } else { Some(parse_uscc(&q.holder_id)?) };
+        let kind = match q.kind() {
+            v1::VoucherKind::Unspecified => None,
+            v1::VoucherKind::Compute => Some(VoucherKind::Compute),
+            v1::VoucherKind::Corpus => Some(VoucherKind::Corpus),
+        };
+        let state = q.state();
+        let limit = match q.limit as usize {
+            0 => VOUCHER_PAGE_MAX,
+            n => n.min(VOUCHER_PAGE_MAX),
+        };
+        let now = (self.0.clock)().div_euclid(1000);
+        let ledger = self.0.ledger.read().expect("ledger lock");
+        if let Some(h) = &holder
+            && ledger.entity(h).is_none()
+        {
+            return Err(Status::not_found(format!("{h} is not registered")));
+        }
+        // Keyset paging over the ledger's vouchers in id order (its in-memory state, never
+        // the log): each call looks at a bounded number of vouchers, so a filter that
+        // matches few of them gives short pages rather than long calls under the lock.
+        let after = (!q.after.is_empty()).then_some(q.after.as_str());
+        let mut page = v1::VoucherPage { vouchers: Vec::new(), next_after: String::new(), as_of: now };
+        let mut last_looked: Option<&str> = None;
+        for (looked, v) in ledger.vouchers_after(after).enumerate() {
+            if page.vouchers.len() == limit || looked == VOUCHER_SCAN_MAX {
+                page.next_after = last_looked.unwrap_or_default().to_string();
+                break;
+            }
+            last_looked = Some(&v.id);
+            let v_state = voucher_state(v, now);
+            if holder.is_some_and(|h| h != v.holder)
+                || kind.is_some_and(|k| k != v.kind)
+                || (state != v1::VoucherState::Unspecified && state != v_state)
+            {
+                continue;
+            }
+            page.vouchers.push(v1::VoucherListing {
+                voucher: Some(voucher_statement(v, now)),
+                holder_name: ledger.entity(&v.holder).map(|e| e.name.clone()).unwrap_or_default(),
+                state: v_state as i32,
+            });
+        }
+        Ok(Response::new(page))
+    }
+}
+
+/// Most vouchers in one page of `ListAllVouchers`.
+pub const VOUCHER_PAGE_MAX: usize = 1000;
+/// Most vouchers `ListAllVouchers` looks at in one call (matching the filters or not).
+pub const VOUCHER_SCAN_MAX: usize = 20_000;
+
+/// Where a voucher stands at `now` (Unix seconds).
+fn voucher_state(v: &suanli_core::model::Voucher, now: i64) -> v1::VoucherState {
+    if v.revoked {
+        v1::VoucherState::Revoked
+    } else if now >= v.valid_until {
+        v1::VoucherState::Lapsed
+    } else if now < v.valid_from {
+        v1::VoucherState::Pending
+    } else {
+        v1::VoucherState::Active
+    }
 }
 
 /// A voucher as the holder sees it at `now` (Unix seconds): lapse is judged then.

@@ -248,7 +248,13 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
                 _ => {
-                    eprintln!("suanli: {}", one_line(&e));
+                    match suanli_cli::i18n::lang() {
+                        // Chinese first, clap's English (with the usage) as the second line.
+                        suanli_cli::i18n::Lang::Zh => {
+                            eprintln!("suanli: {}\nsuanli: {}", help_zh::error(&e), one_line(&e))
+                        }
+                        suanli_cli::i18n::Lang::En => eprintln!("suanli: {}", one_line(&e)),
+                    }
                     ExitCode::from(2)
                 }
             };
@@ -264,6 +270,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Under a Chinese locale, what kind of error it is in Chinese first; the English
+            // text after it carries the details as the ledger or the system gave them.
+            if suanli_cli::i18n::lang() == suanli_cli::i18n::Lang::Zh && e.downcast_ref::<records::Exit>().is_none() {
+                eprintln!("suanli: {}", suanli_cli::i18n::error_zh(e.as_ref()));
+            }
             eprintln!("suanli: {e:#}");
             match e.downcast_ref::<records::Exit>() {
                 Some(exit) => ExitCode::from(exit.code),

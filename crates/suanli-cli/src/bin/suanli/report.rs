@@ -37,6 +37,7 @@ pub struct AnnualArgs {
     /// The cap year, e.g. 2026.
     #[arg(long, value_name = "YYYY")]
     year: i32,
+    /// csv (SPEC §10, for programs), json, or xlsx (Chinese column titles, for Excel/WPS).
     #[arg(long, value_enum, default_value = "csv")]
     format: ReportFormat,
     /// With --format csv: write the CSV for double-clicking in Excel/WPS (UTF-8 with a
