@@ -361,6 +361,40 @@ const FLAGS: &[(&str, &str)] = &[
     ("The language: zh or en (default: from the locale)", "语言: zh 或 en (默认按区域设置)"),
     ("bash, zsh, fish, elvish or powershell", "bash、zsh、fish、elvish 或 powershell"),
     ("The directory to write the pages into (created if missing)", "写入 man 手册页的目录 (不存在则创建)"),
+    // log checkpoint / log verify with witnesses, and `suanli witness`.
+    (
+        "A witness whose cosignature counts: its verifier key `<name>+<key id>+<base64>` (as `suanli witness --print-key` prints it). Repeat for more witnesses",
+        "其联署算数的见证者：它的验证公钥 `<名称>+<密钥编号>+<base64>`（即 `suanli witness --print-key` 打印的那一行）。有多个见证者就重复此选项",
+    ),
+    (
+        "How many of the --witness-key witnesses must have validly cosigned the checkpoint; fewer and the checkpoint is refused. Default: 1 when --witness-key is given",
+        "--witness-key 所列见证者中至少要有几位对检查点作了有效联署；不足则拒绝该检查点。给了 --witness-key 时默认为 1",
+    ),
+    (
+        "The witness's name: the key name of its cosignatures, by convention a schema-less URL (e.g. witness.finance.example/w1). Logs and auditors configure it with the key",
+        "见证者的名称：其联署所用的密钥名，习惯上是不带协议头的网址（例如 witness.finance.example/w1）。账本和审计方连同公钥一起配置它",
+    ),
+    (
+        "The witness's key file (Ed25519). Created with mode 0600 on first use; keep it secret",
+        "见证者的密钥文件（Ed25519）。首次使用时创建，权限 0600；请妥善保密",
+    ),
+    (
+        "Where the latest cosigned checkpoint of each log is kept (written durably before every answer). Losing it lets the witness be rolled back: keep it with the key",
+        "保存每个账本最近一次联署的检查点的文件（每次答复之前都先可靠写盘）。丢失它会让见证者可被回滚：请与密钥一起保管",
+    ),
+    (
+        "A log to witness: its C2SP signed-note verifier key, as `suanli log vkey` prints it (the key name is the log's origin). Repeat for more logs or keys",
+        "要见证的账本：它的 C2SP signed-note 验证公钥，即 `suanli log vkey` 打印的那一行（密钥名就是账本的 origin）。多个账本或多把密钥就重复此选项",
+    ),
+    ("Address to listen on (plain HTTP; POST /add-checkpoint)", "监听地址（明文 HTTP；接收 POST /add-checkpoint）"),
+    (
+        "Connections served at once; further clients wait in the listen backlog",
+        "同时服务的连接数上限；更多的客户端在监听队列中等待",
+    ),
+    (
+        "Print the witness's verifier key (creating the key file if needed) and exit",
+        "打印见证者的验证公钥（需要时先创建密钥文件）后退出",
+    ),
 ];
 
 /// The Chinese description of a flag or argument whose English description is `en`.
