@@ -322,6 +322,23 @@ impl Grpc {
         }
     }
 
+    /// The smallest ledger the log tests use: provider P (`uscc(1)`, supplier-eligible, key
+    /// `testkit::key(11)`) and renter R1 (`uscc(3)`, renter-eligible), registered with the
+    /// server's admin key.
+    pub async fn register_provider_and_renter(&mut self, server: &Server) {
+        use suanli_core::testkit::{self as tk, uscc};
+        let admin = Server::read_key(&server.admin_key());
+        self.admin_accepted(
+            &admin,
+            [
+                tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None),
+                tk::register(&uscc(3), "R1", tk::flags(false, true, false, false, false), None),
+                tk::add_key(&uscc(1), &tk::public(&tk::key(11))),
+            ],
+        )
+        .await;
+    }
+
     /// Sends `envs` on one `SubmitUsage` stream and reads every ack.
     pub async fn submit_all(&mut self, envs: Vec<v1::Envelope>) -> Vec<v1::Ack> {
         use futures::StreamExt;

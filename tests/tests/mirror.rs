@@ -69,19 +69,6 @@ fn mirror_of(primary: &Server) -> String {
     format!("http://{}", primary.web_addr.as_deref().unwrap())
 }
 
-async fn register(g: &mut Grpc, server: &Server) {
-    let admin = Server::read_key(&server.admin_key());
-    g.admin_accepted(
-        &admin,
-        [
-            tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None),
-            tk::register(&uscc(3), "R1", tk::flags(false, true, false, false, false), None),
-            tk::add_key(&uscc(1), &tk::public(&tk::key(11))),
-        ],
-    )
-    .await;
-}
-
 fn batch(tag: &str, from: u64, to: u64) -> v1::EnvelopeBatch {
     let end = now() - 7200;
     let envelopes = (from..to)
@@ -124,7 +111,7 @@ fn a_mirror_keeps_what_the_primary_signed_and_a_restore_catches_up_from_it() {
     let rt = runtime();
     rt.block_on(async {
         let mut g = Grpc::connect(&primary.url()).await;
-        register(&mut g, &primary).await;
+        g.register_provider_and_renter(&primary).await;
         submit(&mut g, "u", 0, 300).await;
     });
     let backup = path("primary.backup");
@@ -250,7 +237,7 @@ fn a_mirror_refuses_a_forked_primary_and_says_so() {
     let rt = runtime();
     rt.block_on(async {
         let mut g = Grpc::connect(&primary.url()).await;
-        register(&mut g, &primary).await;
+        g.register_provider_and_renter(&primary).await;
         submit(&mut g, "u", 0, 200).await;
     });
     let backup = path("primary.backup");

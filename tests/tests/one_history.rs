@@ -36,19 +36,6 @@ fn body(note: &str) -> Checkpoint {
     Checkpoint::parse(&format!("{}\n", note.split("\n\n").next().unwrap())).unwrap()
 }
 
-async fn register(g: &mut Grpc, server: &Server) {
-    let admin = Server::read_key(&server.admin_key());
-    g.admin_accepted(
-        &admin,
-        [
-            tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None),
-            tk::register(&uscc(3), "R1", tk::flags(false, true, false, false, false), None),
-            tk::add_key(&uscc(1), &tk::public(&tk::key(11))),
-        ],
-    )
-    .await;
-}
-
 /// Submits usage records `u{from}..u{to}` in batches of 1000, each ACCEPTED.
 async fn submit(g: &mut Grpc, from: u64, to: u64) {
     let end = now() - 7200;
@@ -102,7 +89,7 @@ fn a_restored_backup_never_forks_the_log() {
     let rt = runtime();
     rt.block_on(async {
         let mut g = Grpc::connect(&source.url()).await;
-        register(&mut g, &source).await;
+        g.register_provider_and_renter(&source).await;
         submit(&mut g, 0, backup_records).await;
     });
     let backup = path("ledger.backup");

@@ -54,16 +54,7 @@ fn tiles_over_http_recombine_into_the_checkpoint() {
     let rt = runtime();
     rt.block_on(async {
         let mut g = Grpc::connect(&server.url()).await;
-        let admin = Server::read_key(&server.admin_key());
-        g.admin_accepted(
-            &admin,
-            [
-                tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None),
-                tk::register(&uscc(3), "R1", tk::flags(false, true, false, false, false), None),
-                tk::add_key(&uscc(1), &tk::public(&tk::key(11))),
-            ],
-        )
-        .await;
+        g.register_provider_and_renter(&server).await;
         let end = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 7200;
         let envs = (0..700)
             .map(|i| {

@@ -102,19 +102,6 @@ fn config(path: &Path, witnesses: &[(&str, &str)]) -> String {
     path.to_str().unwrap().to_string()
 }
 
-async fn register(g: &mut Grpc, server: &Server) {
-    let admin = Server::read_key(&server.admin_key());
-    g.admin_accepted(
-        &admin,
-        [
-            tk::register(&uscc(1), "P", tk::flags(true, false, true, false, false), None),
-            tk::register(&uscc(3), "R1", tk::flags(false, true, false, false, false), None),
-            tk::add_key(&uscc(1), &tk::public(&tk::key(11))),
-        ],
-    )
-    .await;
-}
-
 /// Submits usage records `u{from}..u{to}`, each ACCEPTED; returns the log's entry count.
 fn submit(server: &Server, from: u64, to: u64) -> u64 {
     runtime().block_on(async {
@@ -232,7 +219,7 @@ fn a_witness_cosigns_one_history_and_refuses_a_fork() {
     // A growing ledger: every new checkpoint is cosigned.
     runtime().block_on(async {
         let mut g = Grpc::connect(&source.url()).await;
-        register(&mut g, &source).await;
+        g.register_provider_and_renter(&source).await;
     });
     let mut size = 0;
     for round in 0..3 {
