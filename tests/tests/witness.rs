@@ -121,10 +121,28 @@ fn submit(server: &Server, from: u64, to: u64) -> u64 {
 
 /// The latest checkpoint as served on `/log/checkpoint` (tlog-tiles), over plain HTTP.
 fn served_checkpoint(server: &Server) -> String {
+    served(server, "/log/checkpoint")
+}
+
+/// Waits until the server's `/metrics` has a line containing every one of `parts`.
+fn wait_for_metric(server: &Server, parts: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = served(server, "/metrics");
+        if let Some(line) = text.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return line.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no metric line with {parts:?}:\n{text}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A page of the web listener, over plain HTTP.
+fn served(server: &Server, path: &str) -> String {
     let addr = server.web_addr.as_deref().expect("web listener");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     use std::io::{Read, Write};
-    write!(s, "GET /log/checkpoint HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let (head, rest) = out.split_once("\r\n\r\n").unwrap();
@@ -332,10 +350,14 @@ fn a_witness_cosigns_one_history_and_refuses_a_fork() {
     // The fork's operator hears of it too.
     let fork_log = std::fs::read_to_string(&fork.log).unwrap();
     assert!(fork_log.contains("the witness refused the checkpoint"), "{fork_log}");
+    wait_for_metric(&fork, &["suanli_witness_calls_total{", "outcome=\"refused\""]);
     // The witness still holds the original's tree, and goes on cosigning the original.
     let state = std::fs::read_to_string(path("w1").join("witness.state")).unwrap();
     assert!(state.contains(&format!("\"size\": {later}")), "{state}");
     let grown = submit(&source, 400, 450);
     wait_cosigned(&source, &wkey, grown);
+    // The original's operator sees the witness on /metrics: cosigned calls and the size.
+    wait_for_metric(&source, &["suanli_witness_calls_total{", "outcome=\"cosigned\""]);
+    wait_for_metric(&source, &["suanli_witness_cosigned_size{", &format!("}} {grown}")]);
     assert!(!witness.log().contains(&format!("cosigned {} size {fork_size}", body(&note).origin)));
 }

@@ -82,6 +82,10 @@ pub struct Metrics {
     ack_seconds: Histogram,
     /// Set on a mirror ([`crate::mirror`]): its lag behind the primary and its health.
     pub mirror: std::sync::OnceLock<MirrorMetrics>,
+    /// Calls to witnesses ([`crate::witness`]), by witness and outcome.
+    witness_calls: Family<Labels, Counter>,
+    /// The largest checkpoint size each witness has cosigned for this ledger.
+    witness_cosigned_size: Family<Labels, Gauge<i64>>,
 }
 
 /// What a mirror exposes about how far it follows its primary.
@@ -115,6 +119,8 @@ impl Default for Metrics {
             commit_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
             ack_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
             mirror: std::sync::OnceLock::new(),
+            witness_calls: Family::default(),
+            witness_cosigned_size: Family::default(),
         };
         // Every kind and outcome from the start, at zero.
         for kind in KINDS {
@@ -159,6 +165,18 @@ impl Metrics {
         }
     }
 
+    /// One call to witness `name` ended with `outcome`: `cosigned`, `refused` (the witness
+    /// said no, or its cosignature did not verify) or `unreachable`; `cosigned` also sets
+    /// the witness's cosigned size.
+    pub fn witness_call(&self, name: &str, outcome: &'static str, size: u64) {
+        let labels = vec![("witness", name.to_string()), ("outcome", outcome.to_string())];
+        self.witness_calls.get_or_create(&labels).inc();
+        if outcome == "cosigned" {
+            let g = self.witness_cosigned_size.get_or_create(&vec![("witness", name.to_string())]);
+            g.set(g.get().max(i64::try_from(size).unwrap_or(i64::MAX)));
+        }
+    }
+
     pub fn observe_ack(&self, elapsed: Duration) {
         self.ack_seconds.observe(elapsed.as_secs_f64());
     }
@@ -191,6 +209,16 @@ impl Metrics {
             "suanli_ack_seconds",
             "From a chunk of submissions being taken in (before its signature checks) to its answers (after the commit)",
             self.ack_seconds.clone(),
+        );
+        r.register(
+            "suanli_witness_calls",
+            "Requests to witnesses to cosign a checkpoint, by witness and outcome (cosigned, refused, unreachable)",
+            self.witness_calls.clone(),
+        );
+        r.register(
+            "suanli_witness_cosigned_size",
+            "The largest checkpoint size each witness has cosigned for this ledger",
+            self.witness_cosigned_size.clone(),
         );
         if let Some(m) = self.mirror.get() {
             r.register(

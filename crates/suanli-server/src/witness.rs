@@ -166,9 +166,16 @@ async fn ask(client: &HttpClient, shared: &Arc<Shared>, peer: &mut Peer, size: u
                         peer.known = Some(size);
                         peer.done = Some(size);
                         info!(witness = %name, size, "the witness cosigned the checkpoint");
+                        shared.metrics.witness_call(&name, "cosigned", size);
                     }
-                    Ok(_) => warn!(witness = %name, size, "the witness answered without a cosignature under its key"),
-                    Err(e) => warn!(witness = %name, size, error = %e, "the witness's cosignature does not verify"),
+                    Ok(_) => {
+                        warn!(witness = %name, size, "the witness answered without a cosignature under its key");
+                        shared.metrics.witness_call(&name, "refused", size);
+                    }
+                    Err(e) => {
+                        warn!(witness = %name, size, error = %e, "the witness's cosignature does not verify");
+                        shared.metrics.witness_call(&name, "refused", size);
+                    }
                 }
                 return;
             }
@@ -180,14 +187,17 @@ async fn ask(client: &HttpClient, shared: &Arc<Shared>, peer: &mut Peer, size: u
             Ok(Answer::Size(n)) => {
                 peer.known = Some(n);
                 warn!(witness = %name, witness_size = n, size, "the witness refused the checkpoint again (409)");
+                shared.metrics.witness_call(&name, "refused", size);
                 return;
             }
             Ok(Answer::Refused(status, text)) => {
                 warn!(witness = %name, size, old, status = status.as_u16(), answer = %text, "the witness refused the checkpoint");
+                shared.metrics.witness_call(&name, "refused", size);
                 return;
             }
             Err(e) => {
                 warn!(witness = %name, url = %peer.url, size, error = %e, "the witness could not be asked; retrying later");
+                shared.metrics.witness_call(&name, "unreachable", size);
                 return;
             }
         }
