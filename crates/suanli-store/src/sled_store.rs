@@ -99,8 +99,13 @@ const READABLE_SCHEMAS: [u32; 2] = [1, SCHEMA_VERSION];
 pub const CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
 /// Period of sled's background flusher, which is also what evicts cached pages.
 pub const BACKGROUND_FLUSH_MS: u64 = 200;
-/// How long an open waits for sled's file lock to be released (see [`SledStore::open`]).
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long an open waits, at most, for sled's file lock to be released (see
+/// [`SledStore::open`]): the open polls for the lock and goes on as soon as it is free, so
+/// this only bounds the wait. It was 2 s until a clean-clone CI run on a loaded 2-core
+/// machine saw sled's threads of a just-dropped store hold the lock longer than that
+/// (`many_commits_survive_reopen`). Another suanlid on the same directory is refused
+/// before this, by suanlid's own lock file.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 const ENTRY: u8 = b'e';
 const RECORD: u8 = b'r';
