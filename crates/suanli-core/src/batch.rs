@@ -57,42 +57,42 @@ pub fn head_bytes(origin: &str, count: u32, root: &Hash) -> Vec<u8> {
 }
 
 /// The Merkle tree hash of `records` and the proof of each, in order.
+///
+/// Every subtree is hashed once (2n − 1 hashes for n records): each subtree's root is
+/// pushed onto the paths of the leaves of its sibling as the recursion comes back up, so
+/// the paths come out leaf side first. Recomputing each path on its own would cost about
+/// n² node hashes, which the server pays for every batch it receives.
 pub fn tree<R: AsRef<[u8]>>(records: &[R]) -> Result<(Hash, Vec<BatchProof>), BatchError> {
     let n = records.len();
     if n == 0 || n > BATCH_RECORDS_MAX {
         return Err(BatchError::Count(n));
     }
     let leaves: Vec<Hash> = records.iter().map(|r| leaf_hash(r.as_ref())).collect();
-    let root = range_root(&leaves);
-    let proofs = (0..n).map(|i| BatchProof { count: n as u32, index: i as u32, path: path(&leaves, i) }).collect();
+    let mut paths: Vec<Vec<Hash>> = (0..n).map(|_| Vec::with_capacity(BATCH_PATH_MAX)).collect();
+    let root = subtree(&leaves, &mut paths);
+    let proofs =
+        paths.into_iter().enumerate().map(|(i, path)| BatchProof { count: n as u32, index: i as u32, path }).collect();
     Ok((root, proofs))
 }
 
-/// MTH over `leaves` (RFC 6962 §2.1): split at the largest power of two below the size.
-fn range_root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            node_hash(&range_root(&leaves[..k]), &range_root(&leaves[k..]))
-        }
+/// MTH over `leaves` (RFC 6962 §2.1: split at the largest power of two below the size),
+/// appending to each leaf's path the root of the sibling subtree at every level.
+fn subtree(leaves: &[Hash], paths: &mut [Vec<Hash>]) -> Hash {
+    if leaves.len() == 1 {
+        return leaves[0];
     }
+    let k = split(leaves.len());
+    let (left_paths, right_paths) = paths.split_at_mut(k);
+    let left = subtree(&leaves[..k], left_paths);
+    let right = subtree(&leaves[k..], right_paths);
+    left_paths.iter_mut().for_each(|p| p.push(right));
+    right_paths.iter_mut().for_each(|p| p.push(left));
+    node_hash(&left, &right)
 }
 
 fn split(n: usize) -> usize {
     debug_assert!(n > 1);
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
-}
-
-/// PATH(i, leaves), leaf side first (RFC 9162 §2.1.3.1).
-fn path(leaves: &[Hash], i: usize) -> Vec<Hash> {
-    if leaves.len() <= 1 {
-        return Vec::new();
-    }
-    let k = split(leaves.len());
-    let mut p = if i < k { path(&leaves[..k], i) } else { path(&leaves[k..], i - k) };
-    p.push(if i < k { range_root(&leaves[k..]) } else { range_root(&leaves[..k]) });
-    p
 }
 
 /// The root a record's proof leads to (RFC 9162 §2.1.3.2, returning the root it computes

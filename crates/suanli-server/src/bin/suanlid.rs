@@ -15,6 +15,14 @@ use suanli_store::Store;
 use suanli_store::pg::PgStore;
 use suanli_store::sled_store::SledStore;
 
+/// mimalloc instead of glibc's malloc: under load the sequencer thread was put to sleep
+/// hundreds of times a second waiting for the lock of a glibc malloc arena it shared with
+/// the gRPC and verification threads (seen with `perf record -e sched:sched_switch`); the
+/// one writer must not wait for another thread's allocation. mimalloc keeps a heap per
+/// thread. Measured in bench/run.sh; the README's performance section has the figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The suanli compute-voucher (算力券) ledger server.
 ///
 /// On first start in an empty data directory it creates a new ledger: the program is
