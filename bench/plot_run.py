@@ -56,4 +56,4 @@ with open(md_out, "w") as f:
         f.write(f"| {int(r['records_total']):,} | {float(r['records_per_s']):,.0f} | {r['p99_ms']} ms "
                 f"| {r['rss_mib']} MiB | {r['disk_bytes_per_record']} B |\n")
     f.write(f"\nThroughput spread over the run: {spread:.0f} % (first segment {first:,.0f}/s, last {last:,.0f}/s). "
-            f"Restart: {graceful} s after a graceful stop, {killed} s after kill -9. Chart: `{svg_out.split('/')[-1]}`.\n")
+            f"Restart, until the server listens: {graceful} s after a graceful stop, {killed} s after kill -9. Chart: `{svg_out.split('/')[-1]}`.\n")

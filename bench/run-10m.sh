@@ -52,13 +52,25 @@ PY
   tail -n 1 "$work/segments.csv"
 done
 
+# An auditor's lookup at the end: 1,000 records of the first segment (the oldest, in the
+# most merged index runs), each with its entry and inclusion proof.
+"$T"/release/suanli-load --server "http://127.0.0.1:$PORT" --no-setup --records 0 --run 1 \
+  --lookup-records "$SEGMENT" --proof-lookups 1000 --json-out "$work/lookups.json" | tee "$work/lookups.txt"
+lookups=$(python3 -c "import json;l=json.load(open('$work/lookups.json'))['proof_lookup_us'];print(f\"{l['p50']/1000:.2f} ms / {l['p99']/1000:.2f} ms\")")
+
+# The sequencer takes new records once it has rebuilt the record key filter from the
+# index; that time is reported beside the time until the server listens.
+filter_ms() { # waits for the server's log to say the filter is built; prints its ms
+  for _ in $(seq 600); do grep -q "record key filter built" "$work/server.log" && break; sleep 0.1; done
+  grep -o 'record key filter built.*elapsed_ms=[0-9]*\|elapsed_ms=[0-9]*.*record key filter built' "$work/server.log" | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2
+}
 kill -TERM "$server"; wait "$server" 2>/dev/null || true
-start_server; graceful=$(cat "$work/started")
+start_server; graceful=$(cat "$work/started"); graceful_filter=$(filter_ms)
 kill -9 "$server"; wait "$server" 2>/dev/null || true
-start_server; after_kill=$(cat "$work/started")
+start_server; after_kill=$(cat "$work/started"); killed_filter=$(filter_ms)
 kill -TERM "$server"; wait "$server" 2>/dev/null || true
 
 mkdir -p "$(dirname "$OUT")"
 python3 bench/plot_run.py "$work/segments.csv" "$SVG" "$OUT" "$graceful" "$after_kill" \
-  "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); flags: ${FLAGS:-none}"
+  "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); flags: ${FLAGS:-none}; proof lookups at the end (\`Audit.FindRecord\`, 1,000 records of the first segment, one at a time) p50 / p99: $lookups; after listening, the record key filter was rebuilt in $graceful_filter ms (graceful) and $killed_filter ms (after kill -9)"
 cat "$OUT"

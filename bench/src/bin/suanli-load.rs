@@ -61,6 +61,15 @@ struct Args {
     /// signature per batch, bound to the ledger's origin) instead of one by one.
     #[arg(long)]
     batch_signed: bool,
+    /// After the run, look up this many of its records one at a time (`Audit.FindRecord`:
+    /// the entry and its inclusion proof, as an auditor asks for it) and report the
+    /// lookup latency. With --records 0 nothing is sent; the lookups then pick among the
+    /// --lookup-records records of run --run, which an earlier run sent.
+    #[arg(long, default_value_t = 0)]
+    proof_lookups: u64,
+    /// With --records 0: how many records run --run sent.
+    #[arg(long, default_value_t = 0)]
+    lookup_records: u64,
 }
 
 /// What a stream sends: single envelopes (`SubmitUsage`) or signed batches.
@@ -267,6 +276,40 @@ async fn run_stream(
     Ok(r)
 }
 
+/// Looks up `count` of the `sent` records of this run, spread evenly over them, one at a
+/// time; returns the latencies in µs, sorted. Each answer must carry the record's entry
+/// and a proof (an empty answer fails the run).
+async fn proof_lookups(server: &str, w: &Workload, sent: u64, count: u64) -> anyhow::Result<Vec<u64>> {
+    if sent == 0 {
+        bail!("no records to look up (--lookup-records)");
+    }
+    let channel = tonic::transport::Endpoint::from_shared(server.to_string())?.connect().await?;
+    let mut audit = v1::audit_client::AuditClient::new(channel);
+    let mut lat = Vec::with_capacity(count as usize);
+    for j in 0..count {
+        // A stride coprime with nothing in particular: spread over the whole run.
+        let i = (j * 7_919 * 1_009 + j) % sent;
+        let (_, rec) = w.record(i);
+        let t = Instant::now();
+        let found = audit
+            .find_record(v1::FindRecordRequest {
+                provider_id: rec.provider_id.clone(),
+                record_id: rec.record_id.clone(),
+                kind: v1::RecordKind::Usage as i32,
+                tree_size: 0,
+            })
+            .await
+            .with_context(|| format!("looking up record {}", rec.record_id))?
+            .into_inner();
+        lat.push(t.elapsed().as_micros() as u64);
+        if found.entry.is_empty() {
+            bail!("record {} came back without its entry", rec.record_id);
+        }
+    }
+    lat.sort_unstable();
+    Ok(lat)
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let end_base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64 - 3600;
@@ -286,6 +329,24 @@ fn main() -> anyhow::Result<()> {
         rt.block_on(setup(&servers[0], &w, &admin))?;
     }
 
+    if args.records == 0 {
+        // Only the lookups, of records an earlier run sent.
+        let w = Workload { records: args.lookup_records, ..w };
+        let lat = rt.block_on(proof_lookups(&servers[0], &w, args.lookup_records, args.proof_lookups))?;
+        let (p50, p99) = (percentile(&lat, 500), percentile(&lat, 990));
+        println!(
+            "proof lookups          {} (FindRecord), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            lat.len(),
+            p50 as f64 / 1e3,
+            p99 as f64 / 1e3,
+            lat.last().copied().unwrap_or(0) as f64 / 1e3
+        );
+        if let Some(path) = &args.json_out {
+            let json = serde_json::json!({"proof_lookup_us": {"count": lat.len(), "p50": p50, "p99": p99}});
+            std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        }
+        return Ok(());
+    }
     eprintln!("signing {} records from {} providers for {} renters…", w.records, w.providers, w.renters);
     let t = Instant::now();
     let by_provider = w.signed_by_provider();
@@ -340,6 +401,20 @@ fn main() -> anyhow::Result<()> {
     if let Some(reason) = results.iter().find_map(|r| r.first_reject.clone()) {
         eprintln!("note: {rejected} records were rejected, first: {reason}");
     }
+    let lookups = if args.proof_lookups > 0 {
+        let sent = if args.records > 0 { args.records } else { args.lookup_records };
+        let lat = rt.block_on(proof_lookups(&servers[0], &w, sent, args.proof_lookups))?;
+        println!(
+            "proof lookups          {} (FindRecord), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            lat.len(),
+            percentile(&lat, 500) as f64 / 1e3,
+            percentile(&lat, 990) as f64 / 1e3,
+            lat.last().copied().unwrap_or(0) as f64 / 1e3
+        );
+        Some(lat)
+    } else {
+        None
+    };
     let rss = args.server_pid.and_then(peak_rss_bytes);
     let disk = args.data_dir.as_deref().map(dir_bytes);
     let (p50, p99, p999) = (percentile(&lat, 500), percentile(&lat, 990), percentile(&lat, 999));
@@ -368,6 +443,9 @@ fn main() -> anyhow::Result<()> {
             "verify_records_per_s": verify_rate, "ratio": rate / verify_rate,
             "target_rate": args.rate, "providers": args.providers, "renters": args.renters,
             "server_peak_rss_bytes": rss, "disk_bytes": disk, "batch_signed": args.batch_signed,
+            "proof_lookup_us": lookups.as_ref().map(|l| serde_json::json!({
+                "count": l.len(), "p50": percentile(l, 500), "p99": percentile(l, 990),
+            })),
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
