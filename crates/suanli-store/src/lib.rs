@@ -114,7 +114,9 @@ pub trait Store: Send + Sync + 'static {
     /// Entries `from..to` in order (ending early if the log is shorter).
     fn entries(&self, from: u64, to: u64) -> Box<dyn Iterator<Item = Result<(u64, Vec<u8>)>> + Send + '_>;
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>>;
-    /// Every record key held ([`RecordKey::encode`] bytes), to rebuild the key filter.
+    /// Every record key held ([`RecordKey::encode`] bytes), to rebuild the key filter: each
+    /// at least once, in no particular order (a store may list a key once per change of
+    /// its summary that it keeps apart, such as the sled store's unmerged index runs).
     fn record_keys(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_>;
     fn request(&self, key: &RequestKey) -> Result<Option<RequestSummary>>;
     fn node(&self, key: NodeKey) -> Result<Option<Hash>>;

@@ -440,7 +440,8 @@ impl Cursor {
 struct Merge {
     cursors: Vec<Cursor>,
     live: Vec<bool>,
-    key: Vec<u8>,
+    /// The cursors standing on the key being merged (scratch for `next`).
+    ties: Vec<usize>,
 }
 
 impl Merge {
@@ -450,32 +451,39 @@ impl Merge {
         for c in &mut cursors {
             live.push(c.fill(db)?);
         }
-        Ok(Merge { cursors, live, key: Vec::new() })
+        Ok(Merge { cursors, live, ties: Vec::new() })
     }
 
     /// The next key (newest value) as `f(key, value)`, or `None` at the end.
     fn next<T>(&mut self, db: &sled::Db, f: impl FnOnce(&[u8], &[u8]) -> T) -> Result<Option<T>> {
         // Linear scan: a merge has few runs. Ties go to the newest (the highest index).
-        let mut best: Option<usize> = None;
+        // Each live cursor's current key is read once (reading it parses its block's
+        // header), and the cursors standing on the smallest key are noted on the way.
+        self.ties.clear();
+        let mut best: Option<&[u8]> = None;
         for i in 0..self.cursors.len() {
             if !self.live[i] {
                 continue;
             }
-            best = match best {
-                Some(b) if self.cursors[i].item()?.0 > self.cursors[b].item()?.0 => Some(b),
-                _ => Some(i),
-            };
+            let (k, _) = self.cursors[i].item()?;
+            match best {
+                Some(bk) if k > bk => {}
+                Some(bk) if k == bk => self.ties.push(i),
+                _ => {
+                    best = Some(k);
+                    self.ties.clear();
+                    self.ties.push(i);
+                }
+            }
         }
-        let Some(b) = best else { return Ok(None) };
+        let Some(&b) = self.ties.last() else { return Ok(None) };
         let (key, value) = self.cursors[b].item()?;
         let out = f(key, value);
-        self.key.clear();
-        self.key.extend_from_slice(key);
-        for i in 0..self.cursors.len() {
-            if self.live[i] && self.cursors[i].item()?.0 == self.key.as_slice() {
-                self.cursors[i].index += 1;
-                self.live[i] = self.cursors[i].fill(db)?;
-            }
+        // Every run that holds this key moves past it.
+        for t in 0..self.ties.len() {
+            let i = self.ties[t];
+            self.cursors[i].index += 1;
+            self.live[i] = self.cursors[i].fill(db)?;
         }
         Ok(Some(out))
     }
@@ -683,34 +691,55 @@ impl Runs {
         Ok(None)
     }
 
-    /// Every key of `family`, once each, in key order.
+    /// Every key of `family`, run after run, block after block: in no particular order,
+    /// and a key changed in several commits not yet merged together is listed once per
+    /// run that holds it. This is what rebuilding the key filter needs (inserting a key
+    /// twice changes nothing), at O(1) per key: merging the runs into one sorted, unique
+    /// stream costs a comparison with every run's cursor per key, and made the filter
+    /// rebuild take 6.7 s at 3,000,000 records (80 % of it in the merge).
     pub(crate) fn keys(&self, family: Family) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
         // Registered as a reader before the catalog is read: a merge deletes replaced
         // blocks only when no key listing is running (see `Runs::merge`).
         let reading = KeyReader::new(self);
         let runs: Vec<Arc<Run>> = self.catalog().runs[family.slot()].clone();
-        let mut merge = match Merge::new(&self.db, family, &runs) {
-            Ok(m) => m,
-            Err(e) => return Box::new(std::iter::once(Err(e))),
-        };
-        let mut done = false;
+        let (mut run, mut block) = (0usize, 0u32);
+        // The keys of the block read last, in reverse (popped from the end).
+        let mut keys: Vec<Vec<u8>> = Vec::new();
         Box::new(std::iter::from_fn(move || {
             let _reading = &reading;
-            if done {
-                return None;
-            }
-            match merge.next(&self.db, |k, _| k.to_vec()) {
-                Ok(Some(k)) => Some(Ok(k)),
-                Ok(None) => {
-                    done = true;
-                    None
+            loop {
+                if let Some(k) = keys.pop() {
+                    return Some(Ok(k));
                 }
-                Err(e) => {
-                    done = true;
-                    Some(Err(e))
+                let r = runs.get(run)?;
+                if block as usize >= r.fences.len() {
+                    (run, block) = (run + 1, 0);
+                    continue;
+                }
+                let listed = self.block_keys(family, r, block, &mut keys);
+                block += 1;
+                if let Err(e) = listed {
+                    run = runs.len(); // nothing more after an error
+                    return Some(Err(e));
                 }
             }
         }))
+    }
+
+    /// Pushes the keys of block `block` of `run`, last first, onto `out`; checks, as a
+    /// merge does, that the block ends at its fence.
+    fn block_keys(&self, family: Family, run: &Run, block: u32, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let key = block_key(family, run.id, block);
+        let v = self.db.get(key).map_err(io)?.ok_or_else(|| corrupt(&key, "index block missing"))?;
+        let b = Block::parse(&key, &v)?;
+        let (last, _) = b.item(&key, b.count - 1)?;
+        if last != &*run.fences[block as usize] {
+            return Err(corrupt(&key, "index block does not end at its fence"));
+        }
+        for i in (0..b.count).rev() {
+            out.push(b.item(&key, i)?.0.to_vec());
+        }
+        Ok(())
     }
 
     /// Starts the merger threads.
