@@ -440,8 +440,7 @@ impl Cursor {
 struct Merge {
     cursors: Vec<Cursor>,
     live: Vec<bool>,
-    /// The cursors standing on the key being merged (scratch for `next`).
-    ties: Vec<usize>,
+    key: Vec<u8>,
 }
 
 impl Merge {
@@ -451,39 +450,32 @@ impl Merge {
         for c in &mut cursors {
             live.push(c.fill(db)?);
         }
-        Ok(Merge { cursors, live, ties: Vec::new() })
+        Ok(Merge { cursors, live, key: Vec::new() })
     }
 
     /// The next key (newest value) as `f(key, value)`, or `None` at the end.
     fn next<T>(&mut self, db: &sled::Db, f: impl FnOnce(&[u8], &[u8]) -> T) -> Result<Option<T>> {
         // Linear scan: a merge has few runs. Ties go to the newest (the highest index).
-        // Each live cursor's current key is read once (reading it parses its block's
-        // header), and the cursors standing on the smallest key are noted on the way.
-        self.ties.clear();
-        let mut best: Option<&[u8]> = None;
+        let mut best: Option<usize> = None;
         for i in 0..self.cursors.len() {
             if !self.live[i] {
                 continue;
             }
-            let (k, _) = self.cursors[i].item()?;
-            match best {
-                Some(bk) if k > bk => {}
-                Some(bk) if k == bk => self.ties.push(i),
-                _ => {
-                    best = Some(k);
-                    self.ties.clear();
-                    self.ties.push(i);
-                }
-            }
+            best = match best {
+                Some(b) if self.cursors[i].item()?.0 > self.cursors[b].item()?.0 => Some(b),
+                _ => Some(i),
+            };
         }
-        let Some(&b) = self.ties.last() else { return Ok(None) };
+        let Some(b) = best else { return Ok(None) };
         let (key, value) = self.cursors[b].item()?;
         let out = f(key, value);
-        // Every run that holds this key moves past it.
-        for t in 0..self.ties.len() {
-            let i = self.ties[t];
-            self.cursors[i].index += 1;
-            self.live[i] = self.cursors[i].fill(db)?;
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        for i in 0..self.cursors.len() {
+            if self.live[i] && self.cursors[i].item()?.0 == self.key.as_slice() {
+                self.cursors[i].index += 1;
+                self.live[i] = self.cursors[i].fill(db)?;
+            }
         }
         Ok(Some(out))
     }
