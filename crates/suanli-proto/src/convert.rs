@@ -7,6 +7,20 @@ use suanli_core::money::fmt_money;
 
 use crate::v1;
 
+/// Where a voucher stands at `now` (Unix seconds): the one rule behind the state the ledger
+/// reports in `ListAllVouchers` and the one the CLI shows for a holder's own list.
+pub fn voucher_state(revoked: bool, valid_from: i64, valid_until: i64, now: i64) -> v1::VoucherState {
+    if revoked {
+        v1::VoucherState::Revoked
+    } else if now >= valid_until {
+        v1::VoucherState::Lapsed
+    } else if now < valid_from {
+        v1::VoucherState::Pending
+    } else {
+        v1::VoucherState::Active
+    }
+}
+
 pub fn money_lines(l: &Lines) -> v1::MoneyLines {
     v1::MoneyLines {
         voucher_drawn: fmt_money(l.voucher),

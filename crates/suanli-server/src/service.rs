@@ -760,7 +760,7 @@ impl v1::vouchers_server::Vouchers for Services {
                 break;
             }
             last_looked = Some(&v.id);
-            let v_state = voucher_state(v, now);
+            let v_state = convert::voucher_state(v.revoked, v.valid_from, v.valid_until, now);
             if holder.is_some_and(|h| h != v.holder)
                 || kind.is_some_and(|k| k != v.kind)
                 || (state != v1::VoucherState::Unspecified && state != v_state)
@@ -781,19 +781,6 @@ impl v1::vouchers_server::Vouchers for Services {
 pub const VOUCHER_PAGE_MAX: usize = 1000;
 /// Most vouchers `ListAllVouchers` looks at in one call (matching the filters or not).
 pub const VOUCHER_SCAN_MAX: usize = 20_000;
-
-/// Where a voucher stands at `now` (Unix seconds).
-fn voucher_state(v: &suanli_core::model::Voucher, now: i64) -> v1::VoucherState {
-    if v.revoked {
-        v1::VoucherState::Revoked
-    } else if now >= v.valid_until {
-        v1::VoucherState::Lapsed
-    } else if now < v.valid_from {
-        v1::VoucherState::Pending
-    } else {
-        v1::VoucherState::Active
-    }
-}
 
 /// A voucher as the holder sees it at `now` (Unix seconds): lapse is judged then.
 fn voucher_statement(v: &suanli_core::model::Voucher, now: i64) -> v1::VoucherStatement {

@@ -305,20 +305,6 @@ fn state_word(s: v1::VoucherState, lang: Option<Lang>) -> &'static str {
     }
 }
 
-/// Where a voucher stands at `now` (Unix seconds), as the ledger judges it
-/// (`Vouchers.ListAllVouchers` says it; for a holder's own list it is judged here the same way).
-fn state_at(v: &v1::VoucherStatement, now: i64) -> v1::VoucherState {
-    if v.revoked {
-        v1::VoucherState::Revoked
-    } else if now >= v.valid_until {
-        v1::VoucherState::Lapsed
-    } else if now < v.valid_from {
-        v1::VoucherState::Pending
-    } else {
-        v1::VoucherState::Active
-    }
-}
-
 async fn list(ctx: &Ctx, a: &ListArgs) -> anyhow::Result<()> {
     // --excel is a form of CSV: alone it asks for it; with json or xlsx it is a mistake.
     let format = match (a.format, a.excel) {
@@ -362,7 +348,7 @@ async fn list(ctx: &Ctx, a: &ListArgs) -> anyhow::Result<()> {
             list.vouchers
                 .into_iter()
                 .map(|v| v1::VoucherListing {
-                    state: state_at(&v, now) as i32,
+                    state: suanli_proto::convert::voucher_state(v.revoked, v.valid_from, v.valid_until, now) as i32,
                     voucher: Some(v),
                     holder_name: list.holder_name.clone(),
                 })
