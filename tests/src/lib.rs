@@ -548,3 +548,19 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Now, in Unix seconds (the time signed reads and usage records carry).
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs() as i64
+}
+
+/// A process's output as text (lossy: a test shows it, it does not parse bytes).
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The checkpoint inside a signed note (its signatures are not checked here).
+pub fn checkpoint_body(note: &str) -> suanli_core::checkpoint::Checkpoint {
+    suanli_core::checkpoint::Checkpoint::parse(&format!("{}\n", note.split("\n\n").next().expect("a note")))
+        .expect("a well-formed checkpoint")
+}

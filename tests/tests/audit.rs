@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use suanli_core::checkpoint::{Checkpoint, sign_checkpoint};
 use suanli_core::export::{ExportReader, ExportWriter, Header};
@@ -14,11 +13,7 @@ use suanli_core::ledger::InputKind;
 use suanli_core::note::Signer;
 use suanli_core::testkit::{self as tk, public, uscc};
 use suanli_core::wire;
-use suanli_tests::{Grpc, Server, code, envelope, runtime, v1};
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
+use suanli_tests::{Grpc, Server, code, envelope, now, runtime, v1};
 
 /// Base64 of a 32-byte key or hash.
 fn b64(bytes: &[u8]) -> String {

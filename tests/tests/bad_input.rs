@@ -3,19 +3,13 @@
 //! oversized messages and garbage on the stream. Each gets a clear answer and leaves the
 //! log exactly as it was (same size, same root).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ed25519_dalek::SigningKey;
 use suanli_core::ledger::{Input, InputKind};
 use suanli_core::testkit::{self as tk, public, uscc};
 use suanli_core::time::parse_rfc3339;
 use suanli_core::wire;
-use suanli_tests::{Grpc, Server, code, envelope, runtime, v1};
+use suanli_tests::{Grpc, Server, code, envelope, now, runtime, v1};
 use tokio_stream::StreamExt;
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
 
 struct World {
     g: Grpc,

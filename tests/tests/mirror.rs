@@ -11,28 +11,16 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use suanli_core::checkpoint::Checkpoint;
 use suanli_core::ledger::InputKind;
 use suanli_core::merkle::verify_inclusion;
 use suanli_core::note::{Verifier, open_note};
 use suanli_core::testkit::{self as tk, uscc};
-use suanli_tests::{Grpc, Server, bin, code, envelope, runtime, v1};
+use suanli_tests::{Grpc, Server, bin, checkpoint_body, code, envelope, now, runtime, text, v1};
 
 const DEADLINE: Duration = Duration::from_secs(120);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-fn body(note: &str) -> Checkpoint {
-    Checkpoint::parse(&format!("{}\n", note.split("\n\n").next().unwrap())).unwrap()
-}
 
 /// `GET path` on a web listener: (status, body).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
@@ -99,7 +87,7 @@ fn served_checkpoint(mirror: &Server, vkey: &Verifier) -> (String, Checkpoint) {
     let (status, note) = http_get(mirror.web_addr.as_deref().unwrap(), "/log/checkpoint");
     assert_eq!(status, 200, "{note}");
     open_note(&note, std::slice::from_ref(vkey)).expect("the mirror serves a checkpoint the primary signed");
-    let cp = body(&note);
+    let cp = checkpoint_body(&note);
     (note, cp)
 }
 
@@ -225,7 +213,7 @@ fn a_mirror_keeps_what_the_primary_signed_and_a_restore_catches_up_from_it() {
     assert!(!restored_dir.join("catch-up-from-mirror.export").exists(), "the fetched export is removed");
     let restored = Server::start_in(&restored_dir, &[]);
     let r_note = restored.cli_ok(&["log", "checkpoint"]);
-    let r_cp = body(&r_note);
+    let r_cp = checkpoint_body(&r_note);
     assert_eq!((r_cp.size, r_cp.root), (cp.size, cp.root));
 }
 
@@ -246,7 +234,7 @@ fn a_mirror_refuses_a_forked_primary_and_says_so() {
         let mut g = Grpc::connect(&primary.url()).await;
         submit(&mut g, "u", 200, 600).await;
     });
-    let newest = body(&primary.cli_ok(&["log", "checkpoint"])).size;
+    let newest = checkpoint_body(&primary.cli_ok(&["log", "checkpoint"])).size;
     let vkey = Verifier::parse(primary.cli_ok(&["log", "vkey"]).trim()).unwrap();
     let mirror_dir = path("mirror");
     let mut mirror = Server::start_in(&mirror_dir, &["--mirror-of", &mirror_of(&primary)]);
@@ -275,7 +263,7 @@ fn a_mirror_refuses_a_forked_primary_and_says_so() {
         let mut g = Grpc::connect(&fork.url()).await;
         submit(&mut g, "fork", 0, 700).await;
     });
-    let fork_size = body(&fork.cli_ok(&["log", "checkpoint"])).size;
+    let fork_size = checkpoint_body(&fork.cli_ok(&["log", "checkpoint"])).size;
     assert!(fork_size > newest, "the fork is longer than what the mirror holds");
 
     // The mirror, pointed at the fork, refuses it, says so and stops following.

@@ -11,29 +11,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use suanli_core::checkpoint::Checkpoint;
 use suanli_core::ledger::InputKind;
 use suanli_core::note::{Verifier, open_note};
 use suanli_core::testkit::{self as tk, uscc};
-use suanli_tests::{Grpc, Server, bin, code, env_u64, envelope, runtime, v1};
+use suanli_tests::{Grpc, Server, bin, checkpoint_body, code, env_u64, envelope, now, runtime, text, v1};
 
 fn suanlid(args: &[&str]) -> Output {
     Command::new(bin("suanlid")).args(args).output().expect("run suanlid")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// The checkpoint inside a signed note (signatures not checked here).
-fn body(note: &str) -> Checkpoint {
-    Checkpoint::parse(&format!("{}\n", note.split("\n\n").next().unwrap())).unwrap()
 }
 
 /// Submits usage records `u{from}..u{to}` in batches of 1000, each ACCEPTED.
@@ -69,7 +55,7 @@ fn stored_checkpoints(server: &Server) -> Vec<Checkpoint> {
         let mut at = u64::MAX;
         while let Ok(cp) = audit.get_checkpoint(v1::AuditCheckpointRequest { at_or_before: Some(at) }).await {
             let cp = cp.into_inner();
-            out.push(body(&cp.note));
+            out.push(checkpoint_body(&cp.note));
             if cp.size == 0 {
                 break;
             }
@@ -95,7 +81,7 @@ fn a_restored_backup_never_forks_the_log() {
     let backup = path("ledger.backup");
     let out = source.cli_ok(&["backup", "--out", backup.to_str().unwrap()]);
     assert!(out.contains("backed up"), "{out}");
-    let backup_cp = body(&std::fs::read_to_string(format!("{}.checkpoint", backup.display())).unwrap());
+    let backup_cp = checkpoint_body(&std::fs::read_to_string(format!("{}.checkpoint", backup.display())).unwrap());
 
     // The ledger keeps running; an auditor keeps the latest checkpoint it saw.
     rt.block_on(async {
@@ -104,7 +90,7 @@ fn a_restored_backup_never_forks_the_log() {
     });
     let audited = source.cli_ok(&["log", "checkpoint"]);
     std::fs::write(path("auditor.cp"), &audited).unwrap();
-    let audited_cp = body(&audited);
+    let audited_cp = checkpoint_body(&audited);
     assert!(audited_cp.size > backup_cp.size + later_records / 2, "{audited}");
     let ledger_key = source.data_dir.join("ledger.key");
     let pubkey = source.cli_ok(&["pubkey", ledger_key.to_str().unwrap()]).trim().to_string();
@@ -134,7 +120,7 @@ fn a_restored_backup_never_forks_the_log() {
     // 3. With a later export of the source: caught up to the original's root, then appends.
     let later = path("later.export");
     source.cli_ok(&["log", "export", "--out", later.to_str().unwrap()]);
-    let later_cp = body(&std::fs::read_to_string(format!("{}.checkpoint", later.display())).unwrap());
+    let later_cp = checkpoint_body(&std::fs::read_to_string(format!("{}.checkpoint", later.display())).unwrap());
     // A damaged catch-up export is refused by the root check, and leaves nothing behind.
     let damaged = path("damaged.export");
     let mut bytes = std::fs::read(&later).unwrap();
@@ -163,7 +149,7 @@ fn a_restored_backup_never_forks_the_log() {
     assert!(text(&out.stdout).contains(&format!("restored {} entries", later_cp.size)), "{}", text(&out.stdout));
     source.stop(); // the original is gone; the restored ledger carries on
     let restored = Server::start_in(&dir, &[]);
-    let cp = body(&restored.cli_ok(&["log", "checkpoint", "--ledger-pubkey", &pubkey]));
+    let cp = checkpoint_body(&restored.cli_ok(&["log", "checkpoint", "--ledger-pubkey", &pubkey]));
     assert_eq!((cp.origin.as_str(), cp.size, cp.root), (later_cp.origin.as_str(), later_cp.size, later_cp.root));
     rt.block_on(async {
         let mut g = Grpc::connect(&restored.url()).await;
@@ -206,7 +192,7 @@ fn a_restored_backup_never_forks_the_log() {
     assert!(said.contains(&new_origin), "{said}");
     let continued = Server::start_in(&dir2, &[]);
     let note = continued.cli_ok(&["log", "checkpoint", "--ledger-pubkey", &pubkey]);
-    let cp = body(&note);
+    let cp = checkpoint_body(&note);
     assert_eq!((cp.origin.as_str(), cp.size), (new_origin.as_str(), backup_cp.size));
     assert_ne!(cp.root, backup_cp.root, "the new log's first entry differs: it names the new origin");
     // No signature of one log passes for the other.

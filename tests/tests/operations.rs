@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use suanli_tests::{Example, Server, bin, cli_at};
+use suanli_tests::{Example, Server, bin, cli_at, text};
 
 fn suanlid(args: &[&str]) -> std::process::Output {
     Command::new(bin("suanlid")).args(args).output().expect("run suanlid")
@@ -29,10 +29,6 @@ fn restore(
     args.extend(["--ledger-key", ledger_key.to_str().unwrap(), "--data-dir", data_dir.to_str().unwrap()]);
     args.extend_from_slice(extra);
     suanlid(&args)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

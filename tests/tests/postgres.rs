@@ -6,19 +6,15 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use suanli_core::ledger::InputKind;
 use suanli_core::testkit::{self as tk, public, uscc};
-use suanli_tests::{Grpc, Server, code, envelope, pg_database, runtime, v1};
+use suanli_tests::{Grpc, Server, code, envelope, now, pg_database, runtime, v1};
 
 const PROVIDERS: [u64; 2] = [1, 2];
 const RENTER: u64 = 3;
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
 
 /// A second node on the same database: the first node's keys, its own data directory.
 fn second_node(first: &Server, dir: &Path, url: &str) -> Server {

@@ -1,17 +1,11 @@
 //! Restarts: a graceful stop and a crash (SIGKILL) both come back with every balance,
 //! voucher, period and the log root as they were; acknowledged records stay acknowledged.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use suanli_core::ledger::InputKind;
 use suanli_core::testkit::{self as tk, public, uscc};
 use suanli_core::time::parse_rfc3339;
 use suanli_core::wire;
-use suanli_tests::{Grpc, Server, code, envelope, read, runtime, v1};
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
+use suanli_tests::{Grpc, Server, code, envelope, now, read, runtime, v1};
 
 /// Everything a user could see, as one comparable value.
 async fn observe(g: &mut Grpc, admin: &ed25519_dalek::SigningKey, finance: &ed25519_dalek::SigningKey) -> String {

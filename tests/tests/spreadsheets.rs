@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use suanli_tests::{Example, Server, bin};
+use suanli_tests::{Example, Server, bin, text};
 
 const HEADER: &str = "record_id,provider_id,renter_id,contract_id,gpu_model,gpu_count,start,end,gpu_hours,unit_price,amount,voucher_id,invoice_no";
 const RESULT_HEADER: &str = "record_id,status,seq,voucher_drawn,renter_subsidy,supplier_subsidy,reason";
@@ -22,10 +22,6 @@ fn suanli(server: &Server, args: &[&str], lang: &str) -> Output {
         .env("LANG", lang)
         .output()
         .expect("run suanli")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -10,25 +10,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use suanli_core::checkpoint::Checkpoint;
 use suanli_core::ledger::InputKind;
 use suanli_core::testkit::{self as tk, uscc};
 use suanli_core::witness::{CosignerKey, verify_cosignatures};
-use suanli_tests::{Grpc, Server, bin, code, envelope, runtime, v1};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-fn body(note: &str) -> Checkpoint {
-    Checkpoint::parse(&format!("{}\n", note.split("\n\n").next().unwrap())).unwrap()
-}
+use suanli_tests::{Grpc, Server, bin, checkpoint_body, code, envelope, now, runtime, text, v1};
 
 /// A running `suanli witness`, its stderr copied to `log`.
 struct Witness {
@@ -162,7 +150,9 @@ fn wait_cosigned(server: &Server, key: &CosignerKey, size: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let note = served_checkpoint(server);
-        if body(&note).size == size && verify_cosignatures(&note, std::slice::from_ref(key)).unwrap().len() == 1 {
+        if checkpoint_body(&note).size == size
+            && verify_cosignatures(&note, std::slice::from_ref(key)).unwrap().len() == 1
+        {
             let grpc = runtime().block_on(async {
                 let mut audit = v1::audit_client::AuditClient::connect(server.url()).await.unwrap();
                 audit.get_checkpoint(v1::AuditCheckpointRequest { at_or_before: None }).await.unwrap().into_inner()
@@ -256,7 +246,7 @@ fn a_witness_cosigns_one_history_and_refuses_a_fork() {
     let stranger = suanli_core::note::Signer::new("other.example/log", tk::key(9)).unwrap();
     let other = suanli_core::checkpoint::sign_checkpoint(&Checkpoint::new("other.example/log", 1, [1; 32]), &stranger);
     assert_eq!(post(&witness, format!("old 0\n\n{}", other.unwrap()).as_bytes()).0, 404);
-    let origin = body(&note).origin;
+    let origin = checkpoint_body(&note).origin;
     let impostor = suanli_core::note::Signer::new(&origin, tk::key(9)).unwrap();
     let forged = suanli_core::checkpoint::sign_checkpoint(&Checkpoint::new(&origin, size + 1, [1; 32]), &impostor);
     assert_eq!(post(&witness, format!("old {size}\n\n{}", forged.unwrap()).as_bytes()).0, 403);
@@ -277,7 +267,7 @@ fn a_witness_cosigns_one_history_and_refuses_a_fork() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("witnessed: 1 of 1 witnesses"), "{}", text(&out.stderr));
     let cp_note = text(&out.stdout);
-    assert_eq!(body(&cp_note).size, later);
+    assert_eq!(checkpoint_body(&cp_note).size, later);
     let cp_file = path("audited.cp");
     std::fs::write(&cp_file, &cp_note).unwrap();
     let export = path("ledger.export");
@@ -342,7 +332,7 @@ fn a_witness_cosigns_one_history_and_refuses_a_fork() {
     assert!(refusal.contains("REFUSED (422)") && refusal.contains("does not verify"), "{refusal}");
     // It never got a cosignature, by any path; the auditor's check refuses it.
     let note = served_checkpoint(&fork);
-    assert_eq!(body(&note).size, fork_size);
+    assert_eq!(checkpoint_body(&note).size, fork_size);
     assert!(verify_cosignatures(&note, std::slice::from_ref(&wkey)).unwrap().is_empty(), "{note}");
     let out = cli(&fork, &["log", "checkpoint", "--witness-key", &wkey_str, "--witness-threshold", "1"]);
     assert!(!out.status.success(), "the fork's checkpoint passed the witness check");
@@ -359,5 +349,5 @@ fn a_witness_cosigns_one_history_and_refuses_a_fork() {
     // The original's operator sees the witness on /metrics: cosigned calls and the size.
     wait_for_metric(&source, &["suanli_witness_calls_total{", "outcome=\"cosigned\""]);
     wait_for_metric(&source, &["suanli_witness_cosigned_size{", &format!("}} {grown}")]);
-    assert!(!witness.log().contains(&format!("cosigned {} size {fork_size}", body(&note).origin)));
+    assert!(!witness.log().contains(&format!("cosigned {} size {fork_size}", checkpoint_body(&note).origin)));
 }
