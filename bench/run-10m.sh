@@ -62,7 +62,7 @@ lookups=$(python3 -c "import json;l=json.load(open('$work/lookups.json'))['proof
 # index; that time is reported beside the time until the server listens.
 filter_ms() { # waits for the server's log to say the filter is built; prints its ms
   for _ in $(seq 600); do grep -q "record key filter built" "$work/server.log" && break; sleep 0.1; done
-  grep -o 'record key filter built.*elapsed_ms=[0-9]*\|elapsed_ms=[0-9]*.*record key filter built' "$work/server.log" | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2
+  grep -o 'record key filter built.*elapsed_ms=[0-9]*' "$work/server.log" | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2
 }
 kill -TERM "$server"; wait "$server" 2>/dev/null || true
 start_server; graceful=$(cat "$work/started"); graceful_filter=$(filter_ms)

@@ -277,9 +277,9 @@ async fn run_stream(
 }
 
 /// Looks up `count` of the `sent` records of this run, spread evenly over them, one at a
-/// time; returns the latencies in µs, sorted. Each answer must carry the record's entry
-/// and a proof (an empty answer fails the run).
-async fn proof_lookups(server: &str, w: &Workload, sent: u64, count: u64) -> anyhow::Result<Vec<u64>> {
+/// time, prints the latency percentiles and returns them (µs) for the JSON results. Each
+/// answer must carry the record's entry (an empty answer fails the run).
+async fn proof_lookups(server: &str, w: &Workload, sent: u64, count: u64) -> anyhow::Result<serde_json::Value> {
     if sent == 0 {
         bail!("no records to look up (--lookup-records)");
     }
@@ -307,7 +307,15 @@ async fn proof_lookups(server: &str, w: &Workload, sent: u64, count: u64) -> any
         }
     }
     lat.sort_unstable();
-    Ok(lat)
+    let (p50, p99, max) = (percentile(&lat, 500), percentile(&lat, 990), lat.last().copied().unwrap_or(0));
+    println!(
+        "proof lookups          {} (FindRecord), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        p50 as f64 / 1e3,
+        p99 as f64 / 1e3,
+        max as f64 / 1e3
+    );
+    Ok(serde_json::json!({"count": lat.len(), "p50": p50, "p99": p99}))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -332,17 +340,9 @@ fn main() -> anyhow::Result<()> {
     if args.records == 0 {
         // Only the lookups, of records an earlier run sent.
         let w = Workload { records: args.lookup_records, ..w };
-        let lat = rt.block_on(proof_lookups(&servers[0], &w, args.lookup_records, args.proof_lookups))?;
-        let (p50, p99) = (percentile(&lat, 500), percentile(&lat, 990));
-        println!(
-            "proof lookups          {} (FindRecord), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            lat.len(),
-            p50 as f64 / 1e3,
-            p99 as f64 / 1e3,
-            lat.last().copied().unwrap_or(0) as f64 / 1e3
-        );
+        let lookups = rt.block_on(proof_lookups(&servers[0], &w, args.lookup_records, args.proof_lookups))?;
         if let Some(path) = &args.json_out {
-            let json = serde_json::json!({"proof_lookup_us": {"count": lat.len(), "p50": p50, "p99": p99}});
+            let json = serde_json::json!({ "proof_lookup_us": lookups });
             std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         }
         return Ok(());
@@ -402,16 +402,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("note: {rejected} records were rejected, first: {reason}");
     }
     let lookups = if args.proof_lookups > 0 {
-        let sent = if args.records > 0 { args.records } else { args.lookup_records };
-        let lat = rt.block_on(proof_lookups(&servers[0], &w, sent, args.proof_lookups))?;
-        println!(
-            "proof lookups          {} (FindRecord), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            lat.len(),
-            percentile(&lat, 500) as f64 / 1e3,
-            percentile(&lat, 990) as f64 / 1e3,
-            lat.last().copied().unwrap_or(0) as f64 / 1e3
-        );
-        Some(lat)
+        Some(rt.block_on(proof_lookups(&servers[0], &w, args.records, args.proof_lookups))?)
     } else {
         None
     };
@@ -443,9 +434,7 @@ fn main() -> anyhow::Result<()> {
             "verify_records_per_s": verify_rate, "ratio": rate / verify_rate,
             "target_rate": args.rate, "providers": args.providers, "renters": args.renters,
             "server_peak_rss_bytes": rss, "disk_bytes": disk, "batch_signed": args.batch_signed,
-            "proof_lookup_us": lookups.as_ref().map(|l| serde_json::json!({
-                "count": l.len(), "p50": percentile(l, 500), "p99": percentile(l, 990),
-            })),
+            "proof_lookup_us": lookups,
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
