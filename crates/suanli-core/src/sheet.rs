@@ -129,7 +129,9 @@ pub fn column_letters(mut c: u16) -> String {
     String::from_utf8(s).expect("ASCII")
 }
 
-/// Display width of text: CJK and other wide characters count two.
+/// Display width of text: CJK and other wide characters count two (for column widths in
+/// a workbook, so only built with the `xlsx` feature).
+#[cfg(feature = "xlsx")]
 fn width(s: &str) -> usize {
     s.chars().map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 }).sum()
 }
