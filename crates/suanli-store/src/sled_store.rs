@@ -8,7 +8,7 @@
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `e` ‖ first seq (u64) | a chunk: the entries of one commit, exactly as sequenced (see below) |
+//! | `e` ‖ first seq (u64) | a chunk: consecutive entries of one commit, exactly as sequenced (see below) |
 //! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of an index run: sorted keys and values (see [`crate::runs`]) |
 //! | `f` ‖ family ‖ run id (u64) | an index run's item count and the last key of each block |
 //! | `g` ‖ family ‖ run id (u64) | (empty) a merge is writing this run; deleted at open if found |
@@ -16,12 +16,14 @@
 //! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`]: schema 1 only, read, never written |
 //! | `q` ‖ [`RequestKey::encode`] | [`RequestSummary::encode`]: schema 1 only, read, never written |
 //! | `n` ‖ level (u8) ‖ index (u64) | 32-byte Merkle subtree hash |
-//! | `h` ‖ first seq (u64) | the leaf hashes of one commit's entries, their first 8 bytes each, in order |
+//! | `h` ‖ first seq (u64) | the leaf hashes of one entry chunk's entries, their first 8 bytes each, in order |
 //! | `c` ‖ tree size (u64) | signed checkpoint note text (UTF-8) |
 //! | `m` ‖ `schema` | [`SCHEMA_VERSION`] as u32 |
 //! | `m` ‖ `count` | entry count as u64, rewritten by every batch that adds entries |
 //! | `m` ‖ `frontier` | encoded Merkle frontier (last non-empty one committed) |
-//! | `m` ‖ `snapshot` | covered entry count (u64) ‖ snapshot bytes (latest only) |
+//! | `m` ‖ `snapshot` | before this layout: covered entry count (u64) ‖ snapshot bytes; read, deleted by the next snapshot |
+//! | `m` ‖ `snapshot-head` | the latest snapshot: covered entry count (u64) ‖ pieces (u32) ‖ total bytes (u64) |
+//! | `p` ‖ piece (u32) | a piece of the latest snapshot, [`SNAPSHOT_PIECE_BYTES`] at most |
 //! | `m` ‖ `runs` | the index runs, oldest first: count (u32) ‖ count × (family ‖ run id) |
 //! | `m` ‖ `nextrun` | the next index run id (u64) |
 //!
@@ -52,10 +54,31 @@
 //! # Entry chunks
 //!
 //! Every sled insert costs several microseconds (node copies, page-cache links, epoch
-//! garbage), so the entries of one commit are written as one value, keyed by the first
-//! entry's sequence number: `count (u32) ‖ count × end offset (u32) ‖ entry bytes…`, all
-//! big-endian. An entry is found by the last chunk key at or below its sequence number,
-//! then sliced out by its offsets; nothing is copied but the entry itself.
+//! garbage), so the entries of one commit are written as a few values of about
+//! [`ENTRY_CHUNK_BYTES`] each, keyed by their first entry's sequence number: `count (u32)
+//! ‖ count × end offset (u32) ‖ entry bytes…`, all big-endian. An entry is found by the
+//! last chunk key at or below its sequence number, then sliced out by its offsets; nothing
+//! is copied but the entry itself.
+//!
+//! # No value reaches sled's blob files
+//!
+//! sled 0.34 writes a log message larger than a quarter of a log segment (a large value,
+//! or a tree node consolidated with its values) to a file of its own under `blobs/`, and
+//! never fsyncs those files: only the log is synced by `flush` (sled issue #1077 shows it
+//! with the ALICE crash-state checker). A commit acknowledged after `flush` could then lose
+//! its entries on power loss, and a log pointing at a lost blob makes the store unreadable,
+//! which no kill -9 test can show (the page cache survives the process). Until this layout
+//! one commit's entries were one value of up to several MiB, and every tree node holding
+//! index blocks was rewritten as a blob once it passed 128 KiB: measured after 2,000,000
+//! records, 1,473 blob files held 1.3 GB of the 1.9 GB store.
+//!
+//! So every message stays in the synced log: new stores use log segments of
+//! [`SEGMENT_BYTES`] (8 MiB, blob threshold 2 MiB), and no value is larger than 64 KiB and
+//! a bit: entry chunks of [`ENTRY_CHUNK_BYTES`] (one entry alone may pass it, and
+//! `limits.payload_bytes_max` is at most 64 KiB), index blocks of 32 KiB, snapshot pieces of
+//! [`SNAPSHOT_PIECE_BYTES`]. A leaf node splits past 16 items, so it stays near 1.2 MiB at
+//! most. A store created with sled's default 512 KiB segments keeps them (sled refuses to
+//! reopen with another size): [`SledStore::segment_bytes`] tells, and suanlid warns.
 //!
 //! # Leaf hashes
 //!
@@ -119,6 +142,42 @@ const META_SCHEMA: &[u8] = b"mschema";
 const META_COUNT: &[u8] = b"mcount";
 const META_FRONTIER: &[u8] = b"mfrontier";
 const META_SNAPSHOT: &[u8] = b"msnapshot";
+const META_SNAPSHOT_HEAD: &[u8] = b"msnapshot-head";
+const SNAPSHOT_PIECE: u8 = b'p';
+
+/// Log segment size of new stores: sled writes a message larger than a quarter of it to an
+/// unsynced blob file (see the module documentation).
+pub const SEGMENT_BYTES: usize = 8 << 20;
+/// sled's default segment size, which stores created before [`SEGMENT_BYTES`] keep.
+pub const SLED_DEFAULT_SEGMENT_BYTES: usize = 512 << 10;
+/// An entry chunk is cut once it holds this many bytes of entries.
+pub const ENTRY_CHUNK_BYTES: usize = 64 << 10;
+/// The snapshot is stored in pieces of at most this many bytes.
+pub const SNAPSHOT_PIECE_BYTES: usize = 64 << 10;
+
+fn snapshot_piece_key(i: u32) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = SNAPSHOT_PIECE;
+    k[1..].copy_from_slice(&i.to_be_bytes());
+    k
+}
+
+/// The sled configuration of the store in `dir`, with the segment size it was created with
+/// ([`SEGMENT_BYTES`] for a new one): sled refuses to open a store with another. For tools
+/// and tests that open the raw tree.
+pub fn sled_config(dir: &Path) -> sled::Config {
+    // See "No value reaches sled's blob files" above.
+    sled::Config::new().path(dir).segment_size(persisted_segment_size(dir).unwrap_or(SEGMENT_BYTES))
+}
+
+/// The segment size a store in `dir` was created with (sled keeps it in `conf`), or `None`
+/// for a new store.
+fn persisted_segment_size(dir: &Path) -> Option<usize> {
+    let conf = std::fs::read(dir.join("conf")).ok()?;
+    let text = String::from_utf8_lossy(&conf);
+    let line = text.lines().find_map(|l| l.strip_prefix("segment_size: "))?;
+    line.trim().parse().ok()
+}
 
 fn entry_key(seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -195,6 +254,25 @@ fn be_u64(key: &[u8], bytes: &[u8]) -> Result<u64> {
 }
 
 /// Encodes the entries of one commit as a chunk.
+/// How a commit's entries are cut into chunks: consecutive runs of entries, each cut once it
+/// holds [`ENTRY_CHUNK_BYTES`] (so a chunk passes it by one entry at most).
+fn chunk_lengths(entries: &[(u64, Vec<u8>)]) -> Vec<usize> {
+    let mut lengths = Vec::new();
+    let (mut len, mut bytes) = (0usize, 0usize);
+    for (_, e) in entries {
+        len += 1;
+        bytes += e.len();
+        if bytes >= ENTRY_CHUNK_BYTES {
+            lengths.push(len);
+            (len, bytes) = (0, 0);
+        }
+    }
+    if len > 0 {
+        lengths.push(len);
+    }
+    lengths
+}
+
 fn encode_chunk(entries: &[(u64, Vec<u8>)]) -> Vec<u8> {
     let data: usize = entries.iter().map(|(_, b)| b.len()).sum();
     let mut v = Vec::with_capacity(4 + 4 * entries.len() + data);
@@ -276,6 +354,8 @@ pub struct SledStore {
     /// Held for writing while a batch is applied and flushed, for reading by point reads,
     /// so that nobody reads what is not yet durable.
     visible: RwLock<()>,
+    /// The log segment size the store was created with.
+    segment_bytes: usize,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -296,8 +376,8 @@ impl SledStore {
 
     /// Like [`SledStore::open`] with a page cache of `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore> {
-        let config = sled::Config::new()
-            .path(dir)
+        let segment_bytes = persisted_segment_size(dir).unwrap_or(SEGMENT_BYTES);
+        let config = sled_config(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             // Every commit flushes for durability; the background flusher is kept anyway
@@ -343,7 +423,28 @@ impl SledStore {
         };
         let runs = Arc::new(Runs::open(db.clone())?);
         let mergers = runs.start_mergers();
-        Ok(SledStore { db, count: AtomicU64::new(count), runs, mergers, visible: RwLock::new(()) })
+        Ok(SledStore { db, count: AtomicU64::new(count), runs, mergers, visible: RwLock::new(()), segment_bytes })
+    }
+
+    /// The log segment size of this store: [`SEGMENT_BYTES`], or sled's default 512 KiB for
+    /// a store created before it, whose large tree nodes still go to sled's unsynced blob
+    /// files (see the module documentation).
+    pub fn segment_bytes(&self) -> usize {
+        self.segment_bytes
+    }
+
+    /// The latest snapshot's head: (covered count, pieces, total bytes).
+    fn snapshot_head(db: &sled::Db) -> Result<Option<(u64, u32, u64)>> {
+        let Some(v) = db.get(META_SNAPSHOT_HEAD).map_err(io)? else {
+            return Ok(None);
+        };
+        if v.len() != 20 {
+            return Err(corrupt(META_SNAPSHOT_HEAD, format_args!("expected 20 bytes, found {}", v.len())));
+        }
+        let covered = be_u64(META_SNAPSHOT_HEAD, &v[..8])?;
+        let pieces = u32::from_be_bytes(v[8..12].try_into().expect("4 bytes"));
+        let total = be_u64(META_SNAPSHOT_HEAD, &v[12..])?;
+        Ok(Some((covered, pieces, total)))
     }
 
     /// Index runs held now: (record runs, request runs). A lookup that passes the key
@@ -407,10 +508,16 @@ impl SledStore {
         let new_count = crate::check_batch(batch, have)?;
 
         let mut b = sled::Batch::default();
-        if let Some((first, _)) = batch.entries.first() {
-            b.insert(&entry_key(*first)[..], encode_chunk(&batch.entries));
-            if !batch.leaf_hashes.is_empty() {
-                b.insert(&leaves_key(*first)[..], crate::leaf_prefixes(&batch.leaf_hashes));
+        if !batch.entries.is_empty() {
+            let mut at = 0;
+            for len in chunk_lengths(&batch.entries) {
+                let first = batch.entries[at].0;
+                b.insert(&entry_key(first)[..], encode_chunk(&batch.entries[at..at + len]));
+                // A commit carries the leaf hash of every entry, or none (older callers).
+                if let Some(hashes) = batch.leaf_hashes.get(at..at + len) {
+                    b.insert(&leaves_key(first)[..], crate::leaf_prefixes(hashes));
+                }
+                at += len;
             }
             b.insert(META_COUNT, &new_count.to_be_bytes()[..]);
         }
@@ -426,10 +533,23 @@ impl SledStore {
             b.insert(META_FRONTIER, batch.frontier.as_slice());
         }
         if let Some((covered, bytes)) = &batch.snapshot {
-            let mut v = Vec::with_capacity(8 + bytes.len());
-            v.extend_from_slice(&covered.to_be_bytes());
-            v.extend_from_slice(bytes);
-            b.insert(META_SNAPSHOT, v);
+            let pieces = bytes.chunks(SNAPSHOT_PIECE_BYTES).len() as u32;
+            for (i, piece) in bytes.chunks(SNAPSHOT_PIECE_BYTES).enumerate() {
+                b.insert(&snapshot_piece_key(i as u32)[..], piece);
+            }
+            // Pieces of the previous snapshot beyond the new one's (rare: one scan per snapshot).
+            for k in self.db.scan_prefix([SNAPSHOT_PIECE]).keys() {
+                let k = k.map_err(io)?;
+                if k.len() != 5 || u32::from_be_bytes(k[1..].try_into().expect("4 bytes")) >= pieces {
+                    b.remove(k);
+                }
+            }
+            let mut head = Vec::with_capacity(20);
+            head.extend_from_slice(&covered.to_be_bytes());
+            head.extend_from_slice(&pieces.to_be_bytes());
+            head.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            b.insert(META_SNAPSHOT_HEAD, head);
+            b.remove(META_SNAPSHOT);
         }
         for (size, text) in &batch.checkpoints {
             b.insert(&checkpoint_key(*size)[..], text.as_bytes());
@@ -560,7 +680,25 @@ impl Store for SledStore {
     }
 
     fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
-        self.get(META_SNAPSHOT)?
+        let _visible = self.visible.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((covered, pieces, total)) = Self::snapshot_head(&self.db)? {
+            let mut bytes = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            for i in 0..pieces {
+                let k = snapshot_piece_key(i);
+                let piece = self.db.get(k).map_err(io)?.ok_or_else(|| corrupt(&k, "snapshot piece missing"))?;
+                bytes.extend_from_slice(&piece);
+            }
+            if bytes.len() as u64 != total {
+                return Err(corrupt(
+                    META_SNAPSHOT_HEAD,
+                    format_args!("the snapshot's pieces hold {} bytes, not {total}", bytes.len()),
+                ));
+            }
+            return Ok(Some((covered, bytes)));
+        }
+        self.db
+            .get(META_SNAPSHOT)
+            .map_err(io)?
             .map(|v| {
                 if v.len() < 8 {
                     return Err(corrupt(META_SNAPSHOT, format_args!("only {} bytes", v.len())));

@@ -328,12 +328,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             notice::info(&format!("store {}", pg.describe()), &[("store", pg.describe())]);
             Arc::new(pg)
         }
-        None => {
-            let store_dir = config.data_dir.join(recovery::STORE_DIR);
-            Arc::new(
-                SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?,
-            )
-        }
+        None => Arc::new(open_sled(&config.data_dir)?),
     };
     let clock = system_clock();
     let opened = recovery::open_or_init(
@@ -383,9 +378,7 @@ async fn run_mirror(
     web: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let store_dir = config.data_dir.join(recovery::STORE_DIR);
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?);
+    let store: Arc<dyn Store> = Arc::new(open_sled(&config.data_dir)?);
     let (data_dir, key, every) = (config.data_dir.clone(), config.mirror_key.clone(), config.snapshot_interval_entries);
     let opened_store = store.clone();
     let mirror = tokio::task::spawn_blocking(move || {
@@ -497,4 +490,20 @@ fn run_restore(r: &RestoreArgs) -> anyhow::Result<()> {
         println!("{} entries after the checkpoint were left out (no signature vouches for them)", restored.ignored);
     }
     Ok(())
+}
+
+/// Opens the embedded store of `data_dir`, warning when it was made with sled's small log
+/// segments, whose large tree nodes sled writes to files it never fsyncs.
+fn open_sled(data_dir: &std::path::Path) -> anyhow::Result<SledStore> {
+    let store_dir = data_dir.join(recovery::STORE_DIR);
+    let store = SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?;
+    if store.segment_bytes() != suanli_store::sled_store::SEGMENT_BYTES {
+        notice::warn(
+            "this store was made before suanli kept every value in sled's synced log: sled writes its large \
+             nodes to blob files it never fsyncs, so a power cut can lose acknowledged entries; move it into a \
+             new data directory with `suanli backup` and `suanlid restore` (docs/OPERATIONS.md)",
+            &[("segment_bytes", store.segment_bytes().to_string())],
+        );
+    }
+    Ok(store)
 }
