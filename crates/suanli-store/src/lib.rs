@@ -12,6 +12,7 @@
 //! in-memory twin for simulation). A commit is atomic and, for durable stores, on disk
 //! when `commit` returns: acknowledgements are sent only after that.
 
+pub mod entry_file;
 pub mod filter;
 pub mod ledger_index;
 pub mod mem;

@@ -8,7 +8,7 @@
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `e` ‖ first seq (u64) | a chunk: consecutive entries of one commit, exactly as sequenced (see below) |
+//! | `e` ‖ first seq (u64) | where a chunk of consecutive entries of one commit is in the entry file (see below); in stores made before it, the chunk itself |
 //! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of an index run: sorted keys and values (see [`crate::runs`]) |
 //! | `f` ‖ family ‖ run id (u64) | an index run's item count and the last key of each block |
 //! | `g` ‖ family ‖ run id (u64) | (empty) a merge is writing this run; deleted at open if found |
@@ -54,11 +54,13 @@
 //! # Entry chunks
 //!
 //! Every sled insert costs several microseconds (node copies, page-cache links, epoch
-//! garbage), so the entries of one commit are written as a few values of about
-//! [`ENTRY_CHUNK_BYTES`] each, keyed by their first entry's sequence number: `count (u32)
-//! ‖ count × end offset (u32) ‖ entry bytes…`, all big-endian. An entry is found by the
-//! last chunk key at or below its sequence number, then sliced out by its offsets; nothing
-//! is copied but the entry itself.
+//! garbage), so the entries of one commit are written as a few chunks of about
+//! [`ENTRY_CHUNK_BYTES`] each: `count (u32) ‖ count × end offset (u32) ‖ entry bytes…`, all
+//! big-endian. The chunks go to the append-only entry file ([`crate::entry_file`]), synced
+//! before the commit's sled batch, and the batch holds a pointer to each under its first
+//! entry's sequence number. An entry is found by the last chunk key at or below its
+//! sequence number, then sliced out of the chunk by its offsets. Stores made before the
+//! entry file hold their older chunks as the values themselves, and are read as such.
 //!
 //! # No value reaches sled's blob files
 //!
@@ -74,10 +76,11 @@
 //!
 //! So every message stays in the synced log: new stores use log segments of
 //! [`SEGMENT_BYTES`] (8 MiB, blob threshold 2 MiB), and no value is larger than 64 KiB and
-//! a bit: entry chunks of [`ENTRY_CHUNK_BYTES`] (one entry alone may pass it, and
-//! `limits.payload_bytes_max` is at most 64 KiB), index blocks of 32 KiB, snapshot pieces of
-//! [`SNAPSHOT_PIECE_BYTES`]. A leaf node splits past 16 items, so it stays near 1.2 MiB at
-//! most. A store created with sled's default 512 KiB segments keeps them (sled refuses to
+//! a bit: index blocks of 32 KiB, snapshot pieces of [`SNAPSHOT_PIECE_BYTES`], and the entry
+//! chunks of older stores (new ones keep them in the entry file, which is synced by us; a
+//! chunk is cut at [`ENTRY_CHUNK_BYTES`], and one entry alone may pass it, but
+//! `limits.payload_bytes_max` is at most 64 KiB). A leaf node splits past 16 items, so it
+//! stays near 1.2 MiB at most. A store created with sled's default 512 KiB segments keeps them (sled refuses to
 //! reopen with another size): [`SledStore::segment_bytes`] tells, and suanlid warns.
 //!
 //! # Leaf hashes
@@ -112,6 +115,7 @@ use std::sync::{Arc, RwLock};
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
 
+use crate::entry_file::{EntryFile, Pointer};
 use crate::runs::{Family, NewRun, Runs};
 use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreError};
 
@@ -273,9 +277,10 @@ fn chunk_lengths(entries: &[(u64, Vec<u8>)]) -> Vec<usize> {
     lengths
 }
 
-fn encode_chunk(entries: &[(u64, Vec<u8>)]) -> Vec<u8> {
+/// Appends the chunk of `entries` to `v`.
+fn encode_chunk(entries: &[(u64, Vec<u8>)], v: &mut Vec<u8>) {
     let data: usize = entries.iter().map(|(_, b)| b.len()).sum();
-    let mut v = Vec::with_capacity(4 + 4 * entries.len() + data);
+    v.reserve(4 + 4 * entries.len() + data);
     v.extend_from_slice(&(entries.len() as u32).to_be_bytes());
     let mut end = 0u32;
     for (_, b) in entries {
@@ -285,7 +290,23 @@ fn encode_chunk(entries: &[(u64, Vec<u8>)]) -> Vec<u8> {
     for (_, b) in entries {
         v.extend_from_slice(b);
     }
-    v
+}
+
+/// A chunk's bytes: read from the entry file, or a value of the tree (older stores).
+enum ChunkBytes {
+    File(Vec<u8>),
+    Tree(sled::IVec),
+}
+
+impl std::ops::Deref for ChunkBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::File(v) => v,
+            ChunkBytes::Tree(v) => v,
+        }
+    }
 }
 
 /// The entries of a chunk, checked for shape: (count, offsets table, data).
@@ -356,6 +377,8 @@ pub struct SledStore {
     visible: RwLock<()>,
     /// The log segment size the store was created with.
     segment_bytes: usize,
+    /// The entry chunks ([`crate::entry_file`]); sled holds pointers to them.
+    file: EntryFile,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -400,6 +423,7 @@ impl SledStore {
                 opened => break opened.map_err(io)?,
             }
         };
+        let file = EntryFile::open(dir, Self::last_pointer(&db)?.as_ref().map(|(k, p)| (k.as_str(), *p)))?;
         let count = match db.get(META_SCHEMA).map_err(io)? {
             None => Self::init(&db)?,
             Some(v) => {
@@ -411,7 +435,7 @@ impl SledStore {
                 if !READABLE_SCHEMAS.contains(&found) {
                     return Err(StoreError::Schema { found, expected: SCHEMA_VERSION });
                 }
-                let count = Self::check_count(&db)?;
+                let count = Self::check_count(&db, &file)?;
                 if found != SCHEMA_VERSION {
                     // From here on index runs are written, which a build reading only
                     // schema 1 would not see: mark the store so such a build refuses it.
@@ -423,7 +447,7 @@ impl SledStore {
         };
         let runs = Arc::new(Runs::open(db.clone())?);
         let mergers = runs.start_mergers();
-        Ok(SledStore { db, count: AtomicU64::new(count), runs, mergers, visible: RwLock::new(()), segment_bytes })
+        Ok(SledStore { db, count: AtomicU64::new(count), runs, mergers, visible: RwLock::new(()), segment_bytes, file })
     }
 
     /// The log segment size of this store: [`SEGMENT_BYTES`], or sled's default 512 KiB for
@@ -431,6 +455,22 @@ impl SledStore {
     /// files (see the module documentation).
     pub fn segment_bytes(&self) -> usize {
         self.segment_bytes
+    }
+
+    /// The last entry-chunk pointer of the tree, with its key described (none when the tree
+    /// holds no chunk in the entry file).
+    fn last_pointer(db: &sled::Db) -> Result<Option<(String, Pointer)>> {
+        let last = db.range([ENTRY]..[ENTRY + 1]).next_back().transpose().map_err(io)?;
+        Ok(last.and_then(|(k, v)| Pointer::decode(&v).map(|p| (describe_key(&k), p))))
+    }
+
+    /// The bytes of the chunk under `key`: from the entry file when `value` points there,
+    /// else `value` itself (a chunk of a store made before the entry file).
+    fn chunk_bytes(file: &EntryFile, key: &[u8], value: sled::IVec) -> Result<ChunkBytes> {
+        match Pointer::decode(&value) {
+            Some(p) => file.read(|| describe_key(key), p).map(ChunkBytes::File),
+            None => Ok(ChunkBytes::Tree(value)),
+        }
     }
 
     /// The latest snapshot's head: (covered count, pieces, total bytes).
@@ -474,7 +514,7 @@ impl SledStore {
     /// The stored count must name exactly the entries present: the last `e` key is
     /// `count - 1` (none when 0) and the first is 0. Gaps in between are caught when
     /// entries are read.
-    fn check_count(db: &sled::Db) -> Result<u64> {
+    fn check_count(db: &sled::Db, file: &EntryFile) -> Result<u64> {
         let count = match db.get(META_COUNT).map_err(io)? {
             Some(v) => be_u64(META_COUNT, &v)?,
             None => return Err(StoreError::Corrupt("the entry count is missing".into())),
@@ -492,7 +532,8 @@ impl SledStore {
             None => (first_key.clone(), db.get(&first_key).map_err(io)?.expect("just listed")),
         };
         let last_first = entry_seq(&last_key)?;
-        let last = last_first + Chunk::parse(&last_key, &last_value)?.count as u64 - 1;
+        let last_chunk = Self::chunk_bytes(file, &last_key, last_value)?;
+        let last = last_first + Chunk::parse(&last_key, &last_chunk)?.count as u64 - 1;
         if count == 0 || last != count - 1 {
             return Err(StoreError::Corrupt(format!("the entry count says {count} entries, the last entry is {last}")));
         }
@@ -504,15 +545,25 @@ impl SledStore {
 
     /// Checks the batch against the current count and turns it into one sled batch, with
     /// the index runs it adds (published by [`Runs::committed`] once durable).
-    fn build(&self, have: u64, batch: &CommitBatch) -> Result<(sled::Batch, Vec<NewRun>)> {
+    /// Also returns the bytes to append to the entry file first: the batch's entry chunks,
+    /// which its pointers (written at the file's current end) lead to.
+    fn build(&self, have: u64, batch: &CommitBatch) -> Result<(sled::Batch, Vec<NewRun>, Vec<u8>)> {
         let new_count = crate::check_batch(batch, have)?;
 
         let mut b = sled::Batch::default();
+        let mut chunks = Vec::new();
         if !batch.entries.is_empty() {
             let mut at = 0;
             for len in chunk_lengths(&batch.entries) {
                 let first = batch.entries[at].0;
-                b.insert(&entry_key(first)[..], encode_chunk(&batch.entries[at..at + len]));
+                let start = chunks.len();
+                encode_chunk(&batch.entries[at..at + len], &mut chunks);
+                let pointer = Pointer {
+                    offset: self.file.end() + start as u64,
+                    len: u32::try_from(chunks.len() - start).expect("a chunk is far below 4 GiB"),
+                    crc: crc32fast::hash(&chunks[start..]),
+                };
+                b.insert(&entry_key(first)[..], &pointer.encode()[..]);
                 // A commit carries the leaf hash of every entry, or none (older callers).
                 if let Some(hashes) = batch.leaf_hashes.get(at..at + len) {
                     b.insert(&leaves_key(first)[..], crate::leaf_prefixes(hashes));
@@ -554,7 +605,7 @@ impl SledStore {
         for (size, text) in &batch.checkpoints {
             b.insert(&checkpoint_key(*size)[..], text.as_bytes());
         }
-        Ok((b, runs))
+        Ok((b, runs, chunks))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
@@ -578,13 +629,19 @@ impl Store for SledStore {
             ));
         }
         let have = self.count.load(Ordering::Acquire);
-        let (sled_batch, runs) = self.build(have, batch)?;
+        let (sled_batch, runs, chunks) = self.build(have, batch)?;
+        // The chunks are durable before any pointer to them can be (entry_file.rs).
+        if let Err(e) = self.file.append(&chunks) {
+            self.runs.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
         let _visible = self.visible.write().unwrap_or_else(|p| p.into_inner());
         let written = self.db.apply_batch(sled_batch).and_then(|()| self.db.flush());
         if let Err(e) = written {
             self.runs.failed.store(true, Ordering::Release);
             return Err(io(e));
         }
+        self.file.advance(chunks.len() as u64);
         self.runs.committed(runs);
         self.count.store(have + batch.entries.len() as u64, Ordering::Release);
         Ok(())
@@ -602,7 +659,8 @@ impl Store for SledStore {
         let (k, v) =
             self.db.range(entry_key(0)..=entry_key(seq)).next_back().transpose().map_err(io)?.ok_or_else(missing)?;
         let first = entry_seq(&k)?;
-        let chunk = Chunk::parse(&k, &v)?;
+        let bytes = Self::chunk_bytes(&self.file, &k, v)?;
+        let chunk = Chunk::parse(&k, &bytes)?;
         let i = (seq - first) as usize;
         if i >= chunk.count {
             return Err(missing());
@@ -624,6 +682,7 @@ impl Store for SledStore {
             None => entry_key(from).to_vec(),
         };
         Box::new(EntryIter {
+            file: &self.file,
             inner: self.db.range(start..entry_key(end).to_vec()),
             chunk: None,
             next: from,
@@ -744,7 +803,7 @@ impl Store for SledStore {
     }
 
     fn size_on_disk(&self) -> Result<u64> {
-        self.db.size_on_disk().map_err(io)
+        Ok(self.db.size_on_disk().map_err(io)? + self.file.len()?)
     }
 
     fn close(&self) -> Result<()> {
@@ -768,16 +827,17 @@ impl Drop for SledStore {
 
 /// Entries `next..end` from the chunks of a sled range, checking that none is missing:
 /// every sequence number below the count must be there.
-struct EntryIter {
+struct EntryIter<'a> {
+    file: &'a EntryFile,
     inner: sled::Iter,
-    /// The current chunk: its key, its value, and the sequence number of its first entry.
-    chunk: Option<(sled::IVec, sled::IVec, u64)>,
+    /// The current chunk: its key, its bytes, and the sequence number of its first entry.
+    chunk: Option<(sled::IVec, ChunkBytes, u64)>,
     next: u64,
     end: u64,
     done: bool,
 }
 
-impl EntryIter {
+impl EntryIter<'_> {
     fn step(&mut self) -> Result<(u64, Vec<u8>)> {
         loop {
             if let Some((k, v, first)) = &self.chunk {
@@ -803,14 +863,15 @@ impl EntryIter {
                             self.next
                         )));
                     }
-                    self.chunk = Some((k, v, first));
+                    let bytes = SledStore::chunk_bytes(self.file, &k, v)?;
+                    self.chunk = Some((k, bytes, first));
                 }
             }
         }
     }
 }
 
-impl Iterator for EntryIter {
+impl Iterator for EntryIter<'_> {
     type Item = Result<(u64, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {

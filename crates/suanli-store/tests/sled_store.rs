@@ -481,11 +481,82 @@ fn large_commits_and_snapshots_stay_in_the_synced_log() {
     drop(s);
     // The chunks are cut near ENTRY_CHUNK_BYTES, and the smaller snapshot left no stale piece.
     tamper(dir.path(), |db| {
-        let chunks: Vec<usize> = db.scan_prefix(b"e").map(|kv| kv.unwrap().1.len()).collect();
+        let chunks: Vec<u32> =
+            db.scan_prefix(b"e").map(|kv| u32::from_be_bytes(kv.unwrap().1[12..16].try_into().unwrap())).collect();
         assert!(chunks.len() > 6 * 8192 * 600 / ENTRY_CHUNK_BYTES, "{} chunks", chunks.len());
-        assert!(chunks.iter().all(|len| *len < ENTRY_CHUNK_BYTES + 4096), "{chunks:?}");
+        assert!(chunks.iter().all(|len| (*len as usize) < ENTRY_CHUNK_BYTES + 4096), "{chunks:?}");
         assert_eq!(db.scan_prefix(b"p").count(), 1, "one snapshot piece");
         assert!(db.get(b"msnapshot").unwrap().is_none());
     });
     assert_eq!(blob_files(dir.path()), Vec::<String>::new());
+}
+
+fn entry_file(dir: &Path) -> std::path::PathBuf {
+    dir.join(suanli_store::entry_file::FILE_NAME)
+}
+
+#[test]
+fn entries_live_in_the_entry_file_and_a_torn_tail_is_cut_at_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    let len = std::fs::metadata(entry_file(dir.path())).unwrap().len();
+    assert_eq!(len, (0..3).map(|q| 4 + 4 + entry_bytes(q).len() as u64).sum::<u64>(), "three one-entry chunks");
+    // A commit that wrote its chunks and crashed before its sled batch was durable.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(entry_file(dir.path())).unwrap();
+        f.write_all(b"the chunks of a commit that never finished").unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(std::fs::metadata(entry_file(dir.path())).unwrap().len(), len, "the torn tail is cut");
+    assert_eq!(all_entries(&s), entries_batch(0, 3).entries);
+    s.commit(&entries_batch(3, 4)).unwrap();
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(all_entries(&s), entries_batch(0, 7).entries);
+}
+
+#[test]
+fn a_damaged_or_short_entry_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    // One byte of the second chunk flipped: its checksum names it when read.
+    let mut bytes = std::fs::read(entry_file(dir.path())).unwrap();
+    let second = 4 + 4 + entry_bytes(0).len() + 9;
+    bytes[second] ^= 0x20;
+    std::fs::write(entry_file(dir.path()), &bytes).unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.entry(0).unwrap(), Some(entry_bytes(0)));
+    match s.entry(1) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("entry 1") && m.contains("checksum"), "{m}"),
+        other => panic!("expected the damaged chunk to be reported, got {other:?}"),
+    }
+    drop(s);
+    // A file shorter than the chunks the tree points to: refused at open, not truncated further.
+    std::fs::write(entry_file(dir.path()), &bytes[..bytes.len() - 1]).unwrap();
+    match open_err(dir.path()) {
+        StoreError::Corrupt(m) => assert!(m.contains("entry 2") && m.contains("entry file ends"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(std::fs::metadata(entry_file(dir.path())).unwrap().len() as usize, bytes.len() - 1);
+}
+
+#[test]
+fn chunks_stored_in_the_tree_by_older_stores_are_read_and_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    // As a store made before the entry file: each chunk is the value itself.
+    tamper(dir.path(), |db| {
+        for q in 0..3 {
+            db.insert(entry_key(q), chunk_of(&entry_bytes(q))).unwrap();
+        }
+    });
+    std::fs::remove_file(entry_file(dir.path())).unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(all_entries(&s), entries_batch(0, 3).entries);
+    s.commit(&entries_batch(3, 2)).unwrap();
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(all_entries(&s), entries_batch(0, 5).entries);
+    assert_eq!(s.entry(4).unwrap(), Some(entry_bytes(4)));
 }
