@@ -327,10 +327,7 @@ impl Config {
         };
         range("limits.stream_message_bytes_max", l.stream_message_bytes_max, 1024, 16 << 20)?;
         range("limits.batch_message_bytes_max", l.batch_message_bytes_max, 1024, 64 << 20)?;
-        // At most 64 KiB: the sled store keeps every value small enough that no tree node
-        // goes to sled's unsynced blob files (suanli_store::sled_store, "No value reaches
-        // sled's blob files"); an entry is one value when it is larger than a chunk.
-        range("limits.payload_bytes_max", l.payload_bytes_max, 256, 64 << 10)?;
+        range("limits.payload_bytes_max", l.payload_bytes_max, 256, 1 << 20)?;
         if l.payload_bytes_max > l.stream_message_bytes_max {
             return Err(invalid("limits.payload_bytes_max", "must not exceed limits.stream_message_bytes_max"));
         }

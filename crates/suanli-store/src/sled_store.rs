@@ -3,14 +3,18 @@
 //!
 //! # Key layout (schema version [`SCHEMA_VERSION`])
 //!
+//! Beside sled's files the store directory holds `entries` (the entry chunks, see
+//! [`crate::entry_file`]) and `runs/` (index runs written by merges, see [`crate::runs`]).
+//!
 //! Every key starts with a one-byte prefix naming its family; integers are big-endian so
 //! that byte order is numeric order and range scans work.
 //!
 //! | key | value |
 //! | --- | --- |
 //! | `e` ‖ first seq (u64) | where a chunk of consecutive entries of one commit is in the entry file (see below); in stores made before it, the chunk itself |
-//! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of an index run: sorted keys and values (see [`crate::runs`]) |
+//! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of a commit's index run: sorted keys and values (see [`crate::runs`]) |
 //! | `f` ‖ family ‖ run id (u64) | an index run's item count and the last key of each block |
+//! | `F` ‖ family ‖ run id (u64) | the same for a run written by a merge, with the length and CRC of each block of its file in `runs/` |
 //! | `g` ‖ family ‖ run id (u64) | (empty) a merge is writing this run; deleted at open if found |
 //! | `d` ‖ family ‖ run id (u64) | (empty) a merge replaced this run; its blocks are deleted at open if found |
 //! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`]: schema 1 only, read, never written |
@@ -75,12 +79,11 @@
 //! records, 1,473 blob files held 1.3 GB of the 1.9 GB store.
 //!
 //! So every message stays in the synced log: new stores use log segments of
-//! [`SEGMENT_BYTES`] (8 MiB, blob threshold 2 MiB), and no value is larger than 64 KiB and
-//! a bit: index blocks of 32 KiB, snapshot pieces of [`SNAPSHOT_PIECE_BYTES`], and the entry
-//! chunks of older stores (new ones keep them in the entry file, which is synced by us; a
-//! chunk is cut at [`ENTRY_CHUNK_BYTES`], and one entry alone may pass it, but
-//! `limits.payload_bytes_max` is at most 64 KiB). A leaf node splits past 16 items, so it
-//! stays near 1.2 MiB at most. A store created with sled's default 512 KiB segments keeps them (sled refuses to
+//! [`SEGMENT_BYTES`] (8 MiB, blob threshold 2 MiB), entry chunks go to the entry file and
+//! merged index runs to files of their own (both synced by us before sled's log names
+//! them), and the values left in sled are at most a commit's index blocks of 32 KiB and
+//! snapshot pieces of [`SNAPSHOT_PIECE_BYTES`]. A leaf node splits past 16 items, so it
+//! stays near 1.1 MiB at most. A store created with sled's default 512 KiB segments keeps them (sled refuses to
 //! reopen with another size): [`SledStore::segment_bytes`] tells, and suanlid warns.
 //!
 //! # Leaf hashes
@@ -445,7 +448,7 @@ impl SledStore {
                 count
             }
         };
-        let runs = Arc::new(Runs::open(db.clone())?);
+        let runs = Arc::new(Runs::open(db.clone(), dir)?);
         let mergers = runs.start_mergers();
         Ok(SledStore { db, count: AtomicU64::new(count), runs, mergers, visible: RwLock::new(()), segment_bytes, file })
     }
@@ -803,7 +806,7 @@ impl Store for SledStore {
     }
 
     fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk().map_err(io)? + self.file.len()?)
+        Ok(self.db.size_on_disk().map_err(io)? + self.file.len()? + self.runs.files_len()?)
     }
 
     fn close(&self) -> Result<()> {

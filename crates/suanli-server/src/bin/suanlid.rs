@@ -236,6 +236,20 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 fn main() {
     let args = Args::parse();
     notice::set_json(args.log_format == "json");
+    // suanlid stops on a failed invariant by panicking (e.g. a damaged index found while
+    // recovering: answering "not found" could count a record twice). Say so as the error
+    // line people and scripts look for, then let the default hook print the details.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a failed invariant".into());
+        notice::error(&format!("stopping: {what}"));
+        default_hook(info);
+    }));
     let result = (|| -> anyhow::Result<()> {
         if let Some(Cmd::Restore(r)) = &args.command {
             return run_restore(r);
