@@ -31,6 +31,11 @@ pub struct Limits {
     pub commit_records_max: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub streams_per_connection_max: u32,
+    /// HTTP/2 receive window of one stream, bytes: what a client may send before the
+    /// ledger takes it in. Small keeps acknowledgements fast at full speed (bytes in this
+    /// window wait behind everything admitted before them); a stream cannot carry more
+    /// than this much per network round trip, so raise it for clients far away.
+    pub stream_window_bytes: u32,
     /// Concurrent client connections; further clients wait in the listen backlog.
     pub connections_max: usize,
     /// Acks buffered per stream for a client that reads them slowly.
@@ -75,6 +80,7 @@ impl Default for Limits {
             sequencer_queue_depth: 64,
             commit_records_max: 8192,
             streams_per_connection_max: 64,
+            stream_window_bytes: crate::HTTP2_STREAM_WINDOW,
             connections_max: 1024,
             ack_queue_depth: 1024,
             read_replay_cache_max: 100_000,
@@ -338,6 +344,7 @@ impl Config {
         range("limits.sequencer_queue_depth", l.sequencer_queue_depth, 1, 65_536)?;
         range("limits.commit_records_max", l.commit_records_max, 1, 100_000)?;
         range("limits.streams_per_connection_max", l.streams_per_connection_max as usize, 1, 10_000)?;
+        range("limits.stream_window_bytes", l.stream_window_bytes as usize, 8 << 10, 16 << 20)?;
         range("limits.connections_max", l.connections_max, 1, 100_000)?;
         range("limits.ack_queue_depth", l.ack_queue_depth, 1, 1 << 20)?;
         range("limits.read_replay_cache_max", l.read_replay_cache_max, 1, 10_000_000)?;
