@@ -65,8 +65,10 @@ pub const MERGE_FANIN: usize = 8;
 /// Merger threads: merges of different tiers proceed side by side, so that a long merge of
 /// large runs does not let small ones pile up.
 pub const MERGERS: usize = 3;
-/// Bytes of output blocks a merge writes per sled batch.
+/// Bytes of output blocks a merge writes between checks for a stop (and its file buffer).
 const MERGE_BATCH_BYTES: usize = 1 << 20;
+/// Bytes of a merge's output file written between syncs.
+const MERGE_SYNC_BYTES: usize = 4 << 20;
 
 pub(crate) const BLOCK: u8 = b'x';
 pub(crate) const FENCES: u8 = b'f';
@@ -1020,7 +1022,7 @@ impl Runs {
             blocks.push((offset, u32::try_from(v.len()).expect("a block is far below 4 GiB"), crc32fast::hash(v)));
             Ok(())
         };
-        let mut pending = 0usize;
+        let (mut pending, mut unsynced) = (0usize, 0usize);
         loop {
             let block = merge.next(&self.db, |k, v| w.push(k, v))?;
             let block = match block {
@@ -1035,6 +1037,15 @@ impl Runs {
                     return Err(StoreError::Io(STOPPED.into()));
                 }
                 pending = 0;
+                unsynced += MERGE_BATCH_BYTES;
+                if unsynced >= MERGE_SYNC_BYTES {
+                    // Written back as it goes: one sync of a whole large run at its end
+                    // is a burst of writes that the commits' own syncs queue behind.
+                    use std::io::Write;
+                    out.flush().map_err(file_io)?;
+                    out.get_ref().sync_data().map_err(file_io)?;
+                    unsynced = 0;
+                }
             }
         }
         let (tail, run) = w.finish();
