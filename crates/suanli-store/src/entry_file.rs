@@ -86,7 +86,13 @@ impl EntryFile {
     /// durable tree holds (`None` when it holds none).
     pub fn open(dir: &Path, last: Option<(&str, Pointer)>) -> Result<EntryFile> {
         let path = dir.join(FILE_NAME);
+        let new = !path.exists();
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        if new {
+            // Its name must be durable before the first pointer to it can be.
+            file.sync_all().map_err(io)?;
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
         let len = file.metadata().map_err(io)?.len();
         let end = last.map_or(0, |(_, p)| p.end());
         if len < end {

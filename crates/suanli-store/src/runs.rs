@@ -655,7 +655,11 @@ pub(crate) struct Runs {
 impl Runs {
     /// Loads the catalog and finishes what an interrupted merge left behind.
     pub(crate) fn open(db: sled::Db, dir: &std::path::Path) -> Result<Runs> {
-        std::fs::create_dir_all(dir.join(RUN_DIR)).map_err(file_io)?;
+        if !dir.join(RUN_DIR).exists() {
+            std::fs::create_dir_all(dir.join(RUN_DIR)).map_err(file_io)?;
+            // The directory's name must be durable before a file in it is named anywhere.
+            sync_dir(dir)?;
+        }
         let mut catalog = Catalog::default();
         if let Some(v) = db.get(META_NEXT_RUN).map_err(io)? {
             let b: [u8; 8] = v.as_ref().try_into().map_err(|_| corrupt(META_NEXT_RUN, "expected 8 bytes"))?;
