@@ -406,6 +406,12 @@ mod tests {
         let e = Config::from_toml("listen = \"nowhere\"\n").unwrap_err().to_string();
         assert!(e.contains("listen"), "{e}");
         assert!(Config::from_toml("bogus = 1\n").is_err());
+        // The HTTP/2 stream window: raised for far clients, never below 8 KiB.
+        let c = Config::from_toml("[limits]\nstream_window_bytes = 262144\n").unwrap();
+        assert_eq!(c.limits.stream_window_bytes, 262_144);
+        assert_eq!(Limits::default().stream_window_bytes, 32 * 1024);
+        let e = Config::from_toml("[limits]\nstream_window_bytes = 1024\n").unwrap_err().to_string();
+        assert!(e.contains("limits.stream_window_bytes") && e.contains("1024"), "{e}");
     }
 
     #[test]
