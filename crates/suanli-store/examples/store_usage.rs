@@ -4,8 +4,7 @@
 
 fn main() {
     let dir = std::env::args().nth(1).expect("usage: store_usage STORE_DIR");
-    let db = suanli_store::sled_store::sled_config(std::path::Path::new(&dir))
-        .open()
+    let db = suanli_store::sled_store::open_raw(std::path::Path::new(&dir))
         .expect("open the store (is suanlid still running?)");
     let mut m = std::collections::BTreeMap::<u8, (u64, u64)>::new();
     for kv in db.iter() {

@@ -177,6 +177,82 @@ pub fn sled_config(dir: &Path) -> sled::Config {
     sled::Config::new().path(dir).segment_size(persisted_segment_size(dir).unwrap_or(SEGMENT_BYTES))
 }
 
+/// Opens sled's tree in `dir` with `config` (from [`sled_config`]). Every open of a store's
+/// tree goes through here, for two things sled 0.34 gets wrong:
+///
+/// - **A snapshot left half-written.** sled writes its snapshot to `snap.<lsn>.generating`
+///   and renames it to `snap.<lsn>` once it is complete and synced. But when it opens, it
+///   reads the last of all `snap.*` names in sorted order, the `.generating` ones included
+///   (`Config::get_snapshot_files` leaves out only `.in___motion`). A process killed while
+///   writing a snapshot, which sled does at every open and now and then while running,
+///   leaves a file that sorts after the good snapshot it was to replace, and the next open
+///   fails with `Corruption { at: None }` (sled issues #1527 and #1533). A clean-clone CI
+///   run of the crash test met exactly this. A `.generating` file was never renamed, so
+///   it never became the snapshot: sled kept the one before it (it removes older snapshots
+///   only after the rename) and replays its log from there. So when sled reports
+///   corruption, the leftovers are removed and the open is tried once more. This happens
+///   only after sled held the lock (it locks before it reads a snapshot), so no other
+///   `Db` can still be writing one of them.
+/// - **Its file lock outliving the `Db`.** sled's background threads let go of the file a
+///   moment after the last `Db` is dropped, so an open in the same process can find the lock
+///   still held. sled reports that as `ErrorKind::Other` ("could not acquire lock on …"),
+///   not `WouldBlock`. This waits for the lock, at most `lock_wait`; another suanlid on
+///   the same directory is refused before it gets here, by suanlid's own lock file.
+pub fn open_db(
+    config: &sled::Config,
+    dir: &Path,
+    lock_wait: std::time::Duration,
+) -> std::result::Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + lock_wait;
+    let mut cleaned = false;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if is_lock_held(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e @ sled::Error::Corruption { .. }) if !cleaned => {
+                cleaned = true;
+                if remove_unfinished_snapshots(dir)? == 0 {
+                    return Err(e);
+                }
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Opens the raw tree of the store in `dir`, for tools and tests: [`open_db`] with
+/// [`sled_config`], waiting at most [`LOCK_WAIT`] for the lock.
+pub fn open_raw(dir: &Path) -> std::result::Result<sled::Db, sled::Error> {
+    open_db(&sled_config(dir), dir, LOCK_WAIT)
+}
+
+/// Whether sled's open failed because its file lock is held (see [`open_db`]).
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().starts_with("could not acquire lock on ")
+}
+
+/// Removes the `snap.*.generating` files in `dir`: snapshots sled began to write and never
+/// renamed into place (see [`open_db`]). Returns how many it removed.
+pub fn remove_unfinished_snapshots(dir: &Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// The segment size a store in `dir` was created with (sled keeps it in `conf`), or `None`
 /// for a new store.
 fn persisted_segment_size(dir: &Path) -> Option<usize> {
@@ -397,11 +473,12 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`, checking its schema version and that its
     /// entry count agrees with its log.
     pub fn open(dir: &Path) -> Result<SledStore> {
-        SledStore::open_with_cache(dir, CACHE_CAPACITY_BYTES)
+        SledStore::open_with(dir, CACHE_CAPACITY_BYTES, LOCK_WAIT)
     }
 
-    /// Like [`SledStore::open`] with a page cache of `cache_bytes`.
-    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore> {
+    /// Like [`SledStore::open`] with a page cache of `cache_bytes`, waiting at most
+    /// `lock_wait` for a lock that this process's dropped stores may still hold.
+    pub fn open_with(dir: &Path, cache_bytes: u64, lock_wait: std::time::Duration) -> Result<SledStore> {
         let segment_bytes = persisted_segment_size(dir).unwrap_or(SEGMENT_BYTES);
         let config = sled_config(dir)
             .cache_capacity(cache_bytes)
@@ -411,21 +488,7 @@ impl SledStore {
             // by about 2.3 KB per record written regardless of the cache size (measured:
             // 300k records, 8 MiB cache, 702 MB resident; with a 200 ms flusher, 147 MB).
             .flush_every_ms(Some(BACKGROUND_FLUSH_MS));
-        // sled's background I/O threads drop their handles on the files a moment after the
-        // last `Db` is dropped, so reopening in the same process can find the file lock
-        // still held. Wait for it, briefly; a lock another process really holds is still
-        // refused once the wait is over.
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        let db = loop {
-            match config.open() {
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                opened => break opened.map_err(io)?,
-            }
-        };
+        let db = open_db(&config, dir, lock_wait).map_err(io)?;
         let file = EntryFile::open(dir, Self::last_pointer(&db)?.as_ref().map(|(k, p)| (k.as_str(), *p)))?;
         let count = match db.get(META_SCHEMA).map_err(io)? {
             None => Self::init(&db)?,

@@ -14,19 +14,8 @@ use suanli_store::{CommitBatch, SCHEMA_VERSION, Store, StoreError};
 
 /// Edits the raw sled tree under a closed store, as damage or another version would.
 fn tamper(dir: &Path, edit: impl FnOnce(&sled::Db)) {
-    // The store was just dropped in this process; its file lock can outlive the drop by a
-    // moment (seen once under load), so a failed open is retried for a while.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let db = loop {
-        match suanli_store::sled_store::sled_config(dir).open() {
-            Ok(db) => break db,
-            Err(e) if std::time::Instant::now() < deadline => {
-                eprintln!("retrying the raw open: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(e) => panic!("open raw sled: {e}"),
-        }
-    };
+    // `open_raw` waits for the lock a just-dropped store's threads may still hold.
+    let db = suanli_store::sled_store::open_raw(dir).expect("open raw sled");
     edit(&db);
     db.flush().expect("flush raw sled");
 }
@@ -285,7 +274,79 @@ fn ledger_index_panics_on_an_unreadable_record() {
 fn a_second_open_of_the_same_directory_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let _first = SledStore::open(dir.path()).unwrap();
-    assert!(matches!(open_err(dir.path()), StoreError::Io(_)));
+    let lock_wait = std::time::Duration::from_millis(200);
+    match SledStore::open_with(dir.path(), suanli_store::sled_store::CACHE_CAPACITY_BYTES, lock_wait) {
+        Err(StoreError::Io(e)) => assert!(e.contains("could not acquire lock"), "{e}"),
+        other => panic!("a second open while the first is held: {other:?}"),
+    }
+}
+
+#[test]
+fn an_open_waits_for_a_lock_that_is_let_go() {
+    // The open starts while another handle holds sled's lock, the way a store dropped a
+    // moment ago still does; it goes on once the lock is let go, instead of failing.
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    let held = suanli_store::sled_store::open_raw(dir.path()).unwrap();
+    let (started, waiting) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    let opener = std::thread::spawn(move || {
+        started.send(()).unwrap();
+        SledStore::open(&path)
+    });
+    waiting.recv().unwrap();
+    // However long the opener takes to get going, it meets the lock held or let go; either
+    // way it must open.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(held);
+    let s = opener.join().unwrap().expect("the open waits for the lock");
+    assert_eq!(s.entry_count().unwrap(), 3);
+}
+
+/// Writes a file named as sled names a snapshot it has begun and not yet renamed into
+/// place, holding `bytes`.
+fn unfinished_snapshot(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+#[test]
+fn a_snapshot_left_half_written_by_a_kill_does_not_stop_the_open() {
+    // sled reads the last `snap.*` file in sorted order, unfinished ones included; a kill
+    // while it wrote one left the store unopenable ("sled found corruption at None").
+    let dir = tempfile::tempdir().unwrap();
+    three_entries(dir.path());
+    // Names that sort after any real snapshot: one too short to hold a checksum, one long
+    // enough that sled checks its checksum, and fails it.
+    unfinished_snapshot(dir.path(), "snap.FFFFFFFFFFFFFFFE.generating", b"half");
+    unfinished_snapshot(dir.path(), "snap.FFFFFFFFFFFFFFFF.generating", &[7u8; 4096]);
+    let s = SledStore::open(dir.path()).expect("the open removes the unfinished snapshots");
+    assert_eq!(all_entries(&s), entries_batch(0, 3).entries);
+    s.commit(&entries_batch(3, 2)).unwrap();
+    drop(s);
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".generating"))
+        .collect();
+    assert!(left.is_empty(), "unfinished snapshots left behind: {left:?}");
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(all_entries(&s), entries_batch(0, 5).entries);
+
+    // A store damaged otherwise is still refused, with nothing of it removed.
+    drop(s);
+    let snapshots: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("snap."))
+        .collect();
+    assert!(!snapshots.is_empty(), "sled wrote a snapshot");
+    for p in &snapshots {
+        std::fs::write(p, b"damaged").unwrap();
+    }
+    assert!(matches!(open_err(dir.path()), StoreError::Corrupt(_)));
+    for p in &snapshots {
+        assert!(p.exists(), "{} was removed", p.display());
+    }
 }
 
 /// Waits (by polling the store, not for a set time) until `done`, for at most a minute.
