@@ -91,7 +91,7 @@ impl EntryFile {
         if new {
             // Its name must be durable before the first pointer to it can be.
             file.sync_all().map_err(io)?;
-            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            crate::sync_dir(dir).map_err(io)?;
         }
         let len = file.metadata().map_err(io)?.len();
         let end = last.map_or(0, |(_, p)| p.end());
@@ -128,19 +128,8 @@ impl EntryFile {
 
     /// The chunk `p` points to, checked against its CRC; `key` names it in errors.
     pub fn read(&self, key: impl Fn() -> String, p: Pointer) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; p.len as usize];
-        self.file.read_exact_at(&mut buf, p.offset).map_err(|e| {
-            StoreError::Corrupt(format!("{}: bytes {}..{} of the entry file: {e}", key(), p.offset, p.end()))
-        })?;
-        if crc32fast::hash(&buf) != p.crc {
-            return Err(StoreError::Corrupt(format!(
-                "{}: bytes {}..{} of the entry file do not match their checksum",
-                key(),
-                p.offset,
-                p.end()
-            )));
-        }
-        Ok(buf)
+        crate::read_checked(&self.file, p.offset, p.len, p.crc)
+            .map_err(|what| StoreError::Corrupt(format!("{}: the entry file's {what}", key())))
     }
 
     pub fn len(&self) -> Result<u64> {

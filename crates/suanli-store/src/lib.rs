@@ -281,6 +281,47 @@ pub(crate) fn scan_leaf_chunks<C: AsRef<[u8]>>(
     if next < to { hash_range(next, to) } else { Ok(None) }
 }
 
+/// Bytes the sled store read: a value of sled's tree, or read from one of the store's own
+/// files (the entry file, an index run file).
+pub(crate) enum StoredBytes {
+    Tree(sled::IVec),
+    File(Vec<u8>),
+}
+
+impl std::ops::Deref for StoredBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            StoredBytes::Tree(v) => v,
+            StoredBytes::File(v) => v,
+        }
+    }
+}
+
+/// Makes the names in directory `dir` durable (a file created or removed in it).
+pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The `len` bytes at `offset` of `file`, which must have the CRC-32 `crc`; the error says
+/// which bytes could not be read or did not match.
+pub(crate) fn read_checked(
+    file: &std::fs::File,
+    offset: u64,
+    len: u32,
+    crc: u32,
+) -> std::result::Result<Vec<u8>, String> {
+    use std::os::unix::fs::FileExt;
+    let end = offset + u64::from(len);
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, offset).map_err(|e| format!("bytes {offset}..{end}: {e}"))?;
+    if crc32fast::hash(&buf) != crc {
+        return Err(format!("bytes {offset}..{end} do not match their checksum"));
+    }
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

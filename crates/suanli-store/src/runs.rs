@@ -56,7 +56,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, StoredBytes};
 
 /// Target size of one block of a run (a block holds at least one item).
 pub const BLOCK_BYTES: usize = 32 * 1024;
@@ -189,23 +189,6 @@ pub(crate) struct RunFile {
     blocks: Vec<(u64, u32, u32)>,
 }
 
-/// A block's bytes: a sled value, or read from a run file.
-pub(crate) enum BlockBytes {
-    Tree(sled::IVec),
-    File(Vec<u8>),
-}
-
-impl std::ops::Deref for BlockBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            BlockBytes::Tree(v) => v,
-            BlockBytes::File(v) => v,
-        }
-    }
-}
-
 /// The file name of run `id` of `family` in [`RUN_DIR`].
 fn run_file_name(family: Family, id: u64) -> String {
     format!("{}{id:016x}.run", family.byte() as char)
@@ -213,7 +196,7 @@ fn run_file_name(family: Family, id: u64) -> String {
 
 /// Makes the directory entries of `dir` durable (a new or removed file).
 fn sync_dir(dir: &std::path::Path) -> Result<()> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(file_io)
+    crate::sync_dir(dir).map_err(file_io)
 }
 
 fn file_io(e: std::io::Error) -> StoreError {
@@ -276,18 +259,14 @@ impl Run {
     }
 
     /// Block `b` of this run; `key` (its `x` key) names it in errors.
-    fn block(&self, db: &sled::Db, key: &[u8; 14], b: u32) -> Result<BlockBytes> {
+    fn block(&self, db: &sled::Db, key: &[u8; 14], b: u32) -> Result<StoredBytes> {
         let Some(f) = &self.file else {
-            return db.get(key).map_err(io)?.map(BlockBytes::Tree).ok_or_else(|| corrupt(key, "index block missing"));
+            return db.get(key).map_err(io)?.map(StoredBytes::Tree).ok_or_else(|| corrupt(key, "index block missing"));
         };
-        use std::os::unix::fs::FileExt;
         let &(offset, len, crc) = f.blocks.get(b as usize).ok_or_else(|| corrupt(key, "index block missing"))?;
-        let mut buf = vec![0u8; len as usize];
-        f.file.read_exact_at(&mut buf, offset).map_err(|e| corrupt(key, format_args!("reading the run file: {e}")))?;
-        if crc32fast::hash(&buf) != crc {
-            return Err(corrupt(key, "the run file's block does not match its checksum"));
-        }
-        Ok(BlockBytes::File(buf))
+        crate::read_checked(&f.file, offset, len, crc)
+            .map(StoredBytes::File)
+            .map_err(|what| corrupt(key, format_args!("the run file's {what}")))
     }
 
     fn decode(key: &[u8], id: u64, v: &[u8]) -> Result<Run> {
@@ -517,7 +496,7 @@ struct Cursor {
     family: Family,
     run: Arc<Run>,
     block: u32,
-    value: Option<BlockBytes>,
+    value: Option<StoredBytes>,
     index: usize,
     count: usize,
 }

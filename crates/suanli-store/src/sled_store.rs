@@ -120,7 +120,7 @@ use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
 
 use crate::entry_file::{EntryFile, Pointer};
 use crate::runs::{Family, NewRun, Runs};
-use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreError};
+use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreError, StoredBytes};
 
 /// Schema versions this build opens: 1 (per-record index keys) is upgraded in place.
 const READABLE_SCHEMAS: [u32; 2] = [1, SCHEMA_VERSION];
@@ -173,8 +173,14 @@ fn snapshot_piece_key(i: u32) -> [u8; 5] {
 /// ([`SEGMENT_BYTES`] for a new one): sled refuses to open a store with another. For tools
 /// and tests that open the raw tree.
 pub fn sled_config(dir: &Path) -> sled::Config {
+    sized_config(dir).0
+}
+
+/// [`sled_config`] with the segment size it chose.
+fn sized_config(dir: &Path) -> (sled::Config, usize) {
     // See "No value reaches sled's blob files" above.
-    sled::Config::new().path(dir).segment_size(persisted_segment_size(dir).unwrap_or(SEGMENT_BYTES))
+    let segment_bytes = persisted_segment_size(dir).unwrap_or(SEGMENT_BYTES);
+    (sled::Config::new().path(dir).segment_size(segment_bytes), segment_bytes)
 }
 
 /// Opens sled's tree in `dir` with `config` (from [`sled_config`]). Every open of a store's
@@ -371,23 +377,6 @@ fn encode_chunk(entries: &[(u64, Vec<u8>)], v: &mut Vec<u8>) {
     }
 }
 
-/// A chunk's bytes: read from the entry file, or a value of the tree (older stores).
-enum ChunkBytes {
-    File(Vec<u8>),
-    Tree(sled::IVec),
-}
-
-impl std::ops::Deref for ChunkBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            ChunkBytes::File(v) => v,
-            ChunkBytes::Tree(v) => v,
-        }
-    }
-}
-
 /// The entries of a chunk, checked for shape: (count, offsets table, data).
 struct Chunk<'a> {
     ends: &'a [u8],
@@ -479,8 +468,8 @@ impl SledStore {
     /// Like [`SledStore::open`] with a page cache of `cache_bytes`, waiting at most
     /// `lock_wait` for a lock that this process's dropped stores may still hold.
     pub fn open_with(dir: &Path, cache_bytes: u64, lock_wait: std::time::Duration) -> Result<SledStore> {
-        let segment_bytes = persisted_segment_size(dir).unwrap_or(SEGMENT_BYTES);
-        let config = sled_config(dir)
+        let (config, segment_bytes) = sized_config(dir);
+        let config = config
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             // Every commit flushes for durability; the background flusher is kept anyway
@@ -532,10 +521,10 @@ impl SledStore {
 
     /// The bytes of the chunk under `key`: from the entry file when `value` points there,
     /// else `value` itself (a chunk of a store made before the entry file).
-    fn chunk_bytes(file: &EntryFile, key: &[u8], value: sled::IVec) -> Result<ChunkBytes> {
+    fn chunk_bytes(file: &EntryFile, key: &[u8], value: sled::IVec) -> Result<StoredBytes> {
         match Pointer::decode(&value) {
-            Some(p) => file.read(|| describe_key(key), p).map(ChunkBytes::File),
-            None => Ok(ChunkBytes::Tree(value)),
+            Some(p) => file.read(|| describe_key(key), p).map(StoredBytes::File),
+            None => Ok(StoredBytes::Tree(value)),
         }
     }
 
@@ -897,7 +886,7 @@ struct EntryIter<'a> {
     file: &'a EntryFile,
     inner: sled::Iter,
     /// The current chunk: its key, its bytes, and the sequence number of its first entry.
-    chunk: Option<(sled::IVec, ChunkBytes, u64)>,
+    chunk: Option<(sled::IVec, StoredBytes, u64)>,
     next: u64,
     end: u64,
     done: bool,
