@@ -170,6 +170,17 @@ fn commit_loop(
     }
 }
 
+/// What the sequencer's rounds pass on: to the committer, and to the dashboard.
+struct Pipe {
+    /// Index writes decided but not yet durable (read by the next rounds' lookups).
+    pending: Arc<Pending>,
+    /// Every record key in the store or pending, in front of the index.
+    filter: RefCell<KeyFilter>,
+    to_committer: std::sync::mpsc::SyncSender<Decided>,
+    /// The entries of the round being decided, for the dashboard (empty between rounds).
+    decided: Vec<Entry>,
+}
+
 impl Sequencer {
     /// Runs until every sender is gone, then writes a final snapshot and checkpoint.
     pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
@@ -211,6 +222,7 @@ impl Sequencer {
             "record key filter built"
         );
         let mut round_no = 0u64;
+        let mut pipe = Pipe { pending, filter, to_committer, decided: Vec::new() };
         while let Some(first) = rx.blocking_recv() {
             let mut round = vec![first];
             let mut records = round_records(&round[0]);
@@ -224,11 +236,11 @@ impl Sequencer {
                 }
             }
             round_no += 1;
-            self.round(round_no, round, false, &pending, &filter, &to_committer);
+            self.round(round_no, round, false, &mut pipe);
         }
         round_no += 1;
-        self.round(round_no, Vec::new(), true, &pending, &filter, &to_committer);
-        drop(to_committer);
+        self.round(round_no, Vec::new(), true, &mut pipe);
+        drop(pipe);
         let _ = committer.join();
         if let Err(e) = self.store.close() {
             error!(error = %e, "closing the store failed");
@@ -236,15 +248,8 @@ impl Sequencer {
         info!(entries = self.frontier.size(), "sequencer stopped");
     }
 
-    fn round(
-        &mut self,
-        round_no: u64,
-        commands: Vec<Command>,
-        final_round: bool,
-        pending: &Pending,
-        filter: &RefCell<KeyFilter>,
-        to_committer: &std::sync::mpsc::SyncSender<Decided>,
-    ) {
+    fn round(&mut self, round_no: u64, commands: Vec<Command>, final_round: bool, pipe: &mut Pipe) {
+        let Pipe { pending, filter, to_committer, decided } = pipe;
         let started = Instant::now();
         let ledger_lock = self.ledger.clone();
         let mut ledger = ledger_lock.write().expect("ledger lock");
@@ -263,9 +268,9 @@ impl Sequencer {
             let entry = Entry::decode(&bytes).unwrap_or_else(|e| panic!("entry {seq} from the shared store: {e}"));
             index.set_as_of(Some(seq));
             ledger.apply(&mut index, &entry).unwrap_or_else(|e| panic!("entry {seq} from the shared store: {e}"));
-            self.dashboard.iter().for_each(|d| d.decided(&entry));
             index.discard_writes();
             self.frontier.append(leaf_hash(&bytes), |_, _| {});
+            decided.push(entry);
         }
         index.set_as_of(None);
         let mut batch = CommitBatch::default();
@@ -278,11 +283,11 @@ impl Sequencer {
                     let mut answers = Vec::with_capacity(inputs.len());
                     for (input, ok) in inputs.iter().zip(signature_ok) {
                         let decision = ledger.decide(&mut index, (self.clock)(), input, ok);
-                        if let Decision::Accepted(entry) = &decision {
-                            self.append(entry, &mut batch);
-                            self.dashboard.iter().for_each(|d| d.decided(entry));
-                        }
                         answers.push(decision.answer());
+                        if let Decision::Accepted(entry) = decision {
+                            self.append(&entry, &mut batch);
+                            decided.push(entry);
+                        }
                     }
                     self.metrics.count_answers(inputs.iter().map(|i| i.kind).zip(&answers));
                     replies.push(Reply::Submit(reply, answers, received));
@@ -317,6 +322,12 @@ impl Sequencer {
         {
             batch.snapshot = Some((count, encode_snapshot(&self.frontier, &ledger)));
             self.last_snapshot_count = count;
+        }
+        // Handed over under the write lock: a reader holding the read lock sees totals at
+        // the ledger's position (see `dashboard.rs`).
+        match &self.dashboard {
+            Some(d) => d.hand_over(decided),
+            None => decided.clear(),
         }
         drop(ledger);
         for w in checkpoint_waiters {
