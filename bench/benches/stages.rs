@@ -1,7 +1,7 @@
 //! Criterion benchmarks of each stage of the hot path, on realistic records (the load
 //! generator's workload): decode, signature checks (one at a time and in batches of
-//! several sizes), policy decision, Merkle append, and store commits at several batch
-//! sizes. Run with `cargo bench -p suanli-bench --bench stages`.
+//! several sizes), policy decision, the dashboard's count, Merkle append, and store
+//! commits at several batch sizes. Run with `cargo bench -p suanli-bench --bench stages`.
 
 use std::hint::black_box;
 
@@ -134,6 +134,66 @@ fn policy(c: &mut Criterion) {
     g.finish();
 }
 
+/// The dashboard's work per entry, which runs on its own thread in the server
+/// (`suanli-dash-count`): the fact of an entry (its record decoded and checked again) and
+/// its count in the totals and the per-company statement index.
+fn dashboard(c: &mut Criterion) {
+    use suanli_core::dashboard::{Aggregates, Fact};
+    use suanli_core::entity_index::EntityIndex;
+    let w = workload(20_000);
+    let admin = tk::key(1);
+    let genesis = Genesis {
+        program_toml: Program::suzhou_2026().to_toml(),
+        admin_key: tk::public(&admin),
+        finance_key: tk::public(&tk::key(2)),
+        ledger_key: tk::public(&tk::key(3)),
+        origin: "bench".into(),
+    };
+    let (mut l, first) = Ledger::create(genesis, NOW_S * 1000).expect("genesis");
+    let offset = l.program().utc_offset_seconds;
+    let mut idx = MemIndex::default();
+    let (a, h) = w.setup(&admin);
+    let setup = a.iter().chain(&h);
+    let usage: Vec<Input> = w.signed_by_provider().into_iter().flatten().collect();
+    let mut entries = vec![first];
+    let mut counted_before = 0;
+    for (n, i) in setup.chain(&usage).enumerate() {
+        if n == a.len() + h.len() {
+            counted_before = entries.len();
+        }
+        if let Decision::Accepted(e) = l.decide(&mut idx, NOW_S * 1000, i, true) {
+            entries.push(e);
+        }
+    }
+    let (before, timed) = entries.split_at(counted_before);
+    let mut g = c.benchmark_group("dashboard");
+    g.throughput(Throughput::Elements(timed.len() as u64));
+    g.sample_size(10);
+    g.bench_function("fact of a usage entry + count (totals, company index)", |b| {
+        b.iter_batched(
+            || {
+                let (mut aggs, mut ix) = (Aggregates::new(offset), EntityIndex::default());
+                for e in before {
+                    let f = Fact::of(e, offset).expect("fact");
+                    aggs.apply_fact(&f).expect("counts");
+                    ix.apply(&f);
+                }
+                (aggs, ix)
+            },
+            |(mut aggs, mut ix)| {
+                for e in timed {
+                    let f = Fact::of(e, offset).expect("fact");
+                    aggs.apply_fact(&f).expect("counts");
+                    ix.apply(&f);
+                }
+                (aggs, ix)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
 fn merkle(c: &mut Criterion) {
     let leaves: Vec<[u8; 32]> = (0..4096u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
     let mut g = c.benchmark_group("merkle");
@@ -247,5 +307,5 @@ fn store(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(stages, decode, signatures, policy, merkle, store);
+criterion_group!(stages, decode, signatures, policy, dashboard, merkle, store);
 criterion_main!(stages);
