@@ -278,6 +278,11 @@ fn metrics_count_what_was_submitted() {
     assert_eq!(num("suanli_commit_entries_sum"), last_seq as f64, "entries committed after genesis");
     let acks = num("suanli_ack_seconds_count");
     assert!(acks >= 12.0, "{acks} acks timed");
+    // The sled store's index: the records accepted are in at least one run, and the
+    // merges running are reported (how many depends on the moment).
+    assert!(num("suanli_index_runs{index=\"record\"}") >= 1.0, "{m:#?}");
+    assert!(num("suanli_index_runs{index=\"request\"}") >= 0.0, "{m:#?}");
+    assert!(num("suanli_index_merges_running") >= 0.0, "{m:#?}");
     // The process and the build.
     assert!(num("process_resident_memory_bytes") > 0.0 && num("process_open_fds") > 0.0);
     assert!(num("process_cpu_seconds_total") >= 0.0 && num("process_start_time_seconds") > 1.7e9);

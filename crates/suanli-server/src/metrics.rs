@@ -30,6 +30,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use suanli_core::ledger::{Answer, InputKind, Ledger};
 use suanli_core::model::VoucherKind;
+use suanli_store::IndexRuns;
 
 /// Label sets: `(name, value)` pairs.
 type Labels = Vec<(&'static str, String)>;
@@ -188,13 +189,13 @@ impl Metrics {
     }
 
     /// The whole exposition in the classic text format.
-    pub fn render(&self, ledger: &Ledger) -> String {
-        self.render_as(ledger, Format::Text004)
+    pub fn render(&self, ledger: &Ledger, runs: Option<IndexRuns>) -> String {
+        self.render_as(ledger, runs, Format::Text004)
     }
 
-    /// The whole exposition: counters, histograms, gauges read from `ledger`, the
-    /// process and the build.
-    pub fn render_as(&self, ledger: &Ledger, format: Format) -> String {
+    /// The whole exposition: counters, histograms, gauges read from `ledger` and from the
+    /// store's index `runs` (stores that merge runs), the process and the build.
+    pub fn render_as(&self, ledger: &Ledger, runs: Option<IndexRuns>, format: Format) -> String {
         let mut r = Registry::default();
         r.register(
             "suanli_inputs",
@@ -254,6 +255,9 @@ impl Metrics {
             );
         }
         register_state(&mut r, ledger);
+        if let Some(runs) = runs {
+            register_runs(&mut r, runs);
+        }
         register_process(&mut r);
         r.register(
             "suanli_build",
@@ -281,6 +285,21 @@ fn gauge_family(r: &mut Registry, name: &str, help: &str) -> Family<Labels, Floa
 
 fn line_year(line: &str, year: i32) -> Labels {
     vec![("line", line.to_string()), ("year", year.to_string())]
+}
+
+/// The store's index runs: each commit adds one, and background merges fold them together
+/// (`suanli_store::runs`). Runs that keep growing, or merges that never stop, mean the
+/// merges fall behind the load; every lookup that passes the key filter reads one block
+/// per run.
+fn register_runs(r: &mut Registry, runs: IndexRuns) {
+    let count = Family::<Labels, Gauge<i64>>::default();
+    for (index, n) in [("record", runs.records), ("request", runs.requests)] {
+        count.get_or_create(&vec![("index", index.to_string())]).set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    r.register("suanli_index_runs", "Sorted runs of the store's record and request index", count);
+    let merging = Gauge::<i64>::default();
+    merging.set(i64::try_from(runs.merging).unwrap_or(i64::MAX));
+    r.register("suanli_index_merges_running", "Merges of index runs running now", merging);
 }
 
 /// Gauges computed from the ledger state: log size, subsidy and voucher totals, caps.

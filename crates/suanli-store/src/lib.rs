@@ -48,6 +48,19 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The sorted index runs a store holds and the merges running on them
+/// ([`Store::index_runs`]): each commit adds a run, and merges in the background keep the
+/// number small. Many runs, or merges that never stop, mean the merges fall behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexRuns {
+    /// Runs of the record index.
+    pub records: usize,
+    /// Runs of the request index.
+    pub requests: usize,
+    /// Merges running now.
+    pub merging: usize,
+}
+
 /// Everything one group commit writes, applied atomically.
 ///
 /// Nothing in it may refer past the log it leaves behind (an index summary naming a later
@@ -140,6 +153,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Bytes the store occupies on disk (0 for memory).
     fn size_on_disk(&self) -> Result<u64>;
+    /// How the background merging of index runs stands, for stores that merge (sled);
+    /// `None` for the others.
+    fn index_runs(&self) -> Option<IndexRuns> {
+        None
+    }
     /// Flushes and closes cleanly (also done on drop, best effort).
     fn close(&self) -> Result<()>;
 }

@@ -53,7 +53,7 @@
 //! in the catalog, both holding the same keys and newest values.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::{Result, StoreError, StoredBytes};
@@ -622,6 +622,8 @@ pub(crate) struct Runs {
     pub(crate) failed: AtomicBool,
     /// Run ids being merged, so that two mergers never take the same run.
     busy: Mutex<HashSet<u64>>,
+    /// Merges running now (for [`Runs::status`]).
+    merging: AtomicUsize,
     wake: Condvar,
     stop: AtomicBool,
     /// Set by a commit that added a run; cleared by a merger that found nothing to do.
@@ -674,6 +676,7 @@ impl Runs {
             commit_lock: Mutex::new(()),
             failed: AtomicBool::new(false),
             busy: Mutex::new(HashSet::new()),
+            merging: AtomicUsize::new(0),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             work: Mutex::new(true),
@@ -889,6 +892,16 @@ impl Runs {
         Ok(())
     }
 
+    /// The runs in the catalog and the merges running now.
+    pub(crate) fn status(&self) -> crate::IndexRuns {
+        let cat = self.catalog();
+        crate::IndexRuns {
+            records: cat.len(Family::Records),
+            requests: cat.len(Family::Requests),
+            merging: self.merging.load(Ordering::Relaxed),
+        }
+    }
+
     /// Starts the merger threads.
     pub(crate) fn start_mergers(self: &Arc<Runs>) -> Vec<std::thread::JoinHandle<()>> {
         (0..MERGERS)
@@ -931,7 +944,9 @@ impl Runs {
                 // Wake another merger: there may be a second merge to do side by side.
                 *self.work.lock().unwrap_or_else(|p| p.into_inner()) = true;
                 self.wake.notify_one();
+                self.merging.fetch_add(1, Ordering::Relaxed);
                 let outcome = self.merge(family, &span);
+                self.merging.fetch_sub(1, Ordering::Relaxed);
                 let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
                 for r in &span {
                     busy.remove(&r.id);

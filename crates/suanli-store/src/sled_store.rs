@@ -542,13 +542,6 @@ impl SledStore {
         Ok(Some((covered, pieces, total)))
     }
 
-    /// Index runs held now: (record runs, request runs). A lookup that passes the key
-    /// filter reads one block of each.
-    pub fn index_runs(&self) -> (usize, usize) {
-        let cat = self.runs.catalog();
-        (cat.len(Family::Records), cat.len(Family::Requests))
-    }
-
     /// Marks a new store with the schema version; refuses a directory that holds data
     /// but no version (not ours, or damaged).
     fn init(db: &sled::Db) -> Result<u64> {
@@ -859,6 +852,11 @@ impl Store for SledStore {
 
     fn size_on_disk(&self) -> Result<u64> {
         Ok(self.db.size_on_disk().map_err(io)? + self.file.len()? + self.runs.files_len()?)
+    }
+
+    /// A lookup that passes the key filter reads one block of each run of its family.
+    fn index_runs(&self) -> Option<crate::IndexRuns> {
+        Some(self.runs.status())
     }
 
     fn close(&self) -> Result<()> {

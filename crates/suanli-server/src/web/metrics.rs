@@ -21,6 +21,7 @@ pub fn router() -> Router<Arc<WebState>> {
 
 async fn scrape(State(state): State<Arc<WebState>>, headers: HeaderMap) -> impl IntoResponse {
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = state.metrics.render_as(&state.shared.ledger.read().expect("ledger lock"), format);
+    let runs = state.shared.store.index_runs();
+    let body = state.metrics.render_as(&state.shared.ledger.read().expect("ledger lock"), runs, format);
     ([(header::CONTENT_TYPE, format.content_type())], body)
 }
