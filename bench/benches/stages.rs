@@ -8,8 +8,8 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use suanli_bench::Workload;
-use suanli_core::entry::Genesis;
-use suanli_core::index::MemIndex;
+use suanli_core::entry::{Entry, Genesis};
+use suanli_core::index::{Index, MemIndex};
 use suanli_core::ledger::{Decision, Input, Ledger};
 use suanli_core::merkle::{Frontier, leaf_hash};
 use suanli_core::program::Program;
@@ -30,8 +30,9 @@ fn inputs(n: u64) -> Vec<Input> {
     workload(n).signed_by_provider().into_iter().flatten().collect()
 }
 
-/// A ledger with the workload's entities, vouchers and authorizations in place.
-fn ledger(w: &Workload) -> (Ledger, MemIndex) {
+/// The workload's ledger after its genesis and setup (entities, vouchers, authorizations),
+/// decided through `idx`, with those entries, genesis first.
+fn set_up(w: &Workload, idx: &mut dyn Index) -> (Ledger, Vec<Entry>) {
     let admin = tk::key(1);
     let genesis = Genesis {
         program_toml: Program::suzhou_2026().to_toml(),
@@ -40,12 +41,22 @@ fn ledger(w: &Workload) -> (Ledger, MemIndex) {
         ledger_key: tk::public(&tk::key(3)),
         origin: "bench".into(),
     };
-    let (mut l, _) = Ledger::create(genesis, NOW_S * 1000).expect("genesis");
-    let mut idx = MemIndex::default();
+    let (mut l, first) = Ledger::create(genesis, NOW_S * 1000).expect("genesis");
+    let mut entries = vec![first];
     let (a, h) = w.setup(&admin);
     for i in a.iter().chain(&h) {
-        assert!(matches!(l.decide(&mut idx, NOW_S * 1000, i, true), Decision::Accepted(_)));
+        match l.decide(idx, NOW_S * 1000, i, true) {
+            Decision::Accepted(e) => entries.push(e),
+            other => panic!("setup: {other:?}"),
+        }
     }
+    (l, entries)
+}
+
+/// A ledger with the workload's entities, vouchers and authorizations in place.
+fn ledger(w: &Workload) -> (Ledger, MemIndex) {
+    let mut idx = MemIndex::default();
+    let (l, _) = set_up(w, &mut idx);
     (l, idx)
 }
 
@@ -141,26 +152,11 @@ fn dashboard(c: &mut Criterion) {
     use suanli_core::dashboard::{Aggregates, Fact};
     use suanli_core::entity_index::EntityIndex;
     let w = workload(20_000);
-    let admin = tk::key(1);
-    let genesis = Genesis {
-        program_toml: Program::suzhou_2026().to_toml(),
-        admin_key: tk::public(&admin),
-        finance_key: tk::public(&tk::key(2)),
-        ledger_key: tk::public(&tk::key(3)),
-        origin: "bench".into(),
-    };
-    let (mut l, first) = Ledger::create(genesis, NOW_S * 1000).expect("genesis");
-    let offset = l.program().utc_offset_seconds;
     let mut idx = MemIndex::default();
-    let (a, h) = w.setup(&admin);
-    let setup = a.iter().chain(&h);
-    let usage: Vec<Input> = w.signed_by_provider().into_iter().flatten().collect();
-    let mut entries = vec![first];
-    let mut counted_before = 0;
-    for (n, i) in setup.chain(&usage).enumerate() {
-        if n == a.len() + h.len() {
-            counted_before = entries.len();
-        }
+    let (mut l, mut entries) = set_up(&w, &mut idx);
+    let offset = l.program().utc_offset_seconds;
+    let counted_before = entries.len();
+    for i in &inputs(20_000) {
         if let Decision::Accepted(e) = l.decide(&mut idx, NOW_S * 1000, i, true) {
             entries.push(e);
         }
@@ -221,35 +217,21 @@ fn merkle(c: &mut Criterion) {
 fn ledger_on_sled(w: &Workload) -> (tempfile::TempDir, SledStore, Ledger, Frontier) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path()).expect("open");
-    let admin = tk::key(1);
-    let genesis = Genesis {
-        program_toml: Program::suzhou_2026().to_toml(),
-        admin_key: tk::public(&admin),
-        finance_key: tk::public(&tk::key(2)),
-        ledger_key: tk::public(&tk::key(3)),
-        origin: "bench".into(),
-    };
-    let (mut l, entry0) = Ledger::create(genesis, NOW_S * 1000).expect("genesis");
     let mut batch = CommitBatch::default();
     let mut frontier = Frontier::new();
-    let mut push = |bytes: Vec<u8>, seq: u64, batch: &mut CommitBatch| {
-        frontier.append(leaf_hash(&bytes), |_, _| {});
-        batch.entries.push((seq, bytes));
-    };
-    push(entry0.encode(), 0, &mut batch);
-    {
+    let l = {
         let mut idx = LedgerIndex::new(&store);
-        let (a, h) = w.setup(&admin);
-        for i in a.iter().chain(&h) {
-            match l.decide(&mut idx, NOW_S * 1000, i, true) {
-                Decision::Accepted(e) => push(e.encode(), e.seq, &mut batch),
-                other => panic!("setup: {other:?}"),
-            }
+        let (l, entries) = set_up(w, &mut idx);
+        for e in entries {
+            let bytes = e.encode();
+            frontier.append(leaf_hash(&bytes), |_, _| {});
+            batch.entries.push((e.seq, bytes));
         }
         let (records, requests) = idx.take_writes();
         batch.records = records;
         batch.requests = requests;
-    }
+        l
+    };
     batch.frontier = frontier.encode();
     store.commit(&batch).expect("setup commit");
     (dir, store, l, frontier)

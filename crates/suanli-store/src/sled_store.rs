@@ -240,7 +240,7 @@ fn is_lock_held(e: &std::io::Error) -> bool {
 
 /// Removes the `snap.*.generating` files in `dir`: snapshots sled began to write and never
 /// renamed into place (see [`open_db`]). Returns how many it removed.
-pub fn remove_unfinished_snapshots(dir: &Path) -> std::io::Result<usize> {
+fn remove_unfinished_snapshots(dir: &Path) -> std::io::Result<usize> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
