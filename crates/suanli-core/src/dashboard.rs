@@ -156,12 +156,24 @@ pub enum FactKind {
 impl Fact {
     /// Reads what `entry` contributes. `offset`: the program's UTC offset in seconds.
     pub fn of(entry: &Entry, offset: i32) -> Result<Fact, DashboardError> {
+        Fact::of_known(entry, None, offset)
+    }
+
+    /// [`Fact::of`], given the usage record of a usage entry already decoded and checked
+    /// (`usage` must be what the entry's payload holds; the sequencer has it from the
+    /// verification threads). `None`, or an entry of another kind, decodes the payload.
+    pub fn of_known(entry: &Entry, usage: Option<validate::Usage>, offset: i32) -> Result<Fact, DashboardError> {
         let err = |what: String| DashboardError { seq: entry.seq, what };
         let day = day_of(entry.time_ms, offset);
         let what = match &entry.body {
             Body::Usage { input, lines } => {
-                let r = wire::UsageRecord::decode(input.payload.as_slice()).map_err(|e| err(e.to_string()))?;
-                let u = validate::usage(&r).map_err(|e| err(e.to_string()))?;
+                let u = match usage {
+                    Some(u) => u,
+                    None => {
+                        let r = wire::UsageRecord::decode(input.payload.as_slice()).map_err(|e| err(e.to_string()))?;
+                        validate::usage(&r).map_err(|e| err(e.to_string()))?
+                    }
+                };
                 FactKind::Record {
                     kind: RecordKind::Usage,
                     provider: u.provider,

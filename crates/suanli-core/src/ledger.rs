@@ -241,7 +241,7 @@ fn reject(code: RejectCode, detail: impl Into<String>) -> Refusal {
     Refusal::Rejected(Rejection::new(code, detail))
 }
 
-fn payload_hash(payload: &[u8]) -> PayloadHash {
+pub(crate) fn payload_hash(payload: &[u8]) -> PayloadHash {
     Sha256::digest(payload).into()
 }
 
@@ -401,8 +401,24 @@ impl Ledger {
     /// input's domain tag and payload, made beforehand (in parallel, in batches). When the
     /// submission is accepted its entry has already been applied.
     pub fn decide(&mut self, index: &mut dyn Index, time_ms: i64, input: &Input, signature_ok: bool) -> Decision {
+        self.decide_parsed(index, time_ms, input, signature_ok, None)
+    }
+
+    /// [`Ledger::decide`] of a usage record whose payload was already decoded and field
+    /// checked: `parsed` must be `validate::parse_usage(&input.signed.payload)` (the
+    /// verification threads make it, so the one writer does not). Every check runs in the
+    /// same order as in `decide`, and its errors are given at the same step; `None` decodes
+    /// here.
+    pub fn decide_parsed(
+        &mut self,
+        index: &mut dyn Index,
+        time_ms: i64,
+        input: &Input,
+        signature_ok: bool,
+        parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
+    ) -> Decision {
         let time_ms = time_ms.max(self.last_time_ms);
-        match self.evaluate(index, time_ms, input, signature_ok) {
+        match self.evaluate(index, time_ms, input, signature_ok, parsed) {
             Err(Refusal::Duplicate(d)) => Decision::Duplicate(d),
             Err(Refusal::Rejected(r)) => Decision::Rejected(r),
             Ok(accepted) => {
@@ -435,7 +451,7 @@ impl Ledger {
         };
         let signed = entry.body.signed().expect("not genesis").clone();
         let input = Input { kind, signed };
-        match self.evaluate(index, entry.time_ms, &input, true) {
+        match self.evaluate(index, entry.time_ms, &input, true, None) {
             Err(Refusal::Duplicate(d)) => Err(diverge(format!("replays as a duplicate of entry {}", d.seq))),
             Err(Refusal::Rejected(r)) => Err(diverge(format!("replays as rejected: {} {}", r.code, r.detail))),
             Ok(accepted) => {
@@ -458,6 +474,7 @@ impl Ledger {
         time_ms: i64,
         input: &Input,
         signature_ok: bool,
+        parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
     ) -> Result<Accepted, Refusal> {
         if !signature_ok {
             return Err(reject(RejectCode::BadSignature, "the signature does not verify for this message type"));
@@ -466,7 +483,7 @@ impl Ledger {
             return Err(reject(RejectCode::BadSignature, "only usage records are signed in batches"));
         }
         match input.kind {
-            InputKind::Usage => self.eval_usage(index, time_ms, &input.signed),
+            InputKind::Usage => self.eval_usage(index, time_ms, &input.signed, parsed),
             InputKind::Corpus => self.eval_corpus(index, time_ms, &input.signed),
             InputKind::Reversal => self.eval_reversal(index, time_ms, &input.signed),
             InputKind::Admin => self.eval_admin(index, &input.signed),
@@ -552,22 +569,37 @@ impl Ledger {
         Ok(())
     }
 
-    fn eval_usage(&self, index: &dyn Index, time_ms: i64, signed: &Signed) -> Result<Accepted, Refusal> {
+    fn eval_usage(
+        &self,
+        index: &dyn Index,
+        time_ms: i64,
+        signed: &Signed,
+        parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
+    ) -> Result<Accepted, Refusal> {
         let owner = self.signer(&signed.public_key)?;
         if !owner.flags.provider {
             return Err(reject(RejectCode::NotAProvider, format!("{} is not a registered provider", owner.id)));
         }
-        let record: wire::UsageRecord = validate::decode(&signed.payload)?;
+        let here;
+        let parsed = match parsed {
+            Some(p) => p,
+            None => {
+                here = validate::parse_usage(&signed.payload);
+                &here
+            }
+        };
+        let parsed = parsed.as_ref().map_err(|m| Rejection::from(m.clone()))?;
+        let record = &parsed.record;
         if record.provider_id != owner.id.as_str() {
             return Err(reject(
                 RejectCode::ProviderMismatch,
                 format!("provider_id {:?} is not the key's owner {}", record.provider_id, owner.id),
             ));
         }
-        let hash = payload_hash(&signed.payload);
+        let hash = parsed.payload_hash;
         let key = RecordKey { kind: RecordKind::Usage, provider: owner.id, record_id: record.record_id.clone() };
         Self::dedupe_record(index, &key, &hash)?;
-        let u = validate::usage(&record)?;
+        let u = parsed.usage.as_ref().map_err(|m| Rejection::from(m.clone()))?;
         let year = self.program.cap_year(u.end);
         self.year_closed(year)?;
         let renter = self
@@ -594,7 +626,7 @@ impl Ledger {
             None => None,
             Some(id) => Some(self.voucher_valid(id, VoucherKind::Compute, owner, &u.renter, u.end)?),
         };
-        let lines = self.settle_usage(&u, owner, renter, voucher);
+        let lines = self.settle_usage(u, owner, renter, voucher);
         let facts = RecordFacts {
             seq: self.next_seq,
             kind: RecordKind::Usage,

@@ -145,6 +145,25 @@ pub struct Usage {
     pub invoice_no: Option<String>,
 }
 
+/// A usage record's payload decoded, and its field checks, done once ahead of the
+/// sequencer (on the verification threads) so that the one writer and the dashboard do not
+/// decode it again. The ledger raises each error at the same step as if it decoded the
+/// payload itself (`Ledger::decide_parsed`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedUsage {
+    pub record: wire::UsageRecord,
+    /// SHA-256 of the payload: what a resubmission is compared by.
+    pub payload_hash: crate::index::PayloadHash,
+    pub usage: Result<Usage, Malformed>,
+}
+
+/// [`decode`] then [`usage`] of a usage record's payload, and the payload's hash.
+pub fn parse_usage(payload: &[u8]) -> Result<ParsedUsage, Malformed> {
+    let record: wire::UsageRecord = decode(payload)?;
+    let usage = usage(&record);
+    Ok(ParsedUsage { record, payload_hash: crate::ledger::payload_hash(payload), usage })
+}
+
 /// The `MALFORMED` checks of a usage record, in field order.
 pub fn usage(r: &wire::UsageRecord) -> Result<Usage, Malformed> {
     let record_id = id("record_id", &r.record_id)?;

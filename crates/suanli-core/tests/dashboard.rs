@@ -536,6 +536,18 @@ fn check(case: &Case) {
         rebuilt.apply_fact(f).unwrap();
     }
     assert_eq!(&rebuilt, a, "rebuilt aggregates equal the ones kept live");
+
+    // 4. The fact of a usage entry whose record the sequencer had decoded already (on the
+    //    verification threads) is the fact the dashboard reads from the entry itself.
+    let mut usage_entries = 0;
+    for e in &case.entries {
+        if let Body::Usage { input, .. } = &e.body {
+            let known = suanli_core::validate::parse_usage(&input.payload).unwrap().usage.unwrap();
+            assert_eq!(Fact::of_known(e, Some(known), CST).unwrap(), Fact::of(e, CST).unwrap());
+            usage_entries += 1;
+        }
+    }
+    assert!(usage_entries > 0, "the case has usage entries");
 }
 
 fn cases() -> u64 {

@@ -1304,7 +1304,15 @@ impl World {
     fn submit(&mut self, desc: String, msg: &Msg, input: &Input) {
         let signature_ok = !(self.setup_done && self.p(0.01));
         let expect = self.model.submit(self.now_ms, msg, input, signature_ok);
-        let got = self.ledger.decide(&mut self.index, self.now_ms, input, signature_ok);
+        // Half the usage records come decoded beforehand, as the server's verification
+        // threads hand them to the sequencer (`decide_parsed`); the model must not see a
+        // difference, whatever the record's faults.
+        let got = if input.kind == InputKind::Usage && signature_ok && self.rng.gen_bool(0.5) {
+            let parsed = suanli_core::validate::parse_usage(&input.signed.payload);
+            self.ledger.decide_parsed(&mut self.index, self.now_ms, input, signature_ok, Some(&parsed))
+        } else {
+            self.ledger.decide(&mut self.index, self.now_ms, input, signature_ok)
+        };
         self.trace.push(format!(
             "#{} t={} {desc}{} -> {}",
             self.trace.len(),

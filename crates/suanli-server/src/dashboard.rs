@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use suanli_core::dashboard::{Aggregates, DashboardError, Fact};
 use suanli_core::entity_index::EntityIndex;
 use suanli_core::entry::Entry;
+use suanli_core::validate::Usage;
 use suanli_store::Store;
 use tracing::{error, info, warn};
 
@@ -110,7 +111,8 @@ impl State {
 /// Entries handed over and not yet taken by the counting thread.
 #[derive(Default)]
 struct Inbox {
-    entries: Vec<Entry>,
+    /// Each usage entry with its record, when the sequencer had it decoded already.
+    entries: Vec<(Entry, Option<Usage>)>,
     /// One past the last entry handed over.
     handed: u64,
     closed: bool,
@@ -142,7 +144,7 @@ impl Shared {
     fn count(&self) {
         let mut spare = Vec::new();
         loop {
-            let batch = {
+            let mut batch = {
                 let mut inbox = self.inbox();
                 while inbox.entries.is_empty() && !inbox.closed {
                     inbox = self.arrived.wait(inbox).unwrap_or_else(|p| p.into_inner());
@@ -153,7 +155,8 @@ impl Shared {
                 std::mem::swap(&mut inbox.entries, &mut spare);
                 std::mem::take(&mut spare)
             };
-            let facts: Vec<_> = batch.iter().map(|e| (e.seq, Fact::of(e, self.offset))).collect();
+            let facts: Vec<_> =
+                batch.drain(..).map(|(e, usage)| (e.seq, Fact::of_known(&e, usage, self.offset))).collect();
             {
                 let mut s = self.lock();
                 for (seq, fact) in facts {
@@ -229,8 +232,8 @@ impl LiveDashboard {
 
     /// The sequencer's hook: `entries` were just decided (or taken from a shared store),
     /// in log order. They are counted on the counting thread; readers wait for them.
-    pub fn hand_over(&self, entries: &mut Vec<Entry>) {
-        let Some(last) = entries.last() else { return };
+    pub fn hand_over(&self, entries: &mut Vec<(Entry, Option<Usage>)>) {
+        let Some((last, _)) = entries.last() else { return };
         let last = last.seq;
         let mut inbox = self.shared.inbox();
         inbox.handed = inbox.handed.max(last + 1);
@@ -245,7 +248,7 @@ impl LiveDashboard {
 
     /// [`LiveDashboard::hand_over`] of one entry (a mirror storing what its primary sent).
     pub fn decided(&self, entry: &Entry) {
-        self.hand_over(&mut vec![entry.clone()]);
+        self.hand_over(&mut vec![(entry.clone(), None)]);
     }
 
     /// Counts queued facts that are next in line; drops those already counted.
@@ -385,7 +388,8 @@ mod tests {
         let live = LiveDashboard::new(0, 0);
         let all = entries(50_000);
         let (first, rest) = all.split_at(20_000);
-        let (mut first, mut rest) = (first.to_vec(), rest.to_vec());
+        let mut first: Vec<_> = first.iter().map(|e| (e.clone(), None)).collect();
+        let mut rest: Vec<_> = rest.iter().map(|e| (e.clone(), None)).collect();
         live.hand_over(&mut first);
         assert!(first.is_empty(), "the entries were moved, not copied");
         live.hand_over(&mut rest);

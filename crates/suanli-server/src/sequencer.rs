@@ -23,6 +23,7 @@ use suanli_core::entry::Entry;
 use suanli_core::ledger::{Answer, Decision, Input, Ledger};
 use suanli_core::merkle::{Frontier, leaf_hash};
 use suanli_core::note::Signer;
+use suanli_core::validate::Usage;
 use suanli_store::filter::KeyFilter;
 use suanli_store::ledger_index::{LedgerIndex, Pending};
 use suanli_store::{CommitBatch, Store};
@@ -49,8 +50,16 @@ pub fn system_clock() -> Clock {
 
 pub enum Command {
     /// Verified inputs (verdict per input), answered in order after the commit.
-    /// `received`: when the chunk was taken in (for the ack latency metric).
-    Submit { inputs: Vec<Input>, signature_ok: Vec<bool>, reply: oneshot::Sender<Vec<Answer>>, received: Instant },
+    /// `parsed`: usage payloads decoded by the verification threads, by input (may be
+    /// shorter, or empty: the rest is decoded here). `received`: when the chunk was taken
+    /// in (for the ack latency metric).
+    Submit {
+        inputs: Vec<Input>,
+        signature_ok: Vec<bool>,
+        parsed: Vec<crate::verify::Parsed>,
+        reply: oneshot::Sender<Vec<Answer>>,
+        received: Instant,
+    },
     /// Sign a checkpoint now (if the log grew since the last one) and return the latest.
     Checkpoint { reply: oneshot::Sender<Option<(u64, String)>> },
     /// Periodic wake-up: sign a checkpoint if the log grew and the interval passed.
@@ -177,8 +186,9 @@ struct Pipe {
     /// Every record key in the store or pending, in front of the index.
     filter: RefCell<KeyFilter>,
     to_committer: std::sync::mpsc::SyncSender<Decided>,
-    /// The entries of the round being decided, for the dashboard (empty between rounds).
-    decided: Vec<Entry>,
+    /// The entries of the round being decided, for the dashboard (empty between rounds),
+    /// each usage entry with its record when the verification threads decoded it.
+    decided: Vec<(Entry, Option<Usage>)>,
 }
 
 impl Sequencer {
@@ -270,7 +280,7 @@ impl Sequencer {
             ledger.apply(&mut index, &entry).unwrap_or_else(|e| panic!("entry {seq} from the shared store: {e}"));
             index.discard_writes();
             self.frontier.append(leaf_hash(&bytes), |_, _| {});
-            decided.push(entry);
+            decided.push((entry, None));
         }
         index.set_as_of(None);
         let mut batch = CommitBatch::default();
@@ -279,14 +289,15 @@ impl Sequencer {
         let mut want_checkpoint = final_round;
         for cmd in commands {
             match cmd {
-                Command::Submit { inputs, signature_ok, reply, received } => {
+                Command::Submit { inputs, signature_ok, mut parsed, reply, received } => {
                     let mut answers = Vec::with_capacity(inputs.len());
-                    for (input, ok) in inputs.iter().zip(signature_ok) {
-                        let decision = ledger.decide(&mut index, (self.clock)(), input, ok);
+                    parsed.resize_with(inputs.len(), || None);
+                    for ((input, ok), parsed) in inputs.iter().zip(signature_ok).zip(parsed) {
+                        let decision = ledger.decide_parsed(&mut index, (self.clock)(), input, ok, parsed.as_ref());
                         answers.push(decision.answer());
                         if let Decision::Accepted(entry) = decision {
                             self.append(&entry, &mut batch);
-                            decided.push(entry);
+                            decided.push((entry, parsed.and_then(|p| p.ok()).and_then(|p| p.usage.ok())));
                         }
                     }
                     self.metrics.count_answers(inputs.iter().map(|i| i.kind).zip(&answers));

@@ -79,6 +79,7 @@ struct Verified {
     slots: Vec<Option<Answer>>,
     inputs: Vec<Input>,
     signature_ok: Vec<bool>,
+    parsed: Vec<crate::verify::Parsed>,
 }
 
 fn unavailable() -> Status {
@@ -183,9 +184,13 @@ impl Shared {
             }
         }
         let inputs = Arc::new(inputs);
-        let signature_ok = if inputs.is_empty() { Vec::new() } else { self.verifier.verify(inputs.clone()).await };
+        let crate::verify::Checked { signature_ok, parsed } = if inputs.is_empty() {
+            crate::verify::Checked { signature_ok: Vec::new(), parsed: Vec::new() }
+        } else {
+            self.verifier.verify(inputs.clone()).await
+        };
         let inputs = Arc::try_unwrap(inputs).unwrap_or_else(|a| (*a).clone());
-        Verified { start, received, slots: answers, inputs, signature_ok }
+        Verified { start, received, slots: answers, inputs, signature_ok, parsed }
     }
 
     /// Hands a verified chunk to the sequencer (waiting for queue room: backpressure).
@@ -201,6 +206,7 @@ impl Shared {
                 .send(Command::Submit {
                     inputs: v.inputs,
                     signature_ok: v.signature_ok,
+                    parsed: v.parsed,
                     reply: tx,
                     received: v.received,
                 })
@@ -228,12 +234,15 @@ impl Shared {
         let mut slots = Vec::new();
         let mut inputs = Vec::new();
         let mut signature_ok = Vec::new();
+        let mut parsed = Vec::new();
         for v in verified {
             slots.extend(v.slots);
             inputs.extend(v.inputs);
             signature_ok.extend(v.signature_ok);
+            parsed.extend(v.parsed);
         }
-        let (_, slots, rx) = self.sequence(Verified { start: 0, received, slots, inputs, signature_ok }).await?;
+        let (_, slots, rx) =
+            self.sequence(Verified { start: 0, received, slots, inputs, signature_ok, parsed }).await?;
         let answers = rx.await.map_err(|_| unavailable())?;
         Ok(merge(slots, answers))
     }

@@ -18,6 +18,18 @@ use std::sync::{Arc, RwLock};
 use suanli_core::batch;
 use suanli_core::ledger::{Input, InputKind};
 use suanli_core::sig::{self, Domain, Item, KeyRef, PublicKey};
+use suanli_core::validate::{self, Malformed, ParsedUsage};
+
+/// A usage record's payload decoded and field checked (`validate::parse_usage`).
+pub type Parsed = Option<Result<ParsedUsage, Malformed>>;
+
+/// What the verification threads learn about a chunk of inputs, in input order.
+pub struct Checked {
+    pub signature_ok: Vec<bool>,
+    /// For each usage record whose signature holds, its payload decoded and checked,
+    /// so that the sequencer and the dashboard do not decode it again; `None` otherwise.
+    pub parsed: Vec<Parsed>,
+}
 
 /// Most public keys kept checked in memory.
 pub const KEY_CACHE_MAX: usize = 100_000;
@@ -110,14 +122,32 @@ impl Verifier {
         units
     }
 
-    /// Verifies on the pool without blocking the async runtime.
-    pub async fn verify(self: &Arc<Self>, inputs: Arc<Vec<Input>>) -> Vec<bool> {
+    /// Verifies on the pool, and decodes the usage records whose signature holds, without
+    /// blocking the async runtime.
+    pub async fn verify(self: &Arc<Self>, inputs: Arc<Vec<Input>>) -> Checked {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
         self.pool.spawn(move || {
-            let _ = tx.send(me.verify_blocking(&inputs));
+            let _ = tx.send(me.check_blocking(&inputs));
         });
         rx.await.expect("verification task finished")
+    }
+
+    /// [`Verifier::verify_blocking`], then the usage records decoded (in parallel too).
+    pub fn check_blocking(&self, inputs: &[Input]) -> Checked {
+        use rayon::prelude::*;
+        let signature_ok = self.verify_blocking(inputs);
+        let parsed = self.pool.install(|| {
+            inputs
+                .par_iter()
+                .zip(&signature_ok)
+                .with_min_len(VERIFY_SLICE_ITEMS)
+                .map(|(input, ok)| {
+                    (*ok && input.kind == InputKind::Usage).then(|| validate::parse_usage(&input.signed.payload))
+                })
+                .collect()
+        });
+        Checked { signature_ok, parsed }
     }
 }
 

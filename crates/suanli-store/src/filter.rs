@@ -3,49 +3,59 @@
 //! nearly every record is new).
 //!
 //! It is a scalable Bloom filter: a chain of filters, each twice the size of the one
-//! before, at about 10 bits per key (under 1 % false positives, which only cost a lookup).
-//! It never forgets a key, so "absent" is always right. It costs about 1.2 bytes per record
-//! ever stored — the one piece of memory that grows with the log (1.2 MB per million
-//! records) — and is rebuilt from the store's keys at start.
+//! before. Each filter is *split-block*: a key hashes (once, SipHash with a per-process key)
+//! to one 64-byte block and sets one bit in each of its eight words, so a lookup touches one
+//! cache line and needs no division. At 16 bits per key the chain answers "maybe" for about
+//! 0.1 % of absent keys (0.09 % with two parts, measured by the test below). A false
+//! "maybe" costs a store lookup: at 10 bits per key and seven probes per part (0.8 % a
+//! part) those lookups were 3.4 % of the server's CPU in a batch-signed run on a ledger of
+//! 1.6 million records. It never forgets a key, so "absent" is always right. It costs about 2 bytes
+//! per record ever stored — the one piece of memory that grows with the log (2 MB per
+//! million records) — and is rebuilt from the store's keys at start.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 
-/// Keys the first filter holds before the next one is added.
+/// Keys the first filter holds before the next one is added (a power of two).
 pub const FIRST_CAPACITY: u64 = 1 << 20;
-/// Bits per key and hash functions: 10 and 7 give about 0.8 % false positives.
-const BITS_PER_KEY: u64 = 10;
-const HASHES: u64 = 7;
+/// Bits per key (a power of two, so that every part has a power-of-two number of blocks).
+const BITS_PER_KEY: u64 = 16;
+/// Words of one block: one bit is set in each.
+const WORDS: usize = 8;
+/// Odd multipliers that turn a key's 32-bit in-block hash into one bit position per word.
+const SALT: [u32; WORDS] =
+    [0x47b6_137b, 0x4497_4d91, 0x8824_ad5b, 0xa2b7_289d, 0x7054_95c7, 0x2df1_424b, 0x9efc_4947, 0x5c6b_fb31];
 
 struct Part {
-    bits: Vec<u64>,
+    blocks: Vec<[u64; WORDS]>,
     capacity: u64,
     len: u64,
 }
 
 impl Part {
     fn new(capacity: u64) -> Part {
-        let words = (capacity * BITS_PER_KEY).div_ceil(64) as usize;
-        Part { bits: vec![0; words], capacity, len: 0 }
+        let blocks = (capacity * BITS_PER_KEY / (64 * WORDS as u64)).max(1) as usize;
+        debug_assert!(blocks.is_power_of_two());
+        Part { blocks: vec![[0; WORDS]; blocks], capacity, len: 0 }
     }
 
-    fn bit_count(&self) -> u64 {
-        self.bits.len() as u64 * 64
+    /// The block of a hash (its high bits) and the mask of each word (its low 32 bits).
+    fn place(&self, h: u64) -> (usize, [u64; WORDS]) {
+        let block = (h >> 32) as usize & (self.blocks.len() - 1);
+        let low = h as u32;
+        (block, SALT.map(|s| 1u64 << (low.wrapping_mul(s) >> 26)))
     }
 
-    fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = u64> + '_ {
-        let m = self.bit_count();
-        (0..HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % m)
+    fn contains(&self, h: u64) -> bool {
+        let (b, masks) = self.place(h);
+        let block = &self.blocks[b];
+        (0..WORDS).all(|i| block[i] & masks[i] != 0)
     }
 
-    fn contains(&self, h: (u64, u64)) -> bool {
-        self.positions(h).all(|b| self.bits[(b / 64) as usize] & (1 << (b % 64)) != 0)
-    }
-
-    fn insert(&mut self, h: (u64, u64)) {
-        let m = self.bit_count();
-        for i in 0..HASHES {
-            let b = h.0.wrapping_add(i.wrapping_mul(h.1)) % m;
-            self.bits[(b / 64) as usize] |= 1 << (b % 64);
+    fn insert(&mut self, h: u64) {
+        let (b, masks) = self.place(h);
+        let block = &mut self.blocks[b];
+        for i in 0..WORDS {
+            block[i] |= masks[i];
         }
         self.len += 1;
     }
@@ -67,15 +77,8 @@ impl KeyFilter {
         KeyFilter { parts: vec![Part::new(FIRST_CAPACITY)], hasher: Default::default() }
     }
 
-    fn hash(&self, key: &[u8]) -> (u64, u64) {
-        let mut a = self.hasher.build_hasher();
-        a.write(key);
-        let h1 = a.finish();
-        let mut b = self.hasher.build_hasher();
-        b.write_u8(0x5a);
-        b.write(key);
-        // An odd step visits distinct positions for every hash function.
-        (h1, b.finish() | 1)
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     /// False means the key was never inserted.
@@ -105,7 +108,7 @@ impl KeyFilter {
 
     /// Memory held, bytes.
     pub fn bytes(&self) -> usize {
-        self.parts.iter().map(|p| p.bits.len() * 8).sum()
+        self.parts.iter().map(|p| p.blocks.len() * WORDS * 8).sum()
     }
 }
 
@@ -121,11 +124,24 @@ mod tests {
             f.insert(&i.to_be_bytes());
         }
         assert_eq!(f.len(), n);
-        assert!(f.parts.len() >= 2);
+        assert_eq!(f.parts.len(), 2);
+        assert_eq!(f.bytes() as u64, 3 * FIRST_CAPACITY * BITS_PER_KEY / 8);
         for i in 0..n {
             assert!(f.may_contain(&i.to_be_bytes()), "key {i} forgotten");
         }
-        let false_positives = (n..n + 100_000).filter(|i| f.may_contain(&i.to_be_bytes())).count();
-        assert!(false_positives < 3_000, "{false_positives} false positives in 100000");
+        let tries = 1_000_000u64;
+        let false_positives = (n..n + tries).filter(|i| f.may_contain(&i.to_be_bytes())).count();
+        eprintln!("{false_positives} false positives in {tries} absent keys, two parts");
+        // Two parts (one full, one half full) at 16 bits per key: 0.09 % measured.
+        assert!(false_positives < 2_000, "{false_positives} false positives in {tries}");
+    }
+
+    #[test]
+    fn keys_of_records_that_differ_only_slightly_are_told_apart() {
+        let mut f = KeyFilter::new();
+        f.insert(b"\x01provider-1\x00record-000001");
+        assert!(f.may_contain(b"\x01provider-1\x00record-000001"));
+        let lies = (2..10_000).filter(|i| f.may_contain(format!("\x01provider-1\x00record-{i:06}").as_bytes())).count();
+        assert_eq!(lies, 0, "an almost empty filter answers maybe only for what it holds");
     }
 }
