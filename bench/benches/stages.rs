@@ -241,6 +241,9 @@ fn ledger_on_sled(w: &Workload) -> (tempfile::TempDir, SledStore, Ledger, Fronti
 fn store(c: &mut Criterion) {
     let w = workload(8192);
     let ins: Vec<Input> = w.signed_by_provider().into_iter().flatten().collect();
+    // The server's `sequencer::NODE_LEVEL_MIN` (this crate does not link the server);
+    // BENCH_NODE_LEVEL_MIN=4 measures the 16-leaf choice it replaced.
+    let node_level_min: u8 = std::env::var("BENCH_NODE_LEVEL_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
     let mut g = c.benchmark_group("store commit");
     g.sample_size(10);
     for n in [512usize, 2048, 8192] {
@@ -258,7 +261,7 @@ fn store(c: &mut Criterion) {
                                 let bytes = e.encode();
                                 let leaf = leaf_hash(&bytes);
                                 frontier.append(leaf, |id, h| {
-                                    if id.level >= 4 {
+                                    if id.level >= node_level_min {
                                         batch.nodes.push(((id.level, id.index), h));
                                     }
                                 });

@@ -13,7 +13,7 @@
 //! - **Never rehash the past.** Perfect subtrees of at least 2^[`NODE_LEVEL_MIN`] leaves
 //!   are stored by the sequencer in the commit that completes them; smaller ones are
 //!   recomputed from at most 2^NODE_LEVEL_MIN entries ([`StoreNodes`]). A proof costs
-//!   O(log n) node reads and hashing at most a few blocks of 16 entries.
+//!   O(log n) node reads and hashing at most a few blocks of 256 entries.
 //! - **Only durable trees.** Every size is bounded by the store's entry count, which
 //!   counts only what is on disk, so no proof or export shows what a crash could erase.
 //!   "Latest" means the latest *stored* checkpoint; when a record is newer than it, the
@@ -95,7 +95,7 @@ impl<'a> StoreNodes<'a> {
         StoreNodes { store, count, blocks: RefCell::new(HashMap::new()) }
     }
 
-    /// The leaf hashes of block `block` (leaves `block·16 ..`, up to the count).
+    /// The leaf hashes of block `block` (leaves `block·256 ..`, up to the count).
     fn block_leaves(&self, block: u64) -> Result<Vec<Hash>, AuditError> {
         if let Some(leaves) = self.blocks.borrow().get(&block) {
             return Ok(leaves.clone());

@@ -122,7 +122,13 @@ impl Node {
         let signature_ok = verifier.verify_blocking(&inputs);
         let (reply, rx) = oneshot::channel();
         self.tx
-            .blocking_send(Command::Submit { inputs, signature_ok, parsed: Vec::new(), reply, received: Instant::now() })
+            .blocking_send(Command::Submit {
+                inputs,
+                signature_ok,
+                parsed: Vec::new(),
+                reply,
+                received: Instant::now(),
+            })
             .expect("sequencer runs");
         rx.blocking_recv().expect("an answer")
     }
