@@ -700,11 +700,13 @@ mod tests {
         let nodes = StoreNodes::new(&store, 100);
         assert!(matches!(nodes.node(NodeId { level: 7, index: 0 }), Err(AuditError::BeyondLog { .. })));
         assert!(matches!(nodes.node(NodeId { level: 64, index: 0 }), Err(AuditError::BeyondLog { .. })));
+        // Two blocks of entries, and none of the nodes above them.
+        let n = 2u64 << NODE_LEVEL_MIN;
         let empty = Counting::default();
         empty
-            .commit(&CommitBatch { entries: (0..32).map(|i| (i, vec![i as u8])).collect(), ..Default::default() })
+            .commit(&CommitBatch { entries: (0..n).map(|i| (i, vec![i as u8])).collect(), ..Default::default() })
             .unwrap();
-        let status = inclusion(&empty, 0, 32).unwrap_err();
+        let status = inclusion(&empty, 0, n).unwrap_err();
         assert_eq!(status.code(), tonic::Code::DataLoss, "{status:?}");
     }
 }
