@@ -283,6 +283,9 @@ fn metrics_count_what_was_submitted() {
     assert!(num("suanli_index_runs{index=\"record\"}") >= 1.0, "{m:#?}");
     assert!(num("suanli_index_runs{index=\"request\"}") >= 0.0, "{m:#?}");
     assert!(num("suanli_index_merges_running") >= 0.0, "{m:#?}");
+    // The admission gate: idle, nothing in flight, and its limit at least the floor.
+    assert_eq!(num("suanli_admission_in_flight"), 0.0, "{m:#?}");
+    assert!(num("suanli_admission_limit") >= 4.0, "{m:#?}");
     // The process and the build.
     assert!(num("process_resident_memory_bytes") > 0.0 && num("process_open_fds") > 0.0);
     assert!(num("process_cpu_seconds_total") >= 0.0 && num("process_start_time_seconds") > 1.7e9);

@@ -87,6 +87,10 @@ pub struct Metrics {
     witness_calls: Family<Labels, Counter>,
     /// The largest checkpoint size each witness has cosigned for this ledger.
     witness_cosigned_size: Family<Labels, Gauge<i64>>,
+    /// The admission gate ([`crate::admission`]) at the last scrape: chunks admitted at
+    /// once now, and chunks in the pipeline.
+    admission_limit: Gauge<i64>,
+    admission_in_flight: Gauge<i64>,
 }
 
 /// What a mirror exposes about how far it follows its primary.
@@ -122,6 +126,8 @@ impl Default for Metrics {
             mirror: std::sync::OnceLock::new(),
             witness_calls: Family::default(),
             witness_cosigned_size: Family::default(),
+            admission_limit: Gauge::default(),
+            admission_in_flight: Gauge::default(),
         };
         // Every kind and outcome from the start, at zero.
         for kind in KINDS {
@@ -189,6 +195,12 @@ impl Metrics {
     }
 
     /// The whole exposition in the classic text format.
+    /// Records where the admission gate stands, for the next render.
+    pub fn set_admission(&self, limit: usize, in_flight: usize) {
+        self.admission_limit.set(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.admission_in_flight.set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+    }
+
     pub fn render(&self, ledger: &Ledger, runs: Option<IndexRuns>) -> String {
         self.render_as(ledger, runs, Format::Text004)
     }
@@ -210,6 +222,16 @@ impl Metrics {
             "suanli_ack_seconds",
             "From a chunk of submissions being taken in (before its signature checks) to its answers (after the commit)",
             self.ack_seconds.clone(),
+        );
+        r.register(
+            "suanli_admission_limit",
+            "Chunks of submissions admitted into the pipeline at once now (shrinks while a chunk takes over 40 ms from admission to decision)",
+            self.admission_limit.clone(),
+        );
+        r.register(
+            "suanli_admission_in_flight",
+            "Chunks of submissions in the pipeline now (verifying or waiting for the sequencer)",
+            self.admission_in_flight.clone(),
         );
         r.register(
             "suanli_witness_calls",

@@ -22,6 +22,8 @@ pub fn router() -> Router<Arc<WebState>> {
 async fn scrape(State(state): State<Arc<WebState>>, headers: HeaderMap) -> impl IntoResponse {
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let runs = state.shared.store.index_runs();
+    let gate = &state.shared.chunk_permits;
+    state.metrics.set_admission(gate.limit(), gate.in_flight());
     let body = state.metrics.render_as(&state.shared.ledger.read().expect("ledger lock"), runs, format);
     ([(header::CONTENT_TYPE, format.content_type())], body)
 }
