@@ -388,3 +388,77 @@ fn reads_from_unknown_keys_do_not_fill_the_replay_cache() {
         assert!(served.is_ok(), "the admin's read after 64 strangers' reads: {served:?}");
     });
 }
+
+/// One sample of the server's Prometheus exposition (on its web listener), by name.
+fn metric(server: &Server, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let addr = server.web_url().trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).expect("connect to the web listener");
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    // `name` with its labels, as the text format writes them, then the value.
+    let line = response.lines().find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')));
+    let line = line.unwrap_or_else(|| panic!("{name} missing from:\n{response}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+/// Finding 6: a stream that sends without end and never reads its acks blocks while
+/// sending them, and its pump kept the admission permits of the chunks behind those acks
+/// (up to `stream_chunks_in_flight_max − 1`, already decided) until it could send again:
+/// 128 such streams held every permit and the server stopped serving anyone (the
+/// hostile-clients test hung in CI). A permit now goes with its chunk to the sequencer and
+/// is given back when the chunk is answered, whoever reads the answer.
+#[test]
+fn a_stream_that_never_reads_its_acks_keeps_no_permits() {
+    // One record a chunk and three chunks in the pipeline at most: one such stream could
+    // hold every permit.
+    let (_tmp, server) = start_configured(
+        "[limits]\nchunk_records_max = 1\nstream_chunks_in_flight_max = 4\nchunks_in_flight_max = 3\n",
+    );
+    let admin = Server::read_key(&server.admin_key());
+    let url = server.url();
+    runtime().block_on(async {
+        setup(&url, &admin).await;
+        let pool: Vec<v1::Envelope> = (0..50).map(|i| record(&format!("deaf-{i}"))).collect();
+        let mut c = IngestClient::new(channel(&url).await);
+        let deaf = tokio::spawn(async move {
+            if let Ok(resp) = c.submit_usage(tokio_stream::iter(pool.into_iter().cycle())).await {
+                let _unread = resp;
+                std::future::pending::<()>().await;
+            }
+        });
+        // Wait until the server has stopped answering it (its acks fill the stream's
+        // window): the count of answers stays the same over several reads.
+        let answered = || {
+            ["accepted", "duplicate"]
+                .iter()
+                .map(|o| metric(&server, &format!("suanli_inputs_total{{kind=\"usage\",outcome=\"{o}\"}}")))
+                .sum::<f64>()
+        };
+        within("the deaf stream stops being answered", async {
+            let (mut last, mut same) = (answered(), 0);
+            while last < 100.0 || same < 5 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let now = answered();
+                same = if now == last { same + 1 } else { 0 };
+                last = now;
+            }
+        })
+        .await;
+        // Every chunk it had in the pipeline was answered and gave its permit back.
+        within("the deaf stream's permits come back", async {
+            while metric(&server, "suanli_admission_in_flight") > 0.0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        // So others are served: a batch and a stream.
+        let mut good = IngestClient::new(channel(&url).await);
+        let batch = v1::EnvelopeBatch { envelopes: (0..10).map(|i| record(&format!("b-{i}"))).collect() };
+        let acks = within("a batch beside a deaf stream", good.submit_usage_batch(batch)).await.unwrap();
+        assert!(acks.into_inner().acks.iter().all(|a| code(a) == "ACCEPTED"));
+        within("a stream beside a deaf stream", good_round(&mut good, 0, 20)).await;
+        deaf.abort();
+    });
+}

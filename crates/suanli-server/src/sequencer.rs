@@ -69,6 +69,9 @@ pub enum Command {
         parsed: Vec<crate::verify::Parsed>,
         reply: oneshot::Sender<Vec<Answer>>,
         received: Instant,
+        /// The chunk's admission permit (`crate::admission`), released when its answers
+        /// are sent back; `None` when the caller holds it.
+        permit: Option<crate::admission::Permit>,
     },
     /// Sign a checkpoint now (if the log grew since the last one) and return the latest.
     Checkpoint { reply: oneshot::Sender<Option<(u64, String)>> },
@@ -122,7 +125,7 @@ pub struct Sequencer {
 }
 
 enum Reply {
-    Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>, Instant),
+    Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>, Instant, Option<crate::admission::Permit>),
     Checkpoint(oneshot::Sender<Option<(u64, String)>>, Option<(u64, String)>),
 }
 
@@ -174,9 +177,10 @@ fn commit_loop(
         pending.committed(d.round, &d.batch.records, &d.batch.requests);
         for r in d.replies {
             match r {
-                Reply::Submit(tx, answers, received) => {
+                Reply::Submit(tx, answers, received, permit) => {
                     metrics.observe_ack(received.elapsed());
                     let _ = tx.send(answers);
+                    drop(permit);
                 }
                 Reply::Checkpoint(tx, cp) => {
                     let _ = tx.send(cp);
@@ -299,7 +303,7 @@ impl Sequencer {
         let mut want_checkpoint = final_round;
         for cmd in commands {
             match cmd {
-                Command::Submit { inputs, signature_ok, mut parsed, reply, received } => {
+                Command::Submit { inputs, signature_ok, mut parsed, reply, received, permit } => {
                     let mut answers = Vec::with_capacity(inputs.len());
                     parsed.resize_with(inputs.len(), || None);
                     for ((input, ok), parsed) in inputs.iter().zip(signature_ok).zip(parsed) {
@@ -311,7 +315,7 @@ impl Sequencer {
                         }
                     }
                     self.metrics.count_answers(inputs.iter().map(|i| i.kind).zip(&answers));
-                    replies.push(Reply::Submit(reply, answers, received));
+                    replies.push(Reply::Submit(reply, answers, received, permit));
                 }
                 Command::Checkpoint { reply } => {
                     want_checkpoint = true;

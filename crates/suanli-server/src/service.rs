@@ -50,9 +50,10 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Chunks of all streams together being verified or sequenced
     /// (`limits.chunks_in_flight_max`): what many streams can make the server hold at once
-    /// is bounded, not only what one stream can. A permit is released once the chunk is
-    /// decided, before its acks wait for the client, so clients that never read their
-    /// acks cannot keep permits from others. The bound also adapts to how long chunks take
+    /// is bounded, not only what one stream can. A permit travels with its chunk into the
+    /// sequencer's command and is released when the committer hands the chunk's answers
+    /// back, whether or not the stream has sent the acks of earlier chunks: clients that
+    /// never read their acks cannot keep permits from others. The bound also adapts to how long chunks take
     /// (see [`crate::admission`]): latency stays bounded at full speed.
     pub chunk_permits: Arc<crate::admission::Admission>,
     /// The finance dashboard's running totals (kept by the sequencer).
@@ -193,13 +194,16 @@ impl Shared {
         Verified { start, received, slots: answers, inputs, signature_ok, parsed }
     }
 
-    /// Hands a verified chunk to the sequencer (waiting for queue room: backpressure).
+    /// Hands a verified chunk to the sequencer (waiting for queue room: backpressure), with
+    /// its admission permit, which the committer drops once the chunk is answered.
     async fn sequence(
         &self,
         v: Verified,
+        permit: Option<crate::admission::Permit>,
     ) -> Result<(u64, Vec<Option<Answer>>, oneshot::Receiver<Vec<Answer>>), Status> {
         let (tx, rx) = oneshot::channel();
         if v.inputs.is_empty() {
+            drop(permit);
             let _ = tx.send(Vec::new());
         } else {
             self.sequencer
@@ -207,6 +211,7 @@ impl Shared {
                     inputs: v.inputs,
                     signature_ok: v.signature_ok,
                     parsed: v.parsed,
+                    permit,
                     reply: tx,
                     received: v.received,
                 })
@@ -242,7 +247,7 @@ impl Shared {
             parsed.extend(v.parsed);
         }
         let (_, slots, rx) =
-            self.sequence(Verified { start: 0, received, slots, inputs, signature_ok, parsed }).await?;
+            self.sequence(Verified { start: 0, received, slots, inputs, signature_ok, parsed }, None).await?;
         let answers = rx.await.map_err(|_| unavailable())?;
         Ok(merge(slots, answers))
     }
@@ -288,6 +293,13 @@ type AckStream = Pin<Box<dyn Stream<Item = Result<v1::Ack, Status>> + Send>>;
 
 /// Pumps one client stream (its messages already turned into slots: one per record)
 /// through verification and the sequencer and back as acks.
+///
+/// Sending acks is one branch of the loop, never a wait inside another: a client that
+/// stops reading its acks stops its own stream (its answered chunks count against
+/// `stream_chunks_in_flight_max` until their acks are sent, so it reads nothing more),
+/// but the chunks it already sent still go on to the sequencer and are answered, and give
+/// their admission permits back. Waiting to send inside the answers branch used to leave
+/// verified chunks of such a stream unsequenced, holding permits nobody would release.
 async fn pump(
     shared: Arc<Shared>,
     mut stream: impl Stream<Item = Result<Slot, Status>> + Unpin,
@@ -297,31 +309,39 @@ async fn pump(
     let in_flight_max = shared.limits.stream_chunks_in_flight_max;
     let mut verifying = FuturesOrdered::new();
     let mut sequencing: VecDeque<Sequenced> = VecDeque::new();
-    let mut permits: VecDeque<crate::admission::Permit> = VecDeque::new();
+    // Acks of answered chunks not yet sent, chunk by chunk, in order.
+    let mut unsent: VecDeque<std::vec::IntoIter<v1::Ack>> = VecDeque::new();
     let mut next_index = 0u64;
     let mut first: Option<Slot> = None;
     let mut input_done = false;
     let mut failure: Option<Status> = None;
     loop {
-        let room = verifying.len() + sequencing.len() < in_flight_max;
+        let room = verifying.len() + sequencing.len() + unsent.len() < in_flight_max;
         tokio::select! {
             biased;
+            slot = out.reserve(), if !unsent.is_empty() => {
+                let Ok(slot) = slot else { return }; // the client went away
+                let front = unsent.front_mut().expect("guarded");
+                slot.send(Ok(front.next().expect("a chunk in `unsent` has an ack left")));
+                if front.len() == 0 {
+                    unsent.pop_front();
+                }
+            }
             answers = async { (&mut sequencing.front_mut().expect("guarded").2).await }, if !sequencing.is_empty() => {
                 let (start, slots, _) = sequencing.pop_front().expect("guarded");
-                permits.pop_front();
                 let answers = match answers {
                     Ok(a) => a,
                     Err(_) => { let _ = out.send(Err(unavailable())).await; return; }
                 };
-                for (i, a) in merge(slots, answers).iter().enumerate() {
-                    if out.send(Ok(convert::ack(start + i as u64, a))).await.is_err() {
-                        return; // the client went away
-                    }
+                let acks: Vec<v1::Ack> =
+                    merge(slots, answers).iter().enumerate().map(|(i, a)| convert::ack(start + i as u64, a)).collect();
+                if !acks.is_empty() {
+                    unsent.push_back(acks.into_iter());
                 }
             }
             v = verifying.next(), if !verifying.is_empty() => {
-                let v: Verified = v.expect("guarded");
-                match shared.sequence(v).await {
+                let (v, permit): (Verified, _) = v.expect("guarded");
+                match shared.sequence(v, Some(permit)).await {
                     Ok(s) => sequencing.push_back(s),
                     Err(status) => { let _ = out.send(Err(status)).await; return; }
                 }
@@ -330,11 +350,11 @@ async fn pump(
                 match chunk {
                     Ok(envs) if envs.is_empty() => input_done = true,
                     Ok(envs) => {
-                        permits.push_back(permit.expect("a chunk holds a permit"));
+                        let permit = permit.expect("a chunk holds a permit");
                         let start = next_index;
                         next_index += envs.len() as u64;
                         let (slots, s) = (envs, shared.clone());
-                        verifying.push_back(async move { s.verify(start, slots).await });
+                        verifying.push_back(async move { (s.verify(start, slots).await, permit) });
                     }
                     Err(status) => {
                         input_done = true;

@@ -128,6 +128,7 @@ impl Node {
                 parsed: Vec::new(),
                 reply,
                 received: Instant::now(),
+                permit: None,
             })
             .expect("sequencer runs");
         rx.blocking_recv().expect("an answer")
