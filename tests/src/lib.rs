@@ -564,3 +564,42 @@ pub fn checkpoint_body(note: &str) -> suanli_core::checkpoint::Checkpoint {
     suanli_core::checkpoint::Checkpoint::parse(&format!("{}\n", note.split("\n\n").next().expect("a note")))
         .expect("a well-formed checkpoint")
 }
+
+/// One HTTP/1.1 request for `/metrics` at `addr` (the metrics or web listener): (head, body).
+pub fn metrics_http(addr: &str, method: &str, accept: Option<&str>) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
+    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
+    let request = format!("{method} /metrics HTTP/1.1\r\nHost: test\r\n{accept}Connection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    (head.to_string(), body.to_string())
+}
+
+/// Samples of an exposition: `name{labels}` → value.
+pub fn metric_samples(body: &str, openmetrics: bool) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in body.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            let allowed =
+                if openmetrics { &["# HELP ", "# TYPE ", "# UNIT ", "# EOF"][..] } else { &["# HELP ", "# TYPE "][..] };
+            assert!(line.is_empty() || allowed.iter().any(|p| line.starts_with(p)), "bad comment line {line:?}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        assert!(value == "+Inf" || value.parse::<f64>().is_ok(), "bad value in {line:?}");
+        assert!(out.insert(series.to_string(), value.to_string()).is_none(), "{series} twice");
+    }
+    out
+}
+
+/// GET /metrics in the classic text format, parsed.
+pub fn scrape_metrics(addr: &str) -> std::collections::BTreeMap<String, String> {
+    let (head, body) = metrics_http(addr, "GET", None);
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    assert!(!body.contains("# EOF"), "the classic format has no EOF line");
+    metric_samples(&body, false)
+}

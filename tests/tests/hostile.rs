@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use suanli_core::ledger::InputKind;
 use suanli_core::testkit::{self as tk, public, uscc};
-use suanli_tests::{Grpc, Server, code, envelope, rss_kib, runtime, v1};
+use suanli_tests::{Grpc, Server, code, envelope, rss_kib, runtime, scrape_metrics, v1};
 use tokio_stream::StreamExt;
 use v1::ingest_client::IngestClient;
 
@@ -391,16 +391,9 @@ fn reads_from_unknown_keys_do_not_fill_the_replay_cache() {
 
 /// One sample of the server's Prometheus exposition (on its web listener), by name.
 fn metric(server: &Server, name: &str) -> f64 {
-    use std::io::{Read, Write};
-    let addr = server.web_url().trim_start_matches("http://").to_string();
-    let mut conn = std::net::TcpStream::connect(&addr).expect("connect to the web listener");
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    // `name` with its labels, as the text format writes them, then the value.
-    let line = response.lines().find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')));
-    let line = line.unwrap_or_else(|| panic!("{name} missing from:\n{response}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+    let samples = scrape_metrics(server.web_url().trim_start_matches("http://"));
+    let value = samples.get(name).unwrap_or_else(|| panic!("{name} missing from:\n{samples:#?}"));
+    value.parse().unwrap_or_else(|e| panic!("{name} {value}: {e}"))
 }
 
 /// Finding 6: a stream that sends without end and never reads its acks blocks while

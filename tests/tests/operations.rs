@@ -2,13 +2,12 @@
 //! Prometheus metrics listener, and online backup and restore — each through the real
 //! binaries, as an operator would use them.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use suanli_tests::{Example, Server, bin, cli_at, text};
+use suanli_tests::{Example, Server, bin, cli_at, metric_samples, metrics_http, scrape_metrics, text};
 
 fn suanlid(args: &[&str]) -> std::process::Output {
     Command::new(bin("suanlid")).args(args).output().expect("run suanlid")
@@ -195,44 +194,6 @@ fn metrics_addr(server: &Server) -> String {
     }
 }
 
-/// One HTTP/1.1 request to the metrics listener: (head, body).
-fn http(addr: &str, method: &str, accept: Option<&str>) -> (String, String) {
-    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
-    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
-    let request = format!("{method} /metrics HTTP/1.1\r\nHost: test\r\n{accept}Connection: close\r\n\r\n");
-    conn.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    (head.to_string(), body.to_string())
-}
-
-/// Samples of an exposition: `name{labels}` → value.
-fn samples(body: &str, openmetrics: bool) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in body.lines() {
-        if line.starts_with('#') || line.is_empty() {
-            let allowed =
-                if openmetrics { &["# HELP ", "# TYPE ", "# UNIT ", "# EOF"][..] } else { &["# HELP ", "# TYPE "][..] };
-            assert!(line.is_empty() || allowed.iter().any(|p| line.starts_with(p)), "bad comment line {line:?}");
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line {line:?}"));
-        assert!(value == "+Inf" || value.parse::<f64>().is_ok(), "bad value in {line:?}");
-        assert!(out.insert(series.to_string(), value.to_string()).is_none(), "{series} twice");
-    }
-    out
-}
-
-/// GET /metrics in the classic text format, parsed.
-fn scrape(addr: &str) -> BTreeMap<String, String> {
-    let (head, body) = http(addr, "GET", None);
-    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    assert!(!body.contains("# EOF"), "the classic format has no EOF line");
-    samples(&body, false)
-}
-
 #[test]
 fn metrics_count_what_was_submitted() {
     let tmp = tempfile::tempdir().unwrap();
@@ -255,7 +216,7 @@ fn metrics_count_what_was_submitted() {
         first.lines().find(|l| l.starts_with("m2,")).unwrap().split(',').nth(2).unwrap().parse().unwrap();
 
     // Before any input of a kind, its counters are there, at zero.
-    let m = scrape(&addr);
+    let m = scrape_metrics(&addr);
     assert_eq!(m.get("suanli_inputs_total{kind=\"corpus\",outcome=\"accepted\"}").map(String::as_str), Some("0"));
     let get = |k: &str| m.get(k).cloned().unwrap_or_else(|| panic!("{k} missing from:\n{m:#?}"));
     let num = |k: &str| get(k).parse::<f64>().unwrap_or_else(|e| panic!("{k}: {e}"));
@@ -292,12 +253,12 @@ fn metrics_count_what_was_submitted() {
     assert!(m.keys().any(|k| k.starts_with("suanli_build_info{version=")), "{m:#?}");
     // Prometheus asks for OpenMetrics and gets it; HEAD is answered without a body.
     let (head, body) =
-        http(&addr, "GET", Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"));
+        metrics_http(&addr, "GET", Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"));
     assert!(head.contains("application/openmetrics-text; version=1.0.0"), "{head}");
     assert!(body.ends_with("# EOF\n"), "{body}");
-    let om = samples(&body, true);
+    let om = metric_samples(&body, true);
     assert_eq!(om.get("suanli_inputs_total{kind=\"usage\",outcome=\"accepted\"}").map(String::as_str), Some("2"));
-    let (head, body) = http(&addr, "HEAD", None);
+    let (head, body) = metrics_http(&addr, "HEAD", None);
     assert!(head.contains("text/plain; version=0.0.4") && body.is_empty(), "{head}\n{body}");
     assert_eq!(get("suanli_commit_seconds_bucket{le=\"+Inf\"}"), get("suanli_commit_seconds_count"));
 
