@@ -174,7 +174,7 @@ fn commit_loop(
             // The witness only detects a store that lost entries; a stale one detects less.
             error!(error = %e, "writing the checkpoint witness failed");
         }
-        pending.committed(d.round, &d.batch.records, &d.batch.requests);
+        pending.committed(d.round);
         for r in d.replies {
             match r {
                 Reply::Submit(tx, answers, received, permit) => {

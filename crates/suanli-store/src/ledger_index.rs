@@ -13,70 +13,57 @@
 //! after `n` reads as not yet made.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::RwLock;
 
 use suanli_core::index::{Index, RecordKey, RecordSummary, RequestKey, RequestSummary};
 
 use crate::Store;
 use crate::filter::KeyFilter;
+use crate::writes::{WriteMap, Writes};
 
+/// A commit's record index writes.
+pub type RecordWrites = Writes<RecordKey, RecordSummary>;
+/// A commit's request index writes.
+pub type RequestWrites = Writes<RequestKey, RequestSummary>;
 /// Record and request index writes, each in the order first written: the `records` and
 /// `requests` of a [`crate::CommitBatch`].
-pub type IndexWrites = (Vec<(RecordKey, RecordSummary)>, Vec<(RequestKey, RequestSummary)>);
+pub type IndexWrites = (RecordWrites, RequestWrites);
 
-/// Index writes of rounds handed to the committer and not yet durable, each tagged with its
-/// round so that committing round k never removes a newer write of round k+1.
+/// Index writes of rounds handed to the committer and not yet durable, newest last. A
+/// round's writes are the very maps its commit batch holds (shared, not copied), so adding
+/// and retiring a round costs nothing per key; a lookup asks each pending round, newest
+/// first (the pipeline keeps only a few rounds in flight).
 #[derive(Default)]
 pub struct Pending {
-    records: RwLock<HashMap<RecordKey, (u64, RecordSummary)>>,
-    requests: RwLock<HashMap<RequestKey, (u64, RequestSummary)>>,
+    rounds: RwLock<Vec<(u64, IndexWrites)>>,
 }
 
 impl Pending {
     /// Makes round `round`'s writes visible to later rounds until it is committed.
-    pub fn add(&self, round: u64, records: &[(RecordKey, RecordSummary)], requests: &[(RequestKey, RequestSummary)]) {
-        if !records.is_empty() {
-            let mut m = self.records.write().expect("pending lock");
-            for (k, v) in records {
-                m.insert(k.clone(), (round, v.clone()));
-            }
+    pub fn add(&self, round: u64, records: &RecordWrites, requests: &RequestWrites) {
+        if records.is_empty() && requests.is_empty() {
+            return;
         }
-        if !requests.is_empty() {
-            let mut m = self.requests.write().expect("pending lock");
-            for (k, v) in requests {
-                m.insert(k.clone(), (round, *v));
-            }
-        }
+        self.rounds.write().expect("pending lock").push((round, (records.clone(), requests.clone())));
     }
 
     /// Round `round` is durable: its writes are now read from the store.
-    pub fn committed(
-        &self,
-        round: u64,
-        records: &[(RecordKey, RecordSummary)],
-        requests: &[(RequestKey, RequestSummary)],
-    ) {
-        if !records.is_empty() {
-            let mut m = self.records.write().expect("pending lock");
-            for (k, _) in records {
-                if m.get(k).is_some_and(|(r, _)| *r == round) {
-                    m.remove(k);
-                }
-            }
-        }
-        if !requests.is_empty() {
-            let mut m = self.requests.write().expect("pending lock");
-            for (k, _) in requests {
-                if m.get(k).is_some_and(|(r, _)| *r == round) {
-                    m.remove(k);
-                }
-            }
-        }
+    pub fn committed(&self, round: u64) {
+        self.rounds.write().expect("pending lock").retain(|(r, _)| *r != round);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.read().expect("pending lock").is_empty() && self.requests.read().expect("pending lock").is_empty()
+        self.rounds.read().expect("pending lock").is_empty()
+    }
+
+    fn record(&self, key: &RecordKey) -> Option<RecordSummary> {
+        let rounds = self.rounds.read().expect("pending lock");
+        rounds.iter().rev().find_map(|(_, (records, _))| records.get(key).cloned())
+    }
+
+    fn request(&self, key: &RequestKey) -> Option<RequestSummary> {
+        let rounds = self.rounds.read().expect("pending lock");
+        rounds.iter().rev().find_map(|(_, (_, requests))| requests.get(key).copied())
     }
 }
 
@@ -84,10 +71,8 @@ pub struct LedgerIndex<'s> {
     store: &'s dyn Store,
     pending: Option<&'s Pending>,
     filter: Option<&'s RefCell<KeyFilter>>,
-    records: HashMap<RecordKey, RecordSummary>,
-    requests: HashMap<RequestKey, RequestSummary>,
-    record_order: Vec<RecordKey>,
-    request_order: Vec<RequestKey>,
+    records: WriteMap<RecordKey, RecordSummary>,
+    requests: WriteMap<RequestKey, RequestSummary>,
     as_of: Option<u64>,
 }
 
@@ -97,10 +82,8 @@ impl<'s> LedgerIndex<'s> {
             store,
             pending: None,
             filter: None,
-            records: HashMap::new(),
-            requests: HashMap::new(),
-            record_order: Vec::new(),
-            request_order: Vec::new(),
+            records: WriteMap::default(),
+            requests: WriteMap::default(),
             as_of: None,
         }
     }
@@ -124,27 +107,13 @@ impl<'s> LedgerIndex<'s> {
 
     /// The writes collected since the last take, in order, for the commit batch.
     pub fn take_writes(&mut self) -> IndexWrites {
-        let mut records = Vec::with_capacity(self.record_order.len());
-        for k in self.record_order.drain(..) {
-            if let Some(v) = self.records.remove(&k) {
-                records.push((k, v));
-            }
-        }
-        let mut requests = Vec::with_capacity(self.request_order.len());
-        for k in self.request_order.drain(..) {
-            if let Some(v) = self.requests.remove(&k) {
-                requests.push((k, v));
-            }
-        }
-        (records, requests)
+        (std::mem::take(&mut self.records).into(), std::mem::take(&mut self.requests).into())
     }
 
     /// Forgets uncommitted writes (the batch was abandoned).
     pub fn discard_writes(&mut self) {
         self.records.clear();
         self.requests.clear();
-        self.record_order.clear();
-        self.request_order.clear();
     }
 
     fn visible_record(&self, mut s: RecordSummary) -> Option<RecordSummary> {
@@ -165,12 +134,10 @@ impl Index for LedgerIndex<'_> {
         if let Some(s) = self.records.get(key) {
             return self.visible_record(s.clone());
         }
-        let pending =
-            self.pending.and_then(|p| p.records.read().expect("pending lock").get(key).map(|(_, s)| s.clone()));
-        if let Some(s) = pending {
+        if let Some(s) = self.pending.and_then(|p| p.record(key)) {
             return self.visible_record(s);
         }
-        if self.filter.is_some_and(|f| !f.borrow().may_contain(&key.encode())) {
+        if self.filter.is_some_and(|f| !f.borrow().may_contain_record(key)) {
             return None;
         }
         let stored = self.store.record(key).unwrap_or_else(|e| {
@@ -181,15 +148,14 @@ impl Index for LedgerIndex<'_> {
 
     fn put_record(&mut self, key: &RecordKey, summary: &RecordSummary) {
         if let Some(f) = self.filter {
-            f.borrow_mut().insert(&key.encode());
+            f.borrow_mut().insert_record(key);
         }
-        if self.records.insert(key.clone(), summary.clone()).is_none() {
-            self.record_order.push(key.clone());
-        }
+        // A key written again keeps its first place and takes the new value.
+        self.records.insert(key.clone(), summary.clone());
     }
 
     fn request(&self, key: &RequestKey) -> Option<RequestSummary> {
-        let pending = || self.pending.and_then(|p| p.requests.read().expect("pending lock").get(key).map(|(_, s)| *s));
+        let pending = || self.pending.and_then(|p| p.request(key));
         let s = match self.requests.get(key).copied().or_else(pending) {
             Some(s) => Some(s),
             None => self.store.request(key).unwrap_or_else(|e| {
@@ -200,8 +166,6 @@ impl Index for LedgerIndex<'_> {
     }
 
     fn put_request(&mut self, key: &RequestKey, summary: &RequestSummary) {
-        if self.requests.insert(key.clone(), *summary).is_none() {
-            self.request_order.push(key.clone());
-        }
+        self.requests.insert(key.clone(), *summary);
     }
 }

@@ -20,6 +20,7 @@ pub mod pg;
 pub mod pg_cluster;
 pub mod runs;
 pub mod sled_store;
+pub mod writes;
 
 use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestSummary};
 use suanli_core::merkle::leaf_hash;
@@ -76,9 +77,11 @@ pub struct CommitBatch {
     /// record on the hot path; entries committed without them are hashed when a lookup
     /// reaches them.
     pub leaf_hashes: Vec<Hash>,
-    /// Index writes in order; a later write of the same key replaces an earlier one.
-    pub records: Vec<(RecordKey, RecordSummary)>,
-    pub requests: Vec<(RequestKey, RequestSummary)>,
+    /// Index writes, each key once, in the order first written (`Vec::into` makes them
+    /// from a list in which a later write of a key replaces an earlier one); shared with
+    /// the sequencer's reads of rounds not yet durable.
+    pub records: ledger_index::RecordWrites,
+    pub requests: ledger_index::RequestWrites,
     /// Newly completed perfect Merkle subtrees worth keeping.
     pub nodes: Vec<(NodeKey, Hash)>,
     /// The Merkle frontier (compact range) after these entries, encoded; empty leaves the

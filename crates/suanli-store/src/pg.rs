@@ -38,7 +38,6 @@
 //! tokio forbids on a runtime thread, so every call made from inside a runtime moves off it
 //! first ([`blocking`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -328,30 +327,22 @@ impl PgStore {
             Self::write_entry_tables(c, &batch.entries)?;
         }
         if !batch.records.is_empty() {
-            // A later write of the same key replaces an earlier one: keep the last.
-            let mut last: HashMap<Vec<u8>, usize> = HashMap::with_capacity(batch.records.len());
-            for (i, (k, _)) in batch.records.iter().enumerate() {
-                last.insert(k.encode(), i);
-            }
-            let mut order: Vec<(Vec<u8>, usize)> = last.into_iter().collect();
-            order.sort_by_key(|(_, i)| *i);
-            let keys: Vec<&[u8]> = order.iter().map(|(k, _)| k.as_slice()).collect();
-            let values: Vec<Vec<u8>> = order.iter().map(|(_, i)| batch.records[*i].1.encode()).collect();
+            // Each key once (`Writes`), with its last value.
+            let keys: Vec<Vec<u8>> = batch.records.iter().map(|(k, _)| k.encode()).collect();
+            let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let values: Vec<Vec<u8>> = batch.records.iter().map(|(_, v)| v.encode()).collect();
             c.execute(
                 "INSERT INTO suanli_records (key, summary) SELECT * FROM unnest($1::bytea[], $2::bytea[])
                  ON CONFLICT (key) DO UPDATE SET summary = excluded.summary",
                 &[&keys, &values],
             )
             .map_err(db)?;
-            let rows: Vec<&(RecordKey, RecordSummary)> = order.iter().map(|(_, i)| &batch.records[*i]).collect();
+            let rows: Vec<&(RecordKey, RecordSummary)> = batch.records.iter().collect();
             Self::write_record_table(c, &rows)?;
         }
         if !batch.requests.is_empty() {
-            let mut last: HashMap<Vec<u8>, Vec<u8>> = HashMap::with_capacity(batch.requests.len());
-            for (k, v) in &batch.requests {
-                last.insert(k.encode(), v.encode());
-            }
-            let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = last.into_iter().unzip();
+            let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+                batch.requests.iter().map(|(k, v)| (k.encode(), v.encode())).unzip();
             c.execute(
                 "INSERT INTO suanli_requests (key, summary) SELECT * FROM unnest($1::bytea[], $2::bytea[])
                  ON CONFLICT (key) DO UPDATE SET summary = excluded.summary",

@@ -78,7 +78,8 @@ fn record_keys_list_every_record_once(s: &dyn Store) {
         (record_key(1, "a"), record_summary(0, 1)),
         (record_key(2, "a"), record_summary(1, 2)),
         (record_key(1, "a"), record_summary(2, 3)),
-    ];
+    ]
+    .into();
     s.commit(&b).unwrap();
     let mut keys: Vec<Vec<u8>> = s.record_keys().map(|k| k.unwrap()).collect();
     keys.sort();
@@ -114,11 +115,12 @@ fn empty_batch_changes_nothing(s: &dyn Store) {
 
 fn commit_and_read_back_everything(s: &dyn Store) {
     let mut b = entries_batch(0, 16);
-    b.records = vec![(record_key(1, "r-1"), record_summary(3, 1)), (record_key(2, "r-2"), record_summary(7, 2))];
+    b.records = vec![(record_key(1, "r-1"), record_summary(3, 1)), (record_key(2, "r-2"), record_summary(7, 2))].into();
     b.requests = vec![
         (request_key(None, "admin-1"), request_summary(0, 9)),
         (request_key(Some(4), "h-1"), request_summary(15, 8)),
-    ];
+    ]
+    .into();
     b.nodes = vec![((0, 5), [5; 32]), ((3, 1), [31; 32]), ((4, 0), [40; 32])];
     b.frontier = vec![1, 2, 3];
     b.snapshot = Some((16, b"state".to_vec()));
@@ -154,7 +156,7 @@ fn commit_and_read_back_everything(s: &dyn Store) {
 fn later_record_write_replaces_earlier(s: &dyn Store) {
     let key = record_key(1, "r-1");
     let mut b = entries_batch(0, 3);
-    b.records = vec![(key.clone(), record_summary(1, 1)), (key.clone(), record_summary(2, 2))];
+    b.records = vec![(key.clone(), record_summary(1, 1)), (key.clone(), record_summary(2, 2))].into();
     s.commit(&b).unwrap();
     assert_eq!(s.record(&key).unwrap(), Some(record_summary(2, 2)));
 
@@ -162,7 +164,7 @@ fn later_record_write_replaces_earlier(s: &dyn Store) {
     let mut reversed = record_summary(2, 2);
     reversed.reversed_by = Some(3);
     let mut b = entries_batch(3, 1);
-    b.records = vec![(key.clone(), reversed.clone())];
+    b.records = vec![(key.clone(), reversed.clone())].into();
     s.commit(&b).unwrap();
     assert_eq!(s.record(&key).unwrap(), Some(reversed));
 }
@@ -170,7 +172,7 @@ fn later_record_write_replaces_earlier(s: &dyn Store) {
 fn later_request_write_replaces_earlier(s: &dyn Store) {
     let key = request_key(Some(9), "q");
     let mut b = entries_batch(0, 2);
-    b.requests = vec![(key.clone(), request_summary(0, 1)), (key.clone(), request_summary(1, 2))];
+    b.requests = vec![(key.clone(), request_summary(0, 1)), (key.clone(), request_summary(1, 2))].into();
     s.commit(&b).unwrap();
     assert_eq!(s.request(&key).unwrap(), Some(request_summary(1, 2)));
 }
@@ -178,8 +180,8 @@ fn later_request_write_replaces_earlier(s: &dyn Store) {
 fn out_of_order_commit_is_refused_and_changes_nothing(s: &dyn Store) {
     s.commit(&entries_batch(0, 3)).unwrap();
     let with_extras = |mut b: CommitBatch| {
-        b.records = vec![(record_key(1, "x"), record_summary(0, 1))];
-        b.requests = vec![(request_key(None, "x"), request_summary(0, 1))];
+        b.records = vec![(record_key(1, "x"), record_summary(0, 1))].into();
+        b.requests = vec![(request_key(None, "x"), request_summary(0, 1))].into();
         b.nodes = vec![((0, 0), [1; 32])];
         b.frontier = vec![9];
         b.snapshot = Some((1, vec![1]));
@@ -318,7 +320,7 @@ fn many_small_batches(s: &dyn Store) {
     const BATCHES: u64 = 200;
     for seq in 0..BATCHES {
         let mut b = entries_batch(seq, 1);
-        b.records = vec![(record_key(seq % 3, &format!("r{seq}")), record_summary(seq, 1))];
+        b.records = vec![(record_key(seq % 3, &format!("r{seq}")), record_summary(seq, 1))].into();
         b.frontier = seq.to_be_bytes().to_vec();
         if seq % 50 == 49 {
             b.checkpoints = vec![(seq + 1, format!("c{}", seq + 1))];
@@ -345,8 +347,8 @@ fn batch_past_the_log_panics_before_writing(s: &dyn Store) {
             nodes: vec![((1, 1), [0; 32])], // leaves 2..4
             ..entries_batch(2, 1)
         },
-        CommitBatch { records: vec![(record_key(1, "r"), record_summary(3, 1))], ..entries_batch(2, 1) },
-        CommitBatch { requests: vec![(request_key(None, "q"), request_summary(3, 1))], ..entries_batch(2, 1) },
+        CommitBatch { records: vec![(record_key(1, "r"), record_summary(3, 1))].into(), ..entries_batch(2, 1) },
+        CommitBatch { requests: vec![(request_key(None, "q"), request_summary(3, 1))].into(), ..entries_batch(2, 1) },
         CommitBatch { leaf_hashes: vec![[0; 32]], ..entries_batch(2, 2) }, // one hash for two entries
     ];
     for bad in &bad_batches {

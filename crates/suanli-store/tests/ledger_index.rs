@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use suanli_core::index::Index;
-use suanli_store::ledger_index::LedgerIndex;
+use suanli_store::ledger_index::{LedgerIndex, Pending};
 use suanli_store::{CommitBatch, Store};
 
 for_each_store!(
@@ -14,14 +14,15 @@ for_each_store!(
     discard_writes_forgets_the_overlay,
     as_of_hides_records_and_requests_from_the_future,
     as_of_applies_to_the_overlay_too,
+    pending_rounds_are_read_newest_first_until_committed,
 );
 
 fn reads_fall_through_the_overlay_to_the_store(s: &dyn Store) {
     let (a, b) = (record_key(1, "a"), record_key(1, "b"));
     let q = request_key(None, "q");
     s.commit(&CommitBatch {
-        records: vec![(a.clone(), record_summary(0, 1))],
-        requests: vec![(q.clone(), request_summary(1, 1))],
+        records: vec![(a.clone(), record_summary(0, 1))].into(),
+        requests: vec![(q.clone(), request_summary(1, 1))].into(),
         ..entries_batch(0, 2)
     })
     .unwrap();
@@ -65,14 +66,14 @@ fn take_writes_returns_writes_in_order(s: &dyn Store) {
 
     let (records, requests) = idx.take_writes();
     assert_eq!(
-        records,
+        records.to_vec(),
         vec![
             (keys[0].clone(), record_summary(0, 1)),
             (keys[1].clone(), record_summary(1, 9)),
             (keys[2].clone(), record_summary(2, 1)),
         ]
     );
-    assert_eq!(requests, vec![(qs[0].clone(), request_summary(0, 1)), (qs[1].clone(), request_summary(1, 1))]);
+    assert_eq!(requests.to_vec(), vec![(qs[0].clone(), request_summary(0, 1)), (qs[1].clone(), request_summary(1, 1))]);
     let (records, requests) = idx.take_writes();
     assert!(records.is_empty() && requests.is_empty(), "a take empties the overlay");
 }
@@ -99,8 +100,9 @@ fn as_of_hides_records_and_requests_from_the_future(s: &dyn Store) {
             (early.clone(), record_summary(2, 1)),
             (reversed.clone(), rev.clone()),
             (late.clone(), record_summary(8, 3)),
-        ],
-        requests: vec![(q3.clone(), request_summary(3, 1)), (q6.clone(), request_summary(6, 1))],
+        ]
+        .into(),
+        requests: vec![(q3.clone(), request_summary(3, 1)), (q6.clone(), request_summary(6, 1))].into(),
         ..entries_batch(0, 10)
     })
     .unwrap();
@@ -148,4 +150,37 @@ fn as_of_applies_to_the_overlay_too(s: &dyn Store) {
     idx.set_as_of(Some(5));
     assert_eq!(idx.record(&k).and_then(|r| r.reversed_by), None);
     assert!(idx.request(&request_key(None, "q")).is_some());
+}
+
+/// The sequencer decides the next rounds while earlier ones are being written: their
+/// writes are read from `Pending`, the newest round first, until each is committed.
+fn pending_rounds_are_read_newest_first_until_committed(s: &dyn Store) {
+    let pending = Pending::default();
+    let (k, q) = (record_key(1, "a"), request_key(None, "q"));
+    let mut idx = LedgerIndex::with_pending(s, &pending);
+    idx.put_record(&k, &record_summary(0, 1));
+    idx.put_request(&q, &request_summary(0, 1));
+    let (r1, q1) = idx.take_writes();
+    pending.add(1, &r1, &q1);
+    assert_eq!(idx.record(&k), Some(record_summary(0, 1)), "round 1 is read while it is pending");
+    assert_eq!(idx.request(&q), Some(request_summary(0, 1)));
+    assert_eq!(s.record(&k).unwrap(), None);
+
+    let mut reversed = record_summary(0, 1);
+    reversed.reversed_by = Some(1);
+    idx.put_record(&k, &reversed);
+    let (r2, q2) = idx.take_writes();
+    pending.add(2, &r2, &q2);
+    assert_eq!(idx.record(&k), Some(reversed.clone()), "the newer round's write wins");
+
+    s.commit(&CommitBatch { records: r1, requests: q1, ..entries_batch(0, 1) }).unwrap();
+    pending.committed(1);
+    assert!(!pending.is_empty());
+    assert_eq!(idx.record(&k), Some(reversed.clone()), "committing round 1 keeps round 2's write");
+    assert_eq!(idx.request(&q), Some(request_summary(0, 1)), "now read from the store");
+
+    s.commit(&CommitBatch { records: r2, requests: q2, ..entries_batch(1, 1) }).unwrap();
+    pending.committed(2);
+    assert!(pending.is_empty());
+    assert_eq!(idx.record(&k), Some(reversed), "read from the store");
 }

@@ -11,7 +11,7 @@ use suanli_store::{CommitBatch, Store, StoreError};
 fn clone_committed_is_an_independent_copy_of_the_commits() {
     let s = MemStore::new();
     let mut b = entries_batch(0, 3);
-    b.records = vec![(record_key(1, "a"), record_summary(1, 1))];
+    b.records = vec![(record_key(1, "a"), record_summary(1, 1))].into();
     b.checkpoints = vec![(3, "c3".into())];
     s.commit(&b).unwrap();
 
@@ -33,7 +33,7 @@ fn failing_commits_write_nothing_until_healed() {
     let s = MemStore::new();
     s.commit(&entries_batch(0, 1)).unwrap();
     s.fail_commits(true);
-    let b = CommitBatch { records: vec![(record_key(1, "a"), record_summary(1, 1))], ..entries_batch(1, 1) };
+    let b = CommitBatch { records: vec![(record_key(1, "a"), record_summary(1, 1))].into(), ..entries_batch(1, 1) };
     assert!(matches!(s.commit(&b), Err(StoreError::Io(_))));
     assert_eq!(s.entry_count().unwrap(), 1);
     assert_eq!(s.record(&record_key(1, "a")).unwrap(), None);

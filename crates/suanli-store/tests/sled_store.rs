@@ -51,8 +51,8 @@ fn chunk_of(entry: &[u8]) -> Vec<u8> {
 
 fn full_batch() -> CommitBatch {
     let mut b = entries_batch(0, 8);
-    b.records = vec![(record_key(1, "r-1"), record_summary(3, 1))];
-    b.requests = vec![(request_key(Some(2), "q-1"), request_summary(4, 2))];
+    b.records = vec![(record_key(1, "r-1"), record_summary(3, 1))].into();
+    b.requests = vec![(request_key(Some(2), "q-1"), request_summary(4, 2))].into();
     b.nodes = vec![((3, 0), [7; 32])];
     b.frontier = vec![1, 0, 0, 0, 0, 0, 0, 0, 8];
     b.snapshot = Some((8, b"snap".to_vec()));
@@ -370,10 +370,12 @@ fn index_runs_are_merged_and_nothing_is_lost() {
         let s = SledStore::open(dir.path()).unwrap();
         for c in 0..COMMITS {
             let mut b = entries_batch(c * PER, PER);
-            b.records = (c * PER..(c + 1) * PER).map(|i| (key(i), record_summary(i, 1))).collect();
             // Every commit also rewrites record 0, as a reversal would.
-            b.records.push((key(0), record_summary(0, (c % 200) as u8 + 2)));
-            b.requests = vec![(request_key(Some(c % 3), &format!("q{c}")), request_summary(c * PER, 4))];
+            b.records = (c * PER..(c + 1) * PER)
+                .map(|i| (key(i), record_summary(i, 1)))
+                .chain([(key(0), record_summary(0, (c % 200) as u8 + 2))])
+                .collect();
+            b.requests = vec![(request_key(Some(c % 3), &format!("q{c}")), request_summary(c * PER, 4))].into();
             s.commit(&b).unwrap();
         }
         wait_until("the runs are merged", || {
@@ -430,7 +432,7 @@ fn a_schema_1_store_is_read_and_upgraded() {
         let mut reversed = record_summary(1, 5);
         reversed.reversed_by = Some(3);
         let mut b = entries_batch(3, 1);
-        b.records = vec![(old.clone(), reversed.clone()), (record_key(2, "new"), record_summary(3, 1))];
+        b.records = vec![(old.clone(), reversed.clone()), (record_key(2, "new"), record_summary(3, 1))].into();
         s.commit(&b).unwrap();
         assert_eq!(s.record(&old).unwrap(), Some(reversed));
         let mut keys: Vec<Vec<u8>> = s.record_keys().map(Result::unwrap).collect();
@@ -452,7 +454,7 @@ fn leftovers_of_an_interrupted_merge_are_deleted_and_a_broken_catalog_is_refused
     {
         let s = SledStore::open(dir.path()).unwrap();
         let mut b = entries_batch(0, 1);
-        b.records = vec![(record_key(1, "a"), record_summary(0, 1))];
+        b.records = vec![(record_key(1, "a"), record_summary(0, 1))].into();
         s.commit(&b).unwrap();
     }
     let stray = |db: &sled::Db| {
