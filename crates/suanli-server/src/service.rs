@@ -64,7 +64,9 @@ pub struct Shared {
 
 /// One slot of a chunk: an input to decide, or an answer already known (bad envelope).
 enum Slot {
-    Input(Input),
+    /// An input to verify and sequence, with the root of its batch when
+    /// [`Shared::prepare_batch`] built the batch's tree (and so its proof) here.
+    Input(Input, Option<suanli_core::merkle::Hash>),
     Answered(Answer),
 }
 
@@ -123,7 +125,7 @@ impl Shared {
                 format!("batch: signature must be 64 bytes, got {}", b.signature.len()),
             ),
             (_, _, Err(e)) => refuse_all(RejectCode::Malformed, format!("batch: {e}")),
-            (Ok(public_key), Ok(signature), Ok((_, proofs))) => b
+            (Ok(public_key), Ok(signature), Ok((root, proofs))) => b
                 .records
                 .into_iter()
                 .zip(proofs)
@@ -137,7 +139,7 @@ impl Shared {
                         return Slot::Answered(Answer::Rejected(Rejection { code: RejectCode::Malformed, detail }));
                     }
                     let signed = suanli_core::entry::Signed { payload, public_key, signature, batch: Some(proof) };
-                    Slot::Input(Input { kind: InputKind::Usage, signed })
+                    Slot::Input(Input { kind: InputKind::Usage, signed }, Some(root))
                 })
                 .collect(),
         };
@@ -148,7 +150,7 @@ impl Shared {
     fn count_answered(&self, kind: InputKind, slots: &[Slot]) {
         self.metrics.count_answers(slots.iter().filter_map(|s| match s {
             Slot::Answered(a) => Some((kind, a)),
-            Slot::Input(_) => None,
+            Slot::Input(..) => None,
         }));
     }
 
@@ -158,7 +160,7 @@ impl Shared {
 
     fn prepare_one(&self, kind: InputKind, env: Envelope) -> Slot {
         let slot = match convert::input(kind, env, self.limits.payload_bytes_max) {
-            Ok(input) => Slot::Input(input),
+            Ok(input) => Slot::Input(input, None),
             Err(e) => {
                 let code = match e {
                     convert::EnvelopeError::TooLarge(..) => RejectCode::Malformed,
@@ -175,11 +177,13 @@ impl Shared {
         let received = std::time::Instant::now();
         let mut answers = Vec::with_capacity(slots.len());
         let mut inputs = Vec::with_capacity(slots.len());
+        let mut roots = Vec::with_capacity(slots.len());
         for s in slots {
             match s {
-                Slot::Input(i) => {
+                Slot::Input(i, root) => {
                     answers.push(None);
                     inputs.push(i);
+                    roots.push(root);
                 }
                 Slot::Answered(a) => answers.push(Some(a)),
             }
@@ -188,7 +192,7 @@ impl Shared {
         let crate::verify::Checked { signature_ok, parsed } = if inputs.is_empty() {
             crate::verify::Checked { signature_ok: Vec::new(), parsed: Vec::new() }
         } else {
-            self.verifier.verify(inputs.clone()).await
+            self.verifier.verify(inputs.clone(), roots).await
         };
         let inputs = Arc::try_unwrap(inputs).unwrap_or_else(|a| (*a).clone());
         Verified { start, received, slots: answers, inputs, signature_ok, parsed }

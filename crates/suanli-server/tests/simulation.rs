@@ -119,7 +119,7 @@ fn boot(store: Arc<MemStore>, dir: &std::path::Path, clock: &Clock) -> Node {
 
 impl Node {
     fn submit(&self, verifier: &Verifier, inputs: Vec<Input>) -> Vec<Answer> {
-        let signature_ok = verifier.verify_blocking(&inputs);
+        let signature_ok = verifier.verify_blocking(&inputs, &[]);
         let (reply, rx) = oneshot::channel();
         self.tx
             .blocking_send(Command::Submit {
