@@ -157,6 +157,9 @@ pub fn kind_label(kind: InputKind) -> &'static str {
 impl Metrics {
     /// Counts answers, each with its kind of input.
     pub fn count_answers<'a>(&self, answers: impl IntoIterator<Item = (InputKind, &'a Answer)>) {
+        // Tallied first: one labelled counter update per kind and outcome of a chunk,
+        // not one (with its label strings) per answer.
+        let mut tally: Vec<(&'static str, &'static str, u64)> = Vec::with_capacity(2);
         for (kind, a) in answers {
             let kind = kind_label(kind);
             let outcome = match a {
@@ -168,7 +171,13 @@ impl Metrics {
                     "rejected"
                 }
             };
-            self.inputs.get_or_create(&outcome_labels(kind, outcome)).inc();
+            match tally.iter_mut().find(|(k, o, _)| *k == kind && *o == outcome) {
+                Some(t) => t.2 += 1,
+                None => tally.push((kind, outcome, 1)),
+            }
+        }
+        for (kind, outcome, n) in tally {
+            self.inputs.get_or_create(&outcome_labels(kind, outcome)).inc_by(n);
         }
     }
 
