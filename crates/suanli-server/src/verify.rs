@@ -41,9 +41,20 @@ pub struct Checked {
 
 /// Most public keys kept checked in memory.
 pub const KEY_CACHE_MAX: usize = 100_000;
-/// Items verified together by one pool task: large enough to amortize the
-/// multi-scalar multiplication, small enough to spread a chunk over all cores.
+/// Items verified together by one pool task, at least: enough to amortize the
+/// multi-scalar multiplication, small enough to spread a small chunk over all cores.
 pub const VERIFY_SLICE_ITEMS: usize = 64;
+/// Items verified together by one pool task, at most. A chunk is cut into one slice per
+/// verification thread between the two bounds: the multi-scalar multiplication costs less
+/// per signature the more it combines (criterion `signatures/batches of N` in
+/// `bench/benches/stages.rs`: 99 k/s per core in batches of 64, 106 k in 256, 118 k in
+/// 1,024), and a full 512-record chunk keeps both cores busy as two slices of 256.
+pub const VERIFY_SLICE_MAX: usize = 256;
+
+/// The slice size for `n` items on `threads` verification threads.
+pub fn slice_items(n: usize, threads: usize) -> usize {
+    n.div_ceil(threads.max(1)).clamp(VERIFY_SLICE_ITEMS, VERIFY_SLICE_MAX)
+}
 
 pub struct Verifier {
     pool: rayon::ThreadPool,
@@ -83,10 +94,11 @@ impl Verifier {
         let units = self.units(inputs, roots);
         let keys: Vec<Option<Arc<PublicKey>>> =
             units.iter().map(|u| self.key(&inputs[u.owners[0]].signed.public_key)).collect();
+        let slice = slice_items(units.len(), self.pool.current_num_threads());
         let unit_verdicts: Vec<bool> = self.pool.install(|| {
             units
-                .par_chunks(VERIFY_SLICE_ITEMS)
-                .zip(keys.par_chunks(VERIFY_SLICE_ITEMS))
+                .par_chunks(slice)
+                .zip(keys.par_chunks(slice))
                 .flat_map_iter(|(us, ks)| verify_slice(inputs, us, ks))
                 .collect()
         });
@@ -222,6 +234,15 @@ mod tests {
     use super::*;
     use suanli_core::ledger::InputKind;
     use suanli_core::testkit;
+
+    #[test]
+    fn chunks_are_cut_into_one_slice_per_thread_within_bounds() {
+        assert_eq!(slice_items(512, 2), 256);
+        assert_eq!(slice_items(300, 2), 150);
+        assert_eq!(slice_items(100, 2), VERIFY_SLICE_ITEMS);
+        assert_eq!(slice_items(5_000, 2), VERIFY_SLICE_MAX);
+        assert_eq!(slice_items(1, 0), VERIFY_SLICE_ITEMS);
+    }
 
     #[test]
     fn verdicts_match_single_checks() {
