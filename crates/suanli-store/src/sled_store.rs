@@ -695,9 +695,6 @@ impl Store for SledStore {
         let have = self.count.load(Ordering::Acquire);
         let mut chunks = self.chunk_buf.lock().unwrap_or_else(|p| p.into_inner());
         chunks.clear();
-        if chunks.capacity() > CHUNK_BUF_KEEP {
-            *chunks = Vec::new();
-        }
         let (sled_batch, runs) = self.build(have, batch, &mut chunks)?;
         // The chunks are durable before any pointer to them can be (entry_file.rs).
         if let Err(e) = self.file.append(&chunks) {
@@ -711,6 +708,10 @@ impl Store for SledStore {
             return Err(io(e));
         }
         self.file.advance(chunks.len() as u64);
+        if chunks.capacity() > CHUNK_BUF_KEEP {
+            // Not held until the next commit: after a restore that may be a long wait.
+            *chunks = Vec::new();
+        }
         self.runs.committed(runs);
         self.count.store(have + batch.entries.len() as u64, Ordering::Release);
         Ok(())
