@@ -122,10 +122,11 @@ fn verification_rate(inputs: &[&Input]) -> f64 {
         .collect();
     let key_of = |pk: &[u8; 32]| keys.iter().find(|k| k.as_bytes() == pk).expect("known key");
     let started = Instant::now();
-    // Slices as large as the ledger's verification threads use at full speed
-    // (`suanli_server::verify::VERIFY_SLICE_MAX`), so that the ratio compares like with like.
+    // Batches as large as the ledger's verification threads check at full speed (a whole
+    // chunk of 512 records; `suanli_server::verify::COALESCE_MAX`), so that the ratio
+    // compares like with like.
     let ok: usize = inputs
-        .par_chunks(256)
+        .par_chunks(512)
         .map(|chunk| {
             let items: Vec<Item<'_>> = chunk
                 .iter()

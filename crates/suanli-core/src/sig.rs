@@ -268,24 +268,51 @@ pub fn verify_raw<'a>(key: impl Into<KeyRef<'a>>, msg: &'a [u8], sig: &'a [u8; S
 /// twice what checking them one by one would. Items signed by the same key share one point
 /// of the multiplication, so pass [`PublicKey`]s for keys the caller has already checked.
 pub fn verify_batch(items: &[Item<'_>]) -> Vec<Result<(), SigError>> {
+    verify_batch_grouped(items, &[items.len()])
+}
+
+/// [`verify_batch`] over items that come in groups (`group_lens`: the sizes of consecutive
+/// groups, adding up to `items.len()`), such as the submissions of several clients checked
+/// together. The verdicts are the same; what changes is the cost of a failing batch: each
+/// group is then checked on its own and only failing groups are halved, so a group full of
+/// bad signatures costs the others one extra check, not a share of its bisection.
+pub fn verify_batch_grouped(items: &[Item<'_>], group_lens: &[usize]) -> Vec<Result<(), SigError>> {
+    assert_eq!(group_lens.iter().sum::<usize>(), items.len(), "groups cover the items");
     let mut verdicts = Vec::with_capacity(items.len());
     let mut prepared = Vec::with_capacity(items.len());
     let mut origin = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        match prepare(item) {
-            Ok(p) => {
-                prepared.push(p);
-                origin.push(i);
-                verdicts.push(Ok(()));
+    // The prepared items of each group, as a range of `prepared`.
+    let mut groups = Vec::with_capacity(group_lens.len());
+    let mut next = 0;
+    for &len in group_lens {
+        let first = prepared.len();
+        for (i, item) in items.iter().enumerate().skip(next).take(len) {
+            match prepare(item) {
+                Ok(p) => {
+                    prepared.push(p);
+                    origin.push(i);
+                    verdicts.push(Ok(()));
+                }
+                Err(e) => verdicts.push(Err(e)),
             }
-            Err(e) => verdicts.push(Err(e)),
         }
+        next += len;
+        groups.push(first..prepared.len());
     }
     let batch = Batch::new(&prepared);
     let all: Vec<usize> = (0..prepared.len()).collect();
     if !batch.holds(&all) {
         let mut bad = Vec::new();
-        batch.bisect(&all, &mut bad);
+        let failing: Vec<&std::ops::Range<usize>> = groups.iter().filter(|g| !g.is_empty()).collect();
+        if let [only] = failing[..] {
+            batch.bisect(&all[only.clone()], &mut bad);
+        } else {
+            for g in failing {
+                if !batch.holds(&all[g.clone()]) {
+                    batch.bisect(&all[g.clone()], &mut bad);
+                }
+            }
+        }
         for b in bad {
             verdicts[origin[b]] = Err(SigError::Equation);
         }

@@ -15,7 +15,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha512};
 use suanli_core::sig::{
-    Domain, Item, KeyError, KeyRef, PublicKey, SigError, check_public_key, sign, verify, verify_batch, verify_raw,
+    Domain, Item, KeyError, KeyRef, PublicKey, SigError, check_public_key, sign, verify, verify_batch,
+    verify_batch_grouped, verify_raw,
 };
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/ed25519/ed25519vectors.json");
@@ -158,6 +159,11 @@ fn check_batches(
         let items: Vec<Item<'_>> = batch.iter().map(|&e| item(e, vectors, prepared, pool, use_prepared)).collect();
         let verdicts = verify_batch(&items);
         assert_eq!(verdicts.len(), items.len());
+        // The same items as the submissions of several clients (groups of three, and an
+        // empty one): the same verdicts, whichever group holds the bad ones.
+        let mut groups = vec![0];
+        groups.extend(items.chunks(3).map(<[_]>::len));
+        assert_eq!(verify_batch_grouped(&items, &groups), verdicts);
         for ((entry, it), got) in batch.iter().zip(&items).zip(&verdicts) {
             assert_eq!(*got, expected_of(*entry, vectors));
             assert_eq!(*got, it.verify());

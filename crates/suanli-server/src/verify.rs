@@ -1,6 +1,6 @@
 //! Signature checks off the async runtime and off the sequencer: chunks of inputs are
-//! verified in batches on a pool with one thread per core, before they reach the one
-//! writer. Verdicts are exactly those of the one-signature rule (`suanli_core::sig`),
+//! verified in batches on one thread per core, before they reach the one writer; chunks
+//! that wait for a thread are checked together. Verdicts are exactly those of the one-signature rule (`suanli_core::sig`),
 //! whatever else is in the batch.
 //!
 //! A usage record signed in a batch ([`suanli_core::batch`]) verifies against the batch head
@@ -19,8 +19,8 @@
 //! keys are cached. The cache is bounded: once full, unknown keys are checked each time
 //! (they are almost always unregistered keys, refused later anyway).
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use suanli_core::batch;
 use suanli_core::ledger::{Input, InputKind};
@@ -41,39 +41,123 @@ pub struct Checked {
 
 /// Most public keys kept checked in memory.
 pub const KEY_CACHE_MAX: usize = 100_000;
-/// Items verified together by one pool task, at least: enough to amortize the
-/// multi-scalar multiplication, small enough to spread a small chunk over all cores.
-pub const VERIFY_SLICE_ITEMS: usize = 64;
-/// Items verified together by one pool task, at most. A chunk is cut into one slice per
-/// verification thread between the two bounds: the multi-scalar multiplication costs less
-/// per signature the more it combines (criterion `signatures/batches of N` in
-/// `bench/benches/stages.rs`: 99 k/s per core in batches of 64, 106 k in 256, 118 k in
-/// 1,024), and a full 512-record chunk keeps both cores busy as two slices of 256.
-pub const VERIFY_SLICE_MAX: usize = 256;
+/// Inputs a verification thread takes from the queue at once, at most (whole chunks; a
+/// larger chunk is taken alone). Chunks that wait while every thread is busy are checked
+/// together: at half speed each stream's chunk holds a dozen records, and a batch of a
+/// dozen signatures costs more per signature than one of a hundred (the doublings of the
+/// multi-scalar multiplication are shared by all its points).
+pub const COALESCE_MAX: usize = 512;
 
-/// The slice size for `n` items on `threads` verification threads.
-pub fn slice_items(n: usize, threads: usize) -> usize {
-    n.div_ceil(threads.max(1)).clamp(VERIFY_SLICE_ITEMS, VERIFY_SLICE_MAX)
+/// The verification threads and what they share. Each thread takes the chunks waiting in
+/// the queue as one group and checks it on its own core, so that two busy threads check
+/// two groups side by side and a chunk never waits behind another thread's unrelated work
+/// (a work-stealing pool, which the verifier used before, may run a second task inside
+/// the first one's wait and hold the first one's answers until the second is done).
+pub struct Verifier {
+    shared: Arc<Shared>,
 }
 
-pub struct Verifier {
-    pool: rayon::ThreadPool,
+struct Shared {
     cache: RwLock<HashMap<[u8; 32], Arc<PublicKey>>>,
     /// This ledger's checkpoint origin, which batch heads must name.
     origin: String,
+    inbox: Mutex<Inbox>,
+    wake: Condvar,
 }
 
+/// Chunks waiting for a verification thread.
+#[derive(Default)]
+struct Inbox {
+    jobs: VecDeque<Job>,
+    /// Set when the verifier is dropped: the threads finish what waits, then stop.
+    stop: bool,
+    /// Groups of chunks checked so far (for tests: that waiting chunks go together).
+    groups: u64,
+}
+
+/// A chunk of inputs waiting to be checked, and where its verdicts go.
+struct Job {
+    inputs: Arc<Vec<Input>>,
+    roots: Vec<Option<Hash>>,
+    tx: tokio::sync::oneshot::Sender<Checked>,
+}
+
+/// One chunk of a group: its inputs and the batch roots the service knows for them.
+type Part<'a> = (&'a [Input], &'a [Option<Hash>]);
+
 impl Verifier {
-    /// A verifier for the ledger whose checkpoint origin is `origin`.
+    /// A verifier with `threads` verification threads for the ledger whose checkpoint
+    /// origin is `origin`.
     pub fn new(threads: usize, origin: impl Into<String>) -> Verifier {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("suanli-verify-{i}"))
-            .build()
-            .expect("verification thread pool starts");
-        Verifier { pool, cache: RwLock::new(HashMap::new()), origin: origin.into() }
+        let v = Verifier::unstarted(origin);
+        v.start(threads.max(1));
+        v
     }
 
+    fn unstarted(origin: impl Into<String>) -> Verifier {
+        Verifier {
+            shared: Arc::new(Shared {
+                cache: RwLock::new(HashMap::new()),
+                origin: origin.into(),
+                inbox: Mutex::new(Inbox::default()),
+                wake: Condvar::new(),
+            }),
+        }
+    }
+
+    fn start(&self, threads: usize) {
+        for i in 0..threads {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name(format!("suanli-verify-{i}"))
+                .spawn(move || shared.drain())
+                .expect("a verification thread starts");
+        }
+    }
+
+    /// Verifies every input under its kind's domain tag; blocking, on the caller's thread.
+    /// `roots` (empty, or one per input) gives the batch root of each batch-signed input
+    /// whose proof the caller computed from the batch itself.
+    pub fn verify_blocking(&self, inputs: &[Input], roots: &[Option<Hash>]) -> Vec<bool> {
+        self.shared.verify_group(&[(inputs, roots)]).pop().expect("one part, one answer")
+    }
+
+    /// [`Verifier::verify_blocking`], then the usage records decoded.
+    pub fn check_blocking(&self, inputs: &[Input], roots: &[Option<Hash>]) -> Checked {
+        self.shared.check_group(&[(inputs, roots)]).pop().expect("one part, one answer")
+    }
+
+    /// Verifies on a verification thread, and decodes the usage records whose signature
+    /// holds, without blocking the async runtime. The chunk joins a queue; an idle thread
+    /// takes it at once, and chunks that arrive while every thread is busy are taken
+    /// together (up to [`COALESCE_MAX`] inputs) by the next thread to finish.
+    pub async fn verify(&self, inputs: Arc<Vec<Input>>, roots: Vec<Option<Hash>>) -> Checked {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.shared.inbox.lock().unwrap_or_else(|p| p.into_inner()).jobs.push_back(Job { inputs, roots, tx });
+        self.shared.wake.notify_one();
+        rx.await.expect("verification task finished")
+    }
+
+    #[cfg(test)]
+    fn units(&self, inputs: &[Input], roots: &[Option<Hash>]) -> Vec<Unit> {
+        self.shared.units(inputs, roots)
+    }
+
+    #[cfg(test)]
+    fn queued(&self) -> (usize, u64) {
+        let inbox = self.shared.inbox.lock().unwrap();
+        (inbox.jobs.len(), inbox.groups)
+    }
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        self.shared.inbox.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
     fn key(&self, bytes: &[u8; 32]) -> Option<Arc<PublicKey>> {
         if let Some(k) = self.cache.read().expect("key cache lock").get(bytes) {
             return Some(k.clone());
@@ -86,29 +170,76 @@ impl Verifier {
         Some(k)
     }
 
-    /// Verifies every input under its kind's domain tag, in parallel slices; blocking.
-    /// `roots` (empty, or one per input) gives the batch root of each batch-signed input
-    /// whose proof the caller computed from the batch itself.
-    pub fn verify_blocking(&self, inputs: &[Input], roots: &[Option<Hash>]) -> Vec<bool> {
-        use rayon::prelude::*;
-        let units = self.units(inputs, roots);
+    /// A verification thread: takes the waiting chunks a group at a time until the
+    /// verifier is dropped and nothing waits.
+    fn drain(&self) {
+        loop {
+            let jobs = {
+                let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+                while inbox.jobs.is_empty() && !inbox.stop {
+                    inbox = self.wake.wait(inbox).unwrap_or_else(|p| p.into_inner());
+                }
+                let mut taken: Vec<Job> = Vec::new();
+                let mut n = 0;
+                while let Some(job) = inbox.jobs.front() {
+                    if !taken.is_empty() && n + job.inputs.len() > COALESCE_MAX {
+                        break;
+                    }
+                    n += job.inputs.len();
+                    taken.extend(inbox.jobs.pop_front());
+                }
+                if taken.is_empty() {
+                    return; // stopping, and nothing waits
+                }
+                inbox.groups += 1;
+                taken
+            };
+            let parts: Vec<Part<'_>> = jobs.iter().map(|j| (&j.inputs[..], &j.roots[..])).collect();
+            let checked = self.check_group(&parts);
+            drop(parts);
+            for (job, c) in jobs.into_iter().zip(checked) {
+                let _ = job.tx.send(c);
+            }
+        }
+    }
+
+    /// The verdicts of several chunks at once: their checks go into one batch, and each
+    /// chunk gets its own verdicts, exactly those it would get alone. A chunk with bad
+    /// signatures costs the others one extra check (`sig::verify_batch_grouped`).
+    fn verify_group(&self, parts: &[Part<'_>]) -> Vec<Vec<bool>> {
+        let units: Vec<Vec<Unit>> = parts.iter().map(|(inputs, roots)| self.units(inputs, roots)).collect();
+        let flat: Vec<(usize, &Unit)> =
+            units.iter().enumerate().flat_map(|(p, us)| us.iter().map(move |u| (p, u))).collect();
         let keys: Vec<Option<Arc<PublicKey>>> =
-            units.iter().map(|u| self.key(&inputs[u.owners[0]].signed.public_key)).collect();
-        let slice = slice_items(units.len(), self.pool.current_num_threads());
-        let unit_verdicts: Vec<bool> = self.pool.install(|| {
-            units
-                .par_chunks(slice)
-                .zip(keys.par_chunks(slice))
-                .flat_map_iter(|(us, ks)| verify_slice(inputs, us, ks))
-                .collect()
-        });
-        let mut verdicts = vec![false; inputs.len()];
-        for (u, ok) in units.iter().zip(unit_verdicts) {
+            flat.iter().map(|(p, u)| self.key(&parts[*p].0[u.owners[0]].signed.public_key)).collect();
+        let unit_verdicts = verify_units(parts, &flat, &keys);
+        let mut verdicts: Vec<Vec<bool>> = parts.iter().map(|(inputs, _)| vec![false; inputs.len()]).collect();
+        for ((p, u), ok) in flat.iter().zip(unit_verdicts) {
             for &i in &u.owners {
-                verdicts[i] = ok;
+                verdicts[*p][i] = ok;
             }
         }
         verdicts
+    }
+
+    /// [`Shared::verify_group`], then each usage record whose signature holds decoded, so
+    /// that the sequencer and the dashboard do not decode it again.
+    fn check_group(&self, parts: &[Part<'_>]) -> Vec<Checked> {
+        let verdicts = self.verify_group(parts);
+        parts
+            .iter()
+            .zip(verdicts)
+            .map(|((inputs, _), signature_ok)| {
+                let parsed = inputs
+                    .iter()
+                    .zip(&signature_ok)
+                    .map(|(input, ok)| {
+                        (*ok && input.kind == InputKind::Usage).then(|| validate::parse_usage(&input.signed.payload))
+                    })
+                    .collect();
+                Checked { signature_ok, parsed }
+            })
+            .collect()
     }
 
     /// The distinct signature checks of `inputs`: one per input signed alone, one per
@@ -164,34 +295,6 @@ impl Verifier {
         }
         units
     }
-
-    /// Verifies on the pool, and decodes the usage records whose signature holds, without
-    /// blocking the async runtime.
-    pub async fn verify(self: &Arc<Self>, inputs: Arc<Vec<Input>>, roots: Vec<Option<Hash>>) -> Checked {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let me = self.clone();
-        self.pool.spawn(move || {
-            let _ = tx.send(me.check_blocking(&inputs, &roots));
-        });
-        rx.await.expect("verification task finished")
-    }
-
-    /// [`Verifier::verify_blocking`], then the usage records decoded (in parallel too).
-    pub fn check_blocking(&self, inputs: &[Input], roots: &[Option<Hash>]) -> Checked {
-        use rayon::prelude::*;
-        let signature_ok = self.verify_blocking(inputs, roots);
-        let parsed = self.pool.install(|| {
-            inputs
-                .par_iter()
-                .zip(&signature_ok)
-                .with_min_len(VERIFY_SLICE_ITEMS)
-                .map(|(input, ok)| {
-                    (*ok && input.kind == InputKind::Usage).then(|| validate::parse_usage(&input.signed.payload))
-                })
-                .collect()
-        });
-        Checked { signature_ok, parsed }
-    }
 }
 
 /// A batch signature check: (public key, signature, batch head).
@@ -206,12 +309,16 @@ struct Unit {
     valid: bool,
 }
 
-fn verify_slice(inputs: &[Input], units: &[Unit], keys: &[Option<Arc<PublicKey>>]) -> Vec<bool> {
+/// Checks units (each with the part it belongs to) as one batch, the units of each part a
+/// group of their own.
+fn verify_units(parts: &[Part<'_>], units: &[(usize, &Unit)], keys: &[Option<Arc<PublicKey>>]) -> Vec<bool> {
     let mut verdicts = vec![false; units.len()];
     let mut items = Vec::with_capacity(units.len());
     let mut positions = Vec::with_capacity(units.len());
-    for (i, (unit, key)) in units.iter().zip(keys).enumerate() {
-        let input = &inputs[unit.owners[0]];
+    let mut group_lens: Vec<usize> = Vec::new();
+    let mut last_part = None;
+    for (i, ((part, unit), key)) in units.iter().zip(keys).enumerate() {
+        let input = &parts[*part].0[unit.owners[0]];
         // A key that is not a valid strong point can sign nothing.
         if let (Some(k), true) = (key, unit.valid) {
             items.push(match &unit.head {
@@ -221,9 +328,14 @@ fn verify_slice(inputs: &[Input], units: &[Unit], keys: &[Option<Arc<PublicKey>>
                 Some(head) => Item::new(KeyRef::Checked(k), Domain::UsageBatch, head, &input.signed.signature),
             });
             positions.push(i);
+            match group_lens.last_mut() {
+                Some(n) if last_part == Some(*part) => *n += 1,
+                _ => group_lens.push(1),
+            }
+            last_part = Some(*part);
         }
     }
-    for (pos, verdict) in positions.into_iter().zip(sig::verify_batch(&items)) {
+    for (pos, verdict) in positions.into_iter().zip(sig::verify_batch_grouped(&items, &group_lens)) {
         verdicts[pos] = verdict.is_ok();
     }
     verdicts
@@ -234,15 +346,6 @@ mod tests {
     use super::*;
     use suanli_core::ledger::InputKind;
     use suanli_core::testkit;
-
-    #[test]
-    fn chunks_are_cut_into_one_slice_per_thread_within_bounds() {
-        assert_eq!(slice_items(512, 2), 256);
-        assert_eq!(slice_items(300, 2), 150);
-        assert_eq!(slice_items(100, 2), VERIFY_SLICE_ITEMS);
-        assert_eq!(slice_items(5_000, 2), VERIFY_SLICE_MAX);
-        assert_eq!(slice_items(1, 0), VERIFY_SLICE_ITEMS);
-    }
 
     #[test]
     fn verdicts_match_single_checks() {
@@ -301,6 +404,49 @@ mod tests {
         let mut reversal = good[0].clone();
         reversal.kind = InputKind::Reversal;
         assert_eq!(v.verify_blocking(&[reversal], &[]), vec![false]);
+    }
+
+    /// Chunks that wait while every verification thread is busy are checked as one group,
+    /// and each gets the verdicts it would get alone: a forged signature in one chunk
+    /// fails that record only.
+    #[tokio::test]
+    async fn waiting_chunks_are_checked_together_with_their_own_verdicts() {
+        let v = Verifier::new(1, "test.example/ledger");
+        let chunk = |key: u64, tag: &str| -> Vec<Input> {
+            let k = testkit::key(key);
+            (0..12)
+                .map(|i| {
+                    let rec = testkit::reversal(&testkit::uscc(1), &format!("{tag}{i}"), "x");
+                    testkit::sign(InputKind::Reversal, &k, &rec)
+                })
+                .collect()
+        };
+        let mut chunks = [chunk(1, "a"), chunk(2, "b"), chunk(3, "c")];
+        chunks[1][5].signed.signature[9] ^= 1;
+        chunks[2][0].signed.public_key = [0u8; 32];
+        let alone: Vec<Vec<bool>> = chunks.iter().map(|c| v.verify_blocking(c, &[])).collect();
+        assert_eq!(alone[0], vec![true; 12]);
+        assert_eq!(alone[1].iter().filter(|ok| !**ok).count(), 1);
+        assert!(!alone[1][5] && !alone[2][0]);
+        // No thread takes them until all three chunks wait.
+        let v = Arc::new(Verifier::unstarted("test.example/ledger"));
+        let tasks: Vec<_> = chunks
+            .iter()
+            .map(|c| {
+                let (v, c) = (v.clone(), Arc::new(c.clone()));
+                tokio::spawn(async move { v.verify(c, Vec::new()).await })
+            })
+            .collect();
+        while v.queued().0 < 3 {
+            tokio::task::yield_now().await;
+        }
+        v.start(1);
+        for (task, want) in tasks.into_iter().zip(&alone) {
+            let got = task.await.unwrap();
+            assert_eq!(&got.signature_ok, want);
+            assert!(got.parsed.iter().all(Option::is_none), "reversals are not decoded as usage");
+        }
+        assert_eq!(v.queued(), (0, 1), "the three chunks went as one group");
     }
 
     /// With the roots the service computed from the batches it received, the verdicts are
