@@ -110,7 +110,15 @@ impl Verifier {
             let shared = self.shared.clone();
             std::thread::Builder::new()
                 .name(format!("suanli-verify-{i}"))
-                .spawn(move || shared.drain())
+                .spawn(move || {
+                    // A failed invariant here would leave every later chunk waiting for a
+                    // verdict that never comes: stop the process instead, as the
+                    // committer does.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.drain())).is_err() {
+                        tracing::error!("a verification thread stopped on a failed invariant; exiting");
+                        std::process::exit(70);
+                    }
+                })
                 .expect("a verification thread starts");
         }
     }
