@@ -140,14 +140,15 @@ struct Decided {
 
 /// Decided rounds queued for the committer, at most: bounds memory and the distance between
 /// what the ledger state says and what is on disk. Two let the sequencer run ahead of a
-/// slow commit, which full-speed batch-signed loads need. Tried: zero (a rendezvous: the
-/// sequencer decides the next round while the committer writes one, then waits for the
-/// committer to take it). Interleaved runs, fresh server each, 1M records then 250,000 at
-/// half that rate: single-signed half-speed p50/p99 7.5/21.4, 9.5/30.3, 11.8/36.3 ms
-/// against 19.7/54.6, 19.9/66.5, 14.4/63.7, 14.7/39.1 ms with two, at the same full-speed
-/// rate; but batch-signed full speed 102.5 and 104.9 k records/s against 124.3 and 118.0 k
-/// (p99 240 and 214 ms against 186 and 209). Not kept; one, or a depth that follows the
-/// round size, is untried.
+/// slow commit, which full-speed batch-signed loads need. Tried on 2026-12-07 (fresh
+/// server each, 1M records, then 250,000 at half that rate; binaries interleaved):
+/// - zero (a rendezvous: the sequencer decides the next round while the committer
+///   writes one, then waits for the committer to take it): batch-signed full speed 102.5
+///   and 104.9 k records/s against 124.3 and 118.0 k with two;
+/// - single-signed half-speed p99, first set: zero 21.4, 30.3, 36.3 ms against two 54.6,
+///   66.5, 63.7, 39.1 ms; second set, an hour later: zero 43.6 and 33.7, one 53.9 and
+///   38.1, two 39.2 and 33.2 ms. The first set's gain did not come back, so the depth is
+///   not what sets the half-speed tail, and two stays.
 pub const PIPELINE_ROUNDS_MAX: usize = 2;
 
 /// Writes decided rounds in order, then answers their submitters.
