@@ -1,7 +1,7 @@
 //! Signature checks off the async runtime and off the sequencer: chunks of inputs are
 //! verified in batches on one thread per core, before they reach the one writer; chunks
-//! that wait for a thread are checked together. Verdicts are exactly those of the one-signature rule (`suanli_core::sig`),
-//! whatever else is in the batch.
+//! that wait for a thread are checked together. Verdicts are exactly those of the
+//! one-signature rule (`suanli_core::sig`), whatever else is in the batch.
 //!
 //! A usage record signed in a batch ([`suanli_core::batch`]) verifies against the batch head
 //! its proof leads to, for this ledger's origin. Records of one batch lead to the same head
