@@ -146,7 +146,7 @@ struct Decided {
 ///   writes one, then waits for the committer to take it): batch-signed full speed 102.5
 ///   and 104.9 k records/s against 124.3 and 118.0 k with two;
 /// - single-signed half-speed p99, first set: zero 21.4, 30.3, 36.3 ms against two 54.6,
-///   66.5, 63.7, 39.1 ms; second set, an hour later: zero 43.6 and 33.7, one 53.9 and
+///   66.5, 63.7, 39.1 ms; second set, 40 minutes later: zero 43.6 and 33.7, one 53.9 and
 ///   38.1, two 39.2 and 33.2 ms. The first set's gain did not come back, so the depth is
 ///   not what sets the half-speed tail, and two stays.
 pub const PIPELINE_ROUNDS_MAX: usize = 2;
