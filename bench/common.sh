@@ -1,10 +1,19 @@
-# Shared by bench/run.sh and bench/run-postgres.sh (sourced). The caller defines
+# Shared by the scripts in bench/ (sourced). The caller defines
 # `load` (suanli-load with its servers and data directory), `work`, RECORDS and HALF_RECORDS.
 
 # Waits until a server's log says it listens (20 s at most); prints the log and fails if not.
 wait_listening() { # $1: the server's stderr log
   for _ in $(seq 200); do grep -q "listening on" "$1" 2>/dev/null && break; sleep 0.1; done
   grep -q "listening on" "$1" || { cat "$1"; exit 1; }
+}
+
+# Starts a fresh suanlid from the build directory $T on free ports, its data in $work/data
+# and its log in $work/server.log; sets `server` (its pid) and `grpc` (its host:port).
+start_server() {
+  "$T/suanlid" --data-dir "$work/data" --listen 127.0.0.1:0 --web-listen 127.0.0.1:0 2>"$work/server.log" &
+  server=$!
+  wait_listening "$work/server.log"
+  grpc=$(grep -o "listening on [0-9.:]*" "$work/server.log" | head -1 | grep -o "[0-9.]*:[0-9]*$")
 }
 
 # The two runs every benchmark makes: RECORDS as fast as the ledger acknowledges them, then

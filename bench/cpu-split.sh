@@ -22,10 +22,7 @@ cargo build --profile profiling -q -p suanli-server --bin suanlid -p suanli-benc
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 . bench/common.sh
-"$T/suanlid" --data-dir "$work/data" --listen 127.0.0.1:0 --web-listen 127.0.0.1:0 2>"$work/server.log" &
-server=$!
-wait_listening "$work/server.log"
-grpc=$(grep -o "listening on [0-9.:]*" "$work/server.log" | head -1 | grep -o "[0-9.]*:[0-9]*$")
+start_server
 ticks() { # user + system clock ticks of one process
   local s
   s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
