@@ -130,11 +130,6 @@ impl Verifier {
         self.shared.verify_group(&[(inputs, roots)]).pop().expect("one part, one answer")
     }
 
-    /// [`Verifier::verify_blocking`], then the usage records decoded.
-    pub fn check_blocking(&self, inputs: &[Input], roots: &[Option<Hash>]) -> Checked {
-        self.shared.check_group(&[(inputs, roots)]).pop().expect("one part, one answer")
-    }
-
     /// Verifies on a verification thread, and decodes the usage records whose signature
     /// holds, without blocking the async runtime. The chunk joins a queue; an idle thread
     /// takes it at once, and chunks that arrive while every thread is busy are taken
@@ -204,7 +199,6 @@ impl Shared {
             };
             let parts: Vec<Part<'_>> = jobs.iter().map(|j| (&j.inputs[..], &j.roots[..])).collect();
             let checked = self.check_group(&parts);
-            drop(parts);
             for (job, c) in jobs.into_iter().zip(checked) {
                 let _ = job.tx.send(c);
             }
