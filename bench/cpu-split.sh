@@ -20,7 +20,7 @@ HALF_RECORDS=${HALF_RECORDS:-250000}
 FLAGS=${FLAGS:-}
 cargo build --profile profiling -q -p suanli-server --bin suanlid -p suanli-bench --bin suanli-load
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 . bench/common.sh
 start_server
 ticks() { # user + system clock ticks of one process

@@ -16,7 +16,7 @@ HALF_RECORDS=${HALF_RECORDS:-250000}
 FLAGS=${FLAGS---batch-signed}
 cargo build --profile profiling -q -p suanli-server --bin suanlid -p suanli-bench --bin suanli-load
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 . bench/common.sh
 start_server
 web=$(grep -o "web console http://127.0.0.1:[0-9]*" "$work/server.log" | grep -o "[0-9]*$")
