@@ -73,7 +73,7 @@ pub const MERGERS: usize = 3;
 /// which showed as the ack latency tail at half speed; at nice 10 a merger gets about a
 /// tenth of a contended core (CFS weight 110 against 1,024) and all of an idle one.
 /// Measured on this 2-core machine, alternating fresh servers (1,000,000 records at full
-/// speed, then 250,000 at half that rate twice; README, "Merges at low priority").
+/// speed, then 250,000 at half that rate twice; README, "Index merges at low priority").
 /// A merger holds the commit lock only around two short sled batches, so a preempted
 /// merger delays a commit by at most its wait for a time slice.
 pub const MERGER_NICE: i32 = 10;
@@ -1247,14 +1247,18 @@ mod tests {
         assert!(pick(&runs, &busy).is_none());
     }
 
-    /// Commits one run of `n` fresh keys, as a commit does.
-    fn commit_run(runs: &Runs, db: &sled::Db, tag: u32, n: u32) {
+    /// Commits one run of record index `writes`, as a commit does.
+    fn commit_run(runs: &Runs, db: &sled::Db, writes: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) {
         let _w = runs.commit_lock.lock().unwrap();
         let mut b = sled::Batch::default();
-        let writes = (0..n).map(move |i| (format!("key-{tag:06}-{i:04}").into_bytes(), vec![1u8; 8]));
         let new = runs.add_to_batch(&mut b, writes, std::iter::empty());
         db.apply_batch(b).unwrap();
         runs.committed(new);
+    }
+
+    /// Ten fresh keys tagged `tag`.
+    fn ten_keys(tag: u32) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+        (0..10).map(move |i| (format!("key-{tag:06}-{i:04}").into_bytes(), vec![1u8; 8]))
     }
 
     #[test]
@@ -1263,14 +1267,14 @@ mod tests {
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let runs = Arc::new(Runs::open(db.clone(), dir.path()).unwrap());
         for tag in 0..BACKLOG_RUNS as u32 {
-            commit_run(&runs, &db, tag, 10);
+            commit_run(&runs, &db, ten_keys(tag));
         }
         // At the bound the low-priority mergers have work, the backlog merger none.
         assert!(runs.claim(Kind::Backlog).is_none());
         let (_, span) = runs.claim(Kind::Any).expect("eight small runs to merge");
         runs.busy.lock().unwrap().retain(|id| !span.iter().any(|r| r.id == *id));
         for tag in BACKLOG_RUNS as u32..BACKLOG_RUNS as u32 + 20 {
-            commit_run(&runs, &db, tag, 10);
+            commit_run(&runs, &db, ten_keys(tag));
         }
         // Beyond it (and with no other merger running) the backlog merger brings the
         // family back within the bound, and every key is still found.
@@ -1295,17 +1299,13 @@ mod tests {
         let runs = Arc::new(Runs::open(db.clone(), dir.path()).unwrap());
         let n = 3000u32;
         for round in 0..MERGE_FANIN as u32 {
-            let _w = runs.commit_lock.lock().unwrap();
-            let mut b = sled::Batch::default();
             // Every round rewrites key 7 and adds its own keys; values carry the round.
             let writes = (0..n)
                 .map(move |i| {
                     (format!("key-{:06}", i * MERGE_FANIN as u32 + round).into_bytes(), vec![round as u8; 40])
                 })
                 .chain(std::iter::once((b"key-000007".to_vec(), vec![200 + round as u8])));
-            let new = runs.add_to_batch(&mut b, writes, std::iter::empty());
-            db.apply_batch(b).unwrap();
-            runs.committed(new);
+            commit_run(&runs, &db, writes);
         }
         assert_eq!(runs.catalog().len(Family::Records), MERGE_FANIN);
         assert_eq!(runs.get(Family::Records, b"key-000007").unwrap(), Some(vec![200 + MERGE_FANIN as u8 - 1]));

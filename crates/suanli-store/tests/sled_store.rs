@@ -629,39 +629,32 @@ fn chunks_stored_in_the_tree_by_older_stores_are_read_and_followed() {
 #[cfg(target_os = "linux")]
 #[test]
 fn index_mergers_run_at_lower_priority() {
-    // (name, nice) of every thread of this process; fields after the ")" that ends the
-    // name start with field 3 (state), and the nice value is field 19.
+    // A thread's (name, nice) from its `stat` line: the fields after the ")" that ends
+    // the name start with field 3 (state), and the nice value is field 19.
+    fn name_and_nice(stat: &str) -> Option<(String, i32)> {
+        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+        let nice = stat[close + 1..].split_whitespace().nth(19 - 3)?.parse().ok()?;
+        Some((stat[open + 1..close].to_string(), nice))
+    }
     fn threads() -> Vec<(String, i32)> {
-        let mut out = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-            let nice = stat[close + 1..].split_whitespace().nth(19 - 3).and_then(|f| f.parse().ok());
-            if let Some(nice) = nice {
-                out.push((stat[open + 1..close].to_string(), nice));
-            }
-        }
-        out
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter_map(|task| name_and_nice(&std::fs::read_to_string(task.path().join("stat")).ok()?))
+            .collect()
     }
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     // A merger sets its priority as it starts: wait for that (other tests' stores may have
     // mergers of their own here, at the same priority).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    wait_until("every index merger runs at MERGER_NICE", || {
         let mergers: Vec<i32> =
             threads().into_iter().filter(|(name, _)| name.starts_with("sled-index-merg")).map(|(_, n)| n).collect();
-        if mergers.len() >= suanli_store::runs::MERGERS && mergers.iter().all(|&n| n == suanli_store::runs::MERGER_NICE)
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "merger threads and their nice values: {mergers:?}");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+        mergers.len() >= suanli_store::runs::MERGERS && mergers.iter().all(|&n| n == suanli_store::runs::MERGER_NICE)
+    });
     // Everything else keeps normal priority: the backlog merger, and this test's thread.
     assert!(threads().iter().any(|(name, nice)| name.starts_with("sled-index-back") && *nice == 0));
-    let me = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    let nice: i32 = me[me.rfind(')').unwrap() + 1..].split_whitespace().nth(19 - 3).unwrap().parse().unwrap();
-    assert_eq!(nice, 0);
+    let me = name_and_nice(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()).unwrap();
+    assert_eq!(me.1, 0, "{me:?}");
     drop(store);
 }
