@@ -21,9 +21,10 @@
 //!   (net figures, as in the report), but the "committed over time" line moves on the day
 //!   the reversal was logged: it is the bureau's running commitment, and closed days do not
 //!   change afterwards (like closed settlement periods).
-//! - To take a reversed record back from the right month and class, the aggregates keep
-//!   4 bytes per log entry (`tags`): 4 MB per million entries, the one part that grows with
-//!   the log. Everything else grows with entities, months and GPU classes.
+//! - To take a reversed record back from the right month and class, the aggregates keep a
+//!   tag per log entry (`tags`), bit-packed ([`TagList`]): entries near each other share a
+//!   few months and classes, so a tag takes well under a byte, the one part that grows
+//!   with the log. Everything else grows with entities, months and GPU classes.
 //! - GPU classes are the record's `gpu_model` exactly as signed. A provider may write any
 //!   1–32 characters there, so at most [`GPU_CLASSES_MAX`] distinct models are named, in
 //!   the order they first appear; later ones are counted together as [`OTHER_CLASS`].
@@ -40,6 +41,7 @@ use crate::entry::{Body, Entry, Lines};
 use crate::ids::Uscc;
 use crate::ledger::Ledger;
 use crate::model::{RecordKind, VoucherKind};
+use crate::packed::TagList;
 use crate::report::Row;
 use crate::time::civil_from_days;
 use crate::{money, validate, wire};
@@ -236,7 +238,7 @@ pub struct Aggregates {
     /// GPU models by class id, in the order they first appeared.
     classes: Vec<String>,
     /// Per entry: `class << 24 | (month − MONTH_BASE)` for records, [`NO_TAG`] otherwise.
-    tags: Vec<u32>,
+    tags: TagList,
     years: BTreeMap<i32, YearTotals>,
 }
 
@@ -250,7 +252,7 @@ impl Aggregates {
             offset: utc_offset_seconds,
             next_seq: 0,
             classes: Vec::new(),
-            tags: Vec::new(),
+            tags: TagList::default(),
             years: BTreeMap::new(),
         }
     }
@@ -311,7 +313,6 @@ impl Aggregates {
                 let t = usize::try_from(*of)
                     .ok()
                     .and_then(|i| self.tags.get(i))
-                    .copied()
                     .filter(|t| *t != NO_TAG)
                     .ok_or_else(|| err(format!("reverses entry {of}, which is not a counted record")))?;
                 let class = (t >> 24) as u8;

@@ -10,9 +10,10 @@
 //! without touching anything else. It holds nothing that is not in the log: it is rebuilt
 //! from the log after a restart and compared with the full-log statement in the tests.
 //!
-//! Memory: sequence numbers are kept as `u32` with the rare change of the upper half noted
-//! apart ([`SeqList`]), about 4 bytes per record per company it concerns (8 bytes per
-//! record for a renter and a provider), plus one line per company and cap year.
+//! Memory: sequence numbers are kept bit-packed in blocks ([`SeqList`], see
+//! [`crate::packed`]), one to three bytes per record per company it concerns (a provider's
+//! entries lie close together, a small renter's far apart), plus one line per company and
+//! cap year.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,62 +22,7 @@ use rust_decimal::Decimal;
 use crate::dashboard::{Fact, FactKind};
 use crate::ids::Uscc;
 
-/// Increasing sequence numbers in 4 bytes each.
-#[derive(Debug, Default, Clone)]
-pub struct SeqList {
-    low: Vec<u32>,
-    /// (upper 32 bits, index in `low` from which they apply), increasing.
-    high: Vec<(u32, usize)>,
-}
-
-impl SeqList {
-    pub fn len(&self) -> usize {
-        self.low.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.low.is_empty()
-    }
-
-    pub fn last(&self) -> Option<u64> {
-        self.get(self.low.len().checked_sub(1)?)
-    }
-
-    /// Appends `seq` (larger than every one held; a repeat of the last is ignored).
-    pub fn push(&mut self, seq: u64) {
-        if self.last().is_some_and(|l| l >= seq) {
-            return;
-        }
-        let hi = (seq >> 32) as u32;
-        if self.high.last().map_or(0, |h| h.0) != hi {
-            self.high.push((hi, self.low.len()));
-        }
-        self.low.push(seq as u32);
-    }
-
-    pub fn get(&self, i: usize) -> Option<u64> {
-        let low = *self.low.get(i)?;
-        let hi = match self.high.partition_point(|h| h.1 <= i) {
-            0 => 0,
-            n => self.high[n - 1].0,
-        };
-        Some((u64::from(hi) << 32) | u64::from(low))
-    }
-
-    /// How many are below `seq`.
-    pub fn count_below(&self, seq: u64) -> usize {
-        let (mut lo, mut hi) = (0, self.low.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.get(mid).is_some_and(|s| s < seq) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    }
-}
+pub use crate::packed::SeqList;
 
 /// The statement's `total` row of one cap year.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -213,25 +159,6 @@ impl EntityIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seq_lists_keep_large_numbers_in_four_bytes_each() {
-        let mut l = SeqList::default();
-        let seqs = [1u64, 7, (1 << 32) - 1, 1 << 32, (1 << 32) + 5, 3 << 32, (3 << 32) + 1];
-        for s in seqs {
-            l.push(s);
-        }
-        l.push(3); // not increasing: ignored
-        assert_eq!(l.len(), seqs.len());
-        for (i, s) in seqs.iter().enumerate() {
-            assert_eq!(l.get(i), Some(*s));
-        }
-        assert_eq!(l.count_below(0), 0);
-        assert_eq!(l.count_below(8), 2);
-        assert_eq!(l.count_below(1 << 32), 3);
-        assert_eq!(l.count_below(u64::MAX), seqs.len());
-        assert_eq!(l.last(), Some((3 << 32) + 1));
-    }
 
     fn uscc(n: u64) -> Uscc {
         crate::testkit::uscc(n)

@@ -23,6 +23,7 @@ pub mod merkle;
 pub mod model;
 pub mod money;
 pub mod note;
+pub mod packed;
 pub mod program;
 pub mod report;
 pub mod sheet;
