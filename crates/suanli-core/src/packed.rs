@@ -15,9 +15,9 @@
 //!   its position in the block's sorted list of distinct values. Entries of one stretch of
 //!   the log share a few months and GPU classes, so a field is 0–3 bits wide.
 //!
-//! Measured with `bench/run-10m.sh` (the README's performance section): these lists held
-//! 12–16 bytes per record as plain `u32`s, most of the server's memory growth over a long
-//! run.
+//! Measured with `bench/run-10m.sh` (the README's performance section): as plain `u32`s
+//! these lists held 12–16 bytes a record, most of the server's memory growth over a long
+//! run (RSS 223 → 441 MiB over ten million records); packed, 200 → 309 MiB.
 
 /// Reads the `width`-bit field (0–64 bits) that starts at bit `at` of `words`.
 fn read_bits(words: &[u64], at: usize, width: u32) -> u64 {
