@@ -239,6 +239,14 @@ fn metrics_count_what_was_submitted() {
     assert_eq!(num("suanli_commit_entries_sum"), last_seq as f64, "entries committed after genesis");
     let acks = num("suanli_ack_seconds_count");
     assert!(acks >= 12.0, "{acks} acks timed");
+    // Each acknowledged chunk is also timed stage by stage, and no stage takes longer than
+    // the whole acknowledgement.
+    for stage in ["verify", "sequencer_queue", "decide", "commit_queue", "commit"] {
+        assert_eq!(num(&format!("suanli_stage_seconds_count{{stage=\"{stage}\"}}")), acks, "{stage}");
+        let (part, whole) =
+            (num(&format!("suanli_stage_seconds_sum{{stage=\"{stage}\"}}")), num("suanli_ack_seconds_sum"));
+        assert!(part >= 0.0 && part <= whole, "{stage}: {part} s of {whole} s");
+    }
     // The sled store's index: the records accepted are in at least one run, and the
     // merges running are reported (how many depends on the moment).
     assert!(num("suanli_index_runs{index=\"record\"}") >= 1.0, "{m:#?}");

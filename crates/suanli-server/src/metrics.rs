@@ -39,6 +39,23 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 /// Seconds bounds for latencies: 100 µs to 10 s.
 const LATENCY_BOUNDS_S: &[f64] =
     &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BOUNDS_S.iter().copied())
+}
+
+/// The time one chunk of submissions spent in each stage between being taken in and its
+/// commit being written (`suanli_stage_seconds`): what is left of `suanli_ack_seconds` is
+/// sending the answers. A tail in the acknowledgement latency shows here as the stage it
+/// comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Stages {
+    pub verify: Duration,
+    pub sequencer_queue: Duration,
+    pub decide: Duration,
+    pub commit_queue: Duration,
+    pub commit: Duration,
+}
+
 /// Bounds for entries per group commit.
 const BATCH_BOUNDS: &[f64] =
     &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16_384.0];
@@ -81,6 +98,8 @@ pub struct Metrics {
     commit_entries: Histogram,
     commit_seconds: Histogram,
     ack_seconds: Histogram,
+    /// [`Stages`], by stage.
+    stage_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// Set on a mirror ([`crate::mirror`]): its lag behind the primary and its health.
     pub mirror: std::sync::OnceLock<MirrorMetrics>,
     /// Calls to witnesses ([`crate::witness`]), by witness and outcome.
@@ -123,6 +142,7 @@ impl Default for Metrics {
             commit_entries: Histogram::new(BATCH_BOUNDS.iter().copied()),
             commit_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
             ack_seconds: Histogram::new(LATENCY_BOUNDS_S.iter().copied()),
+            stage_seconds: Family::new_with_constructor(latency_histogram),
             mirror: std::sync::OnceLock::new(),
             witness_calls: Family::default(),
             witness_cosigned_size: Family::default(),
@@ -197,6 +217,19 @@ impl Metrics {
         self.ack_seconds.observe(elapsed.as_secs_f64());
     }
 
+    /// Where one chunk of submissions spent its time before its commit was written.
+    pub fn observe_stages(&self, s: &Stages) {
+        for (stage, d) in [
+            ("verify", s.verify),
+            ("sequencer_queue", s.sequencer_queue),
+            ("decide", s.decide),
+            ("commit_queue", s.commit_queue),
+            ("commit", s.commit),
+        ] {
+            self.stage_seconds.get_or_create(&vec![("stage", stage.to_string())]).observe(d.as_secs_f64());
+        }
+    }
+
     pub fn observe_commit(&self, entries: usize, elapsed: Duration) {
         self.commits.inc();
         self.commit_entries.observe(entries as f64);
@@ -231,6 +264,11 @@ impl Metrics {
             "suanli_ack_seconds",
             "From a chunk of submissions being taken in (before its signature checks) to its answers (after the commit)",
             self.ack_seconds.clone(),
+        );
+        r.register(
+            "suanli_stage_seconds",
+            "Where each chunk of submissions spent the time suanli_ack_seconds counts, by stage: verify (its signature checks, waiting for a verification thread included), sequencer_queue (verified, until its round began), decide (its round being decided), commit_queue (decided, until the committer took its round), commit (its round written and flushed)",
+            self.stage_seconds.clone(),
         );
         r.register(
             "suanli_admission_limit",

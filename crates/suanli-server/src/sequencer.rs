@@ -69,6 +69,8 @@ pub enum Command {
         parsed: Vec<crate::verify::Parsed>,
         reply: oneshot::Sender<Vec<Answer>>,
         received: Instant,
+        /// When its signature checks were done (for the stage metric).
+        verified: Instant,
         /// The chunk's admission permit (`crate::admission`), released when its answers
         /// are sent back; `None` when the caller holds it.
         permit: Option<crate::admission::Permit>,
@@ -125,13 +127,24 @@ pub struct Sequencer {
 }
 
 enum Reply {
-    Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>, Instant, Option<crate::admission::Permit>),
+    Submit(oneshot::Sender<Vec<Answer>>, Vec<Answer>, Timing, Option<crate::admission::Permit>),
     Checkpoint(oneshot::Sender<Option<(u64, String)>>, Option<(u64, String)>),
+}
+
+/// When a chunk of submissions passed each stage before its round was decided.
+#[derive(Clone, Copy)]
+struct Timing {
+    received: Instant,
+    verified: Instant,
+    /// Its round began.
+    round: Instant,
 }
 
 /// A decided round on its way to the disk.
 struct Decided {
     round: u64,
+    /// When it was handed to the committer.
+    handed: Instant,
     batch: CommitBatch,
     replies: Vec<Reply>,
     /// Tells the sequencer the round is durable (for stores that cannot pipeline).
@@ -160,15 +173,16 @@ fn commit_loop(
     rx: std::sync::mpsc::Receiver<Decided>,
 ) {
     for d in rx {
+        let started = Instant::now();
         let committed = if d.batch.is_empty() {
             store.abort_round();
             Ok(())
         } else {
-            let started = Instant::now();
             let r = store.commit(&d.batch);
             metrics.observe_commit(d.batch.entries.len(), started.elapsed());
             r
         };
+        let written = Instant::now();
         if let Err(e) = committed {
             // The in-memory state is now ahead of the disk. Answering anything would
             // risk acknowledging what is not stored; stop and let recovery take over.
@@ -186,8 +200,15 @@ fn commit_loop(
         pending.committed(d.round);
         for r in d.replies {
             match r {
-                Reply::Submit(tx, answers, received, permit) => {
-                    metrics.observe_ack(received.elapsed());
+                Reply::Submit(tx, answers, t, permit) => {
+                    metrics.observe_ack(t.received.elapsed());
+                    metrics.observe_stages(&crate::metrics::Stages {
+                        verify: t.verified.saturating_duration_since(t.received),
+                        sequencer_queue: t.round.saturating_duration_since(t.verified),
+                        decide: d.handed.saturating_duration_since(t.round),
+                        commit_queue: started.saturating_duration_since(d.handed),
+                        commit: written.saturating_duration_since(started),
+                    });
                     let _ = tx.send(answers);
                     drop(permit);
                 }
@@ -312,7 +333,7 @@ impl Sequencer {
         let mut want_checkpoint = final_round;
         for cmd in commands {
             match cmd {
-                Command::Submit { inputs, signature_ok, mut parsed, reply, received, permit } => {
+                Command::Submit { inputs, signature_ok, mut parsed, reply, received, verified, permit } => {
                     let mut answers = Vec::with_capacity(inputs.len());
                     parsed.resize_with(inputs.len(), || None);
                     for ((input, ok), parsed) in inputs.iter().zip(signature_ok).zip(parsed) {
@@ -324,7 +345,7 @@ impl Sequencer {
                         }
                     }
                     self.metrics.count_answers(inputs.iter().map(|i| i.kind).zip(&answers));
-                    replies.push(Reply::Submit(reply, answers, received, permit));
+                    replies.push(Reply::Submit(reply, answers, Timing { received, verified, round: started }, permit));
                 }
                 Command::Checkpoint { reply } => {
                     want_checkpoint = true;
@@ -376,7 +397,7 @@ impl Sequencer {
             (Some(tx), Some(rx))
         };
         to_committer
-            .send(Decided { round: round_no, batch, replies, done })
+            .send(Decided { round: round_no, handed: Instant::now(), batch, replies, done })
             .expect("the committer runs until the sequencer stops");
         if let Some(rx) = wait {
             let _ = rx.recv();

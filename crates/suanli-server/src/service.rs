@@ -79,6 +79,8 @@ struct Verified {
     start: u64,
     /// When the chunk was taken in, for the ack latency metric.
     received: std::time::Instant,
+    /// When its signature checks were done, for the stage metric.
+    verified: std::time::Instant,
     slots: Vec<Option<Answer>>,
     inputs: Vec<Input>,
     signature_ok: Vec<bool>,
@@ -195,7 +197,7 @@ impl Shared {
             self.verifier.verify(inputs.clone(), roots).await
         };
         let inputs = Arc::try_unwrap(inputs).unwrap_or_else(|a| (*a).clone());
-        Verified { start, received, slots: answers, inputs, signature_ok, parsed }
+        Verified { start, received, verified: std::time::Instant::now(), slots: answers, inputs, signature_ok, parsed }
     }
 
     /// Hands a verified chunk to the sequencer (waiting for queue room: backpressure), with
@@ -218,6 +220,7 @@ impl Shared {
                     permit,
                     reply: tx,
                     received: v.received,
+                    verified: v.verified,
                 })
                 .await
                 .map_err(|_| unavailable())?;
@@ -239,19 +242,20 @@ impl Shared {
         }
         chunks.push(rest);
         // Verify all chunks at once (all cores), then sequence them as one ordered unit.
-        let verified = futures::future::join_all(chunks.into_iter().map(|c| self.verify(0, c))).await;
+        let checked = futures::future::join_all(chunks.into_iter().map(|c| self.verify(0, c))).await;
+        let verified = std::time::Instant::now();
         let mut slots = Vec::new();
         let mut inputs = Vec::new();
         let mut signature_ok = Vec::new();
         let mut parsed = Vec::new();
-        for v in verified {
+        for v in checked {
             slots.extend(v.slots);
             inputs.extend(v.inputs);
             signature_ok.extend(v.signature_ok);
             parsed.extend(v.parsed);
         }
         let (_, slots, rx) =
-            self.sequence(Verified { start: 0, received, slots, inputs, signature_ok, parsed }, None).await?;
+            self.sequence(Verified { start: 0, received, verified, slots, inputs, signature_ok, parsed }, None).await?;
         let answers = rx.await.map_err(|_| unavailable())?;
         Ok(merge(slots, answers))
     }

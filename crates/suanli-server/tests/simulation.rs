@@ -128,6 +128,7 @@ impl Node {
                 parsed: Vec::new(),
                 reply,
                 received: Instant::now(),
+                verified: Instant::now(),
                 permit: None,
             })
             .expect("sequencer runs");
