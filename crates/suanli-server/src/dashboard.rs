@@ -344,8 +344,18 @@ impl LiveDashboard {
         f(&s.entities, s.progress())
     }
 
+    /// Waits (at most [`CATCH_UP_WAIT`]) until everything handed over before this call is
+    /// counted. A reader that needs the ledger's read lock around [`LiveDashboard::read`]
+    /// calls this first, without the lock: otherwise the sequencer, which needs the write
+    /// lock to decide anything, would wait for as long as the counting thread is behind.
+    /// Blocks: call it off the async workers.
+    pub fn catch_up(&self) {
+        drop(self.shared.caught_up());
+    }
+
     /// Reads the totals (hold the ledger's read lock around this call so both are at the
-    /// same log position), once everything handed over before this call is counted.
+    /// same log position; call [`LiveDashboard::catch_up`] before taking it), once
+    /// everything handed over before this call is counted.
     pub fn read<R>(&self, f: impl FnOnce(&Aggregates, Progress) -> R) -> R {
         let s = self.shared.caught_up();
         f(&s.aggs, s.progress())

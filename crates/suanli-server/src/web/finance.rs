@@ -113,12 +113,22 @@ async fn dashboard(
     if !(2000..2200).contains(&rq.year) {
         return refused(lang, &Status::invalid_argument(format!("{} is not a year between 2000 and 2199", rq.year)));
     }
-    let (view, progress, offset) = {
-        let ledger = state.shared.ledger.read().expect("ledger lock");
-        let (view, progress) = state.shared.dashboard.read(|aggs, p| (aggs.view(&ledger, rq.year, TOP), p));
+    let shared = state.shared.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        // Catch up first without the ledger's lock (the sequencer needs it to decide
+        // anything); under the lock only what was decided in between is waited for.
+        shared.dashboard.catch_up();
+        let ledger = shared.ledger.read().expect("ledger lock");
+        let (view, progress) = shared.dashboard.read(|aggs, p| (aggs.view(&ledger, rq.year, TOP), p));
         (view, progress, ledger.program().utc_offset_seconds)
-    };
-    html_json(DashboardPage::build(lang, &view, progress, offset).and_then(|v| v.render()))
+    })
+    .await;
+    match read {
+        Ok((view, progress, offset)) => {
+            html_json(DashboardPage::build(lang, &view, progress, offset).and_then(|v| v.render()))
+        }
+        Err(e) => refused(lang, &Status::internal(format!("reading the dashboard failed: {e}"))),
+    }
 }
 
 /// A legend entry: its colour and label.
