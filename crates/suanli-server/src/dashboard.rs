@@ -411,6 +411,17 @@ mod tests {
     }
 
     #[test]
+    fn catching_up_returns_once_everything_handed_over_is_counted() {
+        // What the finance dashboard waits for before it takes the ledger's lock.
+        let live = LiveDashboard::new(0, 0);
+        let mut all: Vec<_> = entries(30_000).into_iter().map(|e| (e, None)).collect();
+        live.hand_over(&mut all);
+        live.catch_up();
+        // Read without waiting (`progress` and `read` would catch up themselves).
+        assert_eq!(live.shared.lock().aggs.next_seq(), 30_000);
+    }
+
+    #[test]
     fn entries_decided_during_the_rebuild_are_counted_once_in_order() {
         let store = Arc::new(suanli_store::mem::MemStore::default());
         let all = entries(10_000);
