@@ -11,7 +11,7 @@
 //! from the log after a restart and compared with the full-log statement in the tests.
 //!
 //! Memory: sequence numbers are kept bit-packed in blocks ([`SeqList`], see
-//! [`crate::packed`]), one to three bytes per record per company it concerns (a provider's
+//! [`crate::packed`]), one to four bytes per record per company it concerns (a provider's
 //! entries lie close together, a small renter's far apart), plus one line per company and
 //! cap year.
 
