@@ -209,8 +209,12 @@ fn commit_loop(
                         commit_queue: started.saturating_duration_since(d.handed),
                         commit: written.saturating_duration_since(started),
                     });
-                    let _ = tx.send(answers);
+                    // The chunk leaves the pipeline before its answers go out, so that a
+                    // client holding its acks never finds it still counted in flight
+                    // (`suanli_admission_in_flight`; the operations test reads it right
+                    // after its last ack, and once caught it at 1 on a busy CI machine).
                     drop(permit);
+                    let _ = tx.send(answers);
                 }
                 Reply::Checkpoint(tx, cp) => {
                     let _ = tx.send(cp);
