@@ -41,6 +41,7 @@ use crate::entry::{Body, Entry, Lines};
 use crate::ids::Uscc;
 use crate::ledger::Ledger;
 use crate::model::{RecordKind, VoucherKind};
+use crate::money::times_sign;
 use crate::packed::TagList;
 use crate::report::Row;
 use crate::time::civil_from_days;
@@ -367,36 +368,36 @@ impl YearTotals {
         let r = self.rows.entry(*c.renter).or_default();
         if usage {
             r.rent_records += n;
-            r.rent_gpu_hours += c.gpu_hours * sign;
-            r.rent_amount += c.amount * sign;
-            r.renter_subsidy_uncapped += l.renter_uncapped * sign;
-            r.renter_subsidy += l.renter * sign;
+            r.rent_gpu_hours += times_sign(c.gpu_hours, sign);
+            r.rent_amount += times_sign(c.amount, sign);
+            r.renter_subsidy_uncapped += times_sign(l.renter_uncapped, sign);
+            r.renter_subsidy += times_sign(l.renter, sign);
         }
-        r.voucher_drawn += l.voucher * sign;
+        r.voucher_drawn += times_sign(l.voucher, sign);
         let p = self.rows.entry(*c.provider).or_default();
         if usage {
             p.supply_records += n;
-            p.supply_gpu_hours += c.gpu_hours * sign;
-            p.supply_amount += c.amount * sign;
-            p.supplier_subsidy_uncapped += l.supplier_uncapped * sign;
-            p.supplier_subsidy += l.supplier * sign;
+            p.supply_gpu_hours += times_sign(c.gpu_hours, sign);
+            p.supply_amount += times_sign(c.amount, sign);
+            p.supplier_subsidy_uncapped += times_sign(l.supplier_uncapped, sign);
+            p.supplier_subsidy += times_sign(l.supplier, sign);
         }
-        p.voucher_reimbursement += l.voucher * sign;
+        p.voucher_reimbursement += times_sign(l.voucher, sign);
 
         let m = self.months.entry(month).or_default();
         m.records += n;
-        m.amount += c.amount * sign;
-        m.gpu_hours += c.gpu_hours * sign;
-        m.voucher += l.voucher * sign;
-        m.renter += l.renter * sign;
-        m.supplier += l.supplier * sign;
+        m.amount += times_sign(c.amount, sign);
+        m.gpu_hours += times_sign(c.gpu_hours, sign);
+        m.voucher += times_sign(l.voucher, sign);
+        m.renter += times_sign(l.renter, sign);
+        m.supplier += times_sign(l.supplier, sign);
         if usage {
             let k = self.classes.entry(class).or_default();
             k.records += n;
-            k.gpu_hours += c.gpu_hours * sign;
-            k.amount += c.amount * sign;
+            k.gpu_hours += times_sign(c.gpu_hours, sign);
+            k.amount += times_sign(c.amount, sign);
         }
-        bump(&mut self.booked, day, (l.renter + l.supplier) * sign);
+        bump(&mut self.booked, day, times_sign(l.renter + l.supplier, sign));
     }
 }
 

@@ -89,11 +89,11 @@ impl EntityIndex {
         }
         let y = r.years.entry(lines.cap_year).or_default();
         y.seqs.push(seq);
-        y.totals.renter_subsidy += lines.renter * sign;
+        y.totals.renter_subsidy += crate::money::times_sign(lines.renter, sign);
         let y = self.companies.entry(provider).or_default().years.entry(lines.cap_year).or_default();
         y.seqs.push(seq);
-        y.totals.supplier_subsidy += lines.supplier * sign;
-        y.totals.voucher_reimbursement += lines.voucher * sign;
+        y.totals.supplier_subsidy += crate::money::times_sign(lines.supplier, sign);
+        y.totals.voucher_reimbursement += crate::money::times_sign(lines.voucher, sign);
     }
 
     /// The company's totals per cap year (`year`: only that one), oldest first.

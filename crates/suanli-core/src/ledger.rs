@@ -21,7 +21,7 @@ use crate::entry::{Body, Entry, Genesis, Lines, RecordFacts, Signed, StatementLi
 use crate::ids::Uscc;
 use crate::index::{Index, PayloadHash, RecordKey, RecordSummary, RequestKey, RequestNamespace, RequestSummary};
 use crate::model::{Authorization, Entity, Flags, KeyState, PayableKind, PublicKey, RecordKind, Voucher, VoucherKind};
-use crate::money::{self, round_fen};
+use crate::money::{self, round_fen, times_sign};
 use crate::program::Program;
 use crate::validate::{self, Malformed};
 use crate::wire;
@@ -1371,7 +1371,7 @@ impl Ledger {
         returned: bool,
     ) {
         let y = l.cap_year;
-        let (r, s, v) = (l.renter * sign, l.supplier * sign, l.voucher * sign);
+        let (r, s, v) = (times_sign(l.renter, sign), times_sign(l.supplier, sign), times_sign(l.voucher, sign));
         let p = &self.program;
         if !r.is_zero() {
             let used = self.renter_used.entry((*renter, y)).or_default();
