@@ -38,7 +38,8 @@ pub struct Limits {
     pub stream_window_bytes: u32,
     /// Concurrent client connections; further clients wait in the listen backlog.
     pub connections_max: usize,
-    /// Acks buffered per stream for a client that reads them slowly.
+    /// Acks buffered per stream for a client that reads them slowly, in whole chunks
+    /// (rounded up to a multiple of `chunk_records_max`).
     pub ack_queue_depth: usize,
     /// Signed reads remembered to refuse replays (per skew window).
     pub read_replay_cache_max: usize,
