@@ -35,7 +35,11 @@ pub struct Writer {
 
 impl Writer {
     pub fn new() -> Self {
-        Writer { buf: Vec::with_capacity(256) }
+        Self::with_capacity(256)
+    }
+    /// A writer with room for `bytes` (an encoding whose size is known ahead grows once).
+    pub fn with_capacity(bytes: usize) -> Self {
+        Writer { buf: Vec::with_capacity(bytes) }
     }
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
@@ -102,10 +106,16 @@ impl Writer {
 }
 
 fn to_scaled(v: Decimal, places: u32) -> i64 {
-    let mut r = v;
-    r.rescale(places);
-    assert_eq!(r, v, "value {v} has more than {places} places");
-    let m = r.mantissa();
+    // Amounts almost always carry exactly `places` already (several per entry and per
+    // index record, on the commit path): then the mantissa is the answer.
+    let m = if v.scale() == places {
+        v.mantissa()
+    } else {
+        let mut r = v;
+        r.rescale(places);
+        assert_eq!(r, v, "value {v} has more than {places} places");
+        r.mantissa()
+    };
     i64::try_from(m).expect("scaled value fits in i64")
 }
 

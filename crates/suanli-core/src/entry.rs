@@ -298,7 +298,16 @@ pub fn get_statement_line(r: &mut Reader<'_>) -> Result<StatementLine, DecodeErr
 impl Entry {
     /// The entry's bytes: what the Merkle leaf hashes and what the store keeps.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
+        // Room for a usage record's entry in one allocation (it outgrew the default twice):
+        // header, payload with its length, key, signature, batch proof, money lines.
+        let mut w = match &self.body {
+            Body::Usage { input, .. } => Writer::with_capacity(
+                32 + (4 + input.payload.len() + 32 + 64)
+                    + input.batch.as_ref().map_or(0, |p| 9 + 32 * p.path.len())
+                    + 64,
+            ),
+            _ => Writer::new(),
+        };
         w.u8(ENTRY_VERSION).u64(self.seq).i64(self.time_ms).u8(self.body.tag());
         match &self.body {
             Body::Genesis(g) => {
