@@ -418,7 +418,42 @@ impl Ledger {
         parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
     ) -> Decision {
         let time_ms = time_ms.max(self.last_time_ms);
-        match self.evaluate(index, time_ms, input, signature_ok, parsed) {
+        let outcome = self.evaluate(index, time_ms, input, signature_ok, parsed);
+        self.conclude(index, time_ms, outcome)
+    }
+
+    /// [`Ledger::decide_parsed`] for a caller that has no further use for the input: an
+    /// accepted usage record's signed bytes move into its entry instead of being copied
+    /// (`input.signed` is then left empty). The sequencer decides this way; the decision
+    /// is the same.
+    pub fn decide_taking(
+        &mut self,
+        index: &mut dyn Index,
+        time_ms: i64,
+        input: &mut Input,
+        signature_ok: bool,
+        parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
+    ) -> Decision {
+        // Only usage records with a good signature skip `evaluate`'s own first checks,
+        // which those pass (the batch check concerns other kinds).
+        if input.kind != InputKind::Usage || !signature_ok {
+            return self.decide_parsed(index, time_ms, input, signature_ok, parsed);
+        }
+        let time_ms = time_ms.max(self.last_time_ms);
+        let outcome = self.eval_usage(index, time_ms, &input.signed, parsed).map(|(lines, effect)| {
+            let empty = Signed::single(Vec::new(), [0; 32], [0; 64]);
+            Accepted {
+                body: Body::Usage { input: std::mem::replace(&mut input.signed, empty), lines },
+                effect,
+                request: None,
+            }
+        });
+        self.conclude(index, time_ms, outcome)
+    }
+
+    /// Applies an accepted submission's effect and makes its entry, or passes the refusal on.
+    fn conclude(&mut self, index: &mut dyn Index, time_ms: i64, outcome: Result<Accepted, Refusal>) -> Decision {
+        match outcome {
             Err(Refusal::Duplicate(d)) => Decision::Duplicate(d),
             Err(Refusal::Rejected(r)) => Decision::Rejected(r),
             Ok(accepted) => {
@@ -483,7 +518,9 @@ impl Ledger {
             return Err(reject(RejectCode::BadSignature, "only usage records are signed in batches"));
         }
         match input.kind {
-            InputKind::Usage => self.eval_usage(index, time_ms, &input.signed, parsed),
+            InputKind::Usage => self.eval_usage(index, time_ms, &input.signed, parsed).map(|(lines, effect)| {
+                Accepted { body: Body::Usage { input: input.signed.clone(), lines }, effect, request: None }
+            }),
             InputKind::Corpus => self.eval_corpus(index, time_ms, &input.signed),
             InputKind::Reversal => self.eval_reversal(index, time_ms, &input.signed),
             InputKind::Admin => self.eval_admin(index, &input.signed),
@@ -575,7 +612,7 @@ impl Ledger {
         time_ms: i64,
         signed: &Signed,
         parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
-    ) -> Result<Accepted, Refusal> {
+    ) -> Result<(Lines, Effect), Refusal> {
         let owner = self.signer(&signed.public_key)?;
         if !owner.flags.provider {
             return Err(reject(RejectCode::NotAProvider, format!("{} is not a registered provider", owner.id)));
@@ -637,11 +674,7 @@ impl Ledger {
             amount: u.amount,
             lines,
         };
-        Ok(Accepted {
-            body: Body::Usage { input: signed.clone(), lines },
-            effect: Effect::Record { key, summary: RecordSummary { facts, payload_hash: hash, reversed_by: None } },
-            request: None,
-        })
+        Ok((lines, Effect::Record { key, summary: RecordSummary { facts, payload_hash: hash, reversed_by: None } }))
     }
 
     /// SPEC §6, steps 1–5, for a record that passed every check of §5.

@@ -1305,11 +1305,25 @@ impl World {
         let signature_ok = !(self.setup_done && self.p(0.01));
         let expect = self.model.submit(self.now_ms, msg, input, signature_ok);
         // Half the usage records come decoded beforehand, as the server's verification
-        // threads hand them to the sequencer (`decide_parsed`); the model must not see a
-        // difference, whatever the record's faults.
-        let got = if input.kind == InputKind::Usage && signature_ok && self.rng.gen_bool(0.5) {
-            let parsed = suanli_core::validate::parse_usage(&input.signed.payload);
-            self.ledger.decide_parsed(&mut self.index, self.now_ms, input, signature_ok, Some(&parsed))
+        // threads hand them to the sequencer (`decide_parsed`), and half of all inputs are
+        // decided the sequencer's way, given up to their entry (`decide_taking`); the model
+        // must not see a difference, whatever the input's faults.
+        let parsed = (input.kind == InputKind::Usage && signature_ok && self.rng.gen_bool(0.5))
+            .then(|| suanli_core::validate::parse_usage(&input.signed.payload));
+        let got = if self.rng.gen_bool(0.5) {
+            let mut given = input.clone();
+            let d = self.ledger.decide_taking(&mut self.index, self.now_ms, &mut given, signature_ok, parsed.as_ref());
+            if let Decision::Accepted(e) = &d {
+                let signed = match &e.body {
+                    Body::Usage { input, .. } | Body::Corpus { input, .. } | Body::Reversal { input, .. } => input,
+                    Body::Admin { input } | Body::Holder { input } | Body::Finance { input, .. } => input,
+                    Body::Genesis(_) => unreachable!("never submitted"),
+                };
+                assert_eq!(signed, &input.signed, "an entry holds its input's signed bytes, moved or copied");
+            }
+            d
+        } else if let Some(parsed) = &parsed {
+            self.ledger.decide_parsed(&mut self.index, self.now_ms, input, signature_ok, Some(parsed))
         } else {
             self.ledger.decide(&mut self.index, self.now_ms, input, signature_ok)
         };

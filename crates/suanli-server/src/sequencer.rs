@@ -337,14 +337,14 @@ impl Sequencer {
         let mut want_checkpoint = final_round;
         for cmd in commands {
             match cmd {
-                Command::Submit { inputs, signature_ok, mut parsed, reply, received, verified, permit } => {
+                Command::Submit { mut inputs, signature_ok, mut parsed, reply, received, verified, permit } => {
                     let mut answers = Vec::with_capacity(inputs.len());
                     parsed.resize_with(inputs.len(), || None);
                     // One reading of the clock per chunk, not per record (a chunk is decided
                     // well within a millisecond; the clock was ~0.7 % of the server's CPU).
                     let now = (self.clock)();
-                    for ((input, ok), parsed) in inputs.iter().zip(signature_ok).zip(parsed) {
-                        let decision = ledger.decide_parsed(&mut index, now, input, ok, parsed.as_ref());
+                    for ((input, ok), parsed) in inputs.iter_mut().zip(signature_ok).zip(parsed) {
+                        let decision = ledger.decide_taking(&mut index, now, input, ok, parsed.as_ref());
                         answers.push(decision.answer());
                         if let Decision::Accepted(entry) = decision {
                             self.append(&entry, &mut batch);
