@@ -405,8 +405,9 @@ impl Ledger {
     }
 
     /// [`Ledger::decide`] of a usage record whose payload was already decoded and field
-    /// checked: `parsed` must be `validate::parse_usage(&input.signed.payload)` (the
-    /// verification threads make it, so the one writer does not). Every check runs in the
+    /// checked: `parsed` must be `validate::parse_usage(&input.signed.payload)`, possibly
+    /// [`validate::ParsedUsage::trimmed`] (the verification threads make it, so the one
+    /// writer does not). Every check runs in the
     /// same order as in `decide`, and its errors are given at the same step; `None` decodes
     /// here.
     pub fn decide_parsed(

@@ -157,6 +157,23 @@ pub struct ParsedUsage {
     pub usage: Result<Usage, Malformed>,
 }
 
+impl ParsedUsage {
+    /// Keeps of the decoded record only what the ledger reads from it again
+    /// (`provider_id` and `record_id`; every other field is in `usage`). The verification
+    /// threads trim what they hand on, so that the other nine strings are freed by the
+    /// thread that allocated them rather than one by one on the sequencer (a free from
+    /// another thread costs mimalloc more: 1.4 % of the server's samples there).
+    pub fn trimmed(mut self) -> ParsedUsage {
+        let r = &mut self.record;
+        self.record = wire::UsageRecord {
+            record_id: std::mem::take(&mut r.record_id),
+            provider_id: std::mem::take(&mut r.provider_id),
+            ..Default::default()
+        };
+        self
+    }
+}
+
 /// [`decode`] then [`usage`] of a usage record's payload, and the payload's hash.
 pub fn parse_usage(payload: &[u8]) -> Result<ParsedUsage, Malformed> {
     let record: wire::UsageRecord = decode(payload)?;

@@ -1308,8 +1308,16 @@ impl World {
         // threads hand them to the sequencer (`decide_parsed`), and half of all inputs are
         // decided the sequencer's way, given up to their entry (`decide_taking`); the model
         // must not see a difference, whatever the input's faults.
-        let parsed = (input.kind == InputKind::Usage && signature_ok && self.rng.gen_bool(0.5))
-            .then(|| suanli_core::validate::parse_usage(&input.signed.payload));
+        // Decoded ones come trimmed half the time, as the verification threads hand them on.
+        let parsed = (input.kind == InputKind::Usage && signature_ok && self.rng.gen_bool(0.5)).then(|| {
+            let parsed = suanli_core::validate::parse_usage(&input.signed.payload);
+            // By position, not by a draw: the generator's random sequence stays as it was.
+            if self.trace.len().is_multiple_of(2) {
+                parsed.map(suanli_core::validate::ParsedUsage::trimmed)
+            } else {
+                parsed
+            }
+        });
         let got = if self.rng.gen_bool(0.5) {
             let mut given = input.clone();
             let d = self.ledger.decide_taking(&mut self.index, self.now_ms, &mut given, signature_ok, parsed.as_ref());

@@ -236,7 +236,8 @@ impl Shared {
                     .iter()
                     .zip(&signature_ok)
                     .map(|(input, ok)| {
-                        (*ok && input.kind == InputKind::Usage).then(|| validate::parse_usage(&input.signed.payload))
+                        (*ok && input.kind == InputKind::Usage)
+                            .then(|| validate::parse_usage(&input.signed.payload).map(validate::ParsedUsage::trimmed))
                     })
                     .collect();
                 Checked { signature_ok, parsed }
