@@ -574,7 +574,8 @@ impl Cursor {
 struct Merge {
     cursors: Vec<Cursor>,
     live: Vec<bool>,
-    key: Vec<u8>,
+    /// The cursors at the current smallest key (reused from item to item).
+    at_best: Vec<usize>,
 }
 
 impl Merge {
@@ -584,32 +585,45 @@ impl Merge {
         for c in &mut cursors {
             live.push(c.fill(db)?);
         }
-        Ok(Merge { cursors, live, key: Vec::new() })
+        Ok(Merge { cursors, live, at_best: Vec::new() })
     }
 
     /// The next key (newest value) as `f(key, value)`, or `None` at the end.
     fn next<T>(&mut self, db: &sled::Db, f: impl FnOnce(&[u8], &[u8]) -> T) -> Result<Option<T>> {
-        // Linear scan: a merge has few runs. Ties go to the newest (the highest index).
+        // Linear scan: a merge has few runs. One three-way comparison per run finds the
+        // smallest key and every run holding it (keys share long prefixes, so comparisons
+        // are most of a merge's time: a second pass testing each run for equality doubled
+        // them). Ties go to the newest (the highest index).
+        use std::cmp::Ordering;
         let mut best: Option<usize> = None;
+        self.at_best.clear();
         for i in 0..self.cursors.len() {
             if !self.live[i] {
                 continue;
             }
-            best = match best {
-                Some(b) if self.cursors[i].item().0 > self.cursors[b].item().0 => Some(b),
-                _ => Some(i),
+            let order = match best {
+                None => Ordering::Less,
+                Some(b) => self.cursors[i].item().0.cmp(self.cursors[b].item().0),
             };
+            match order {
+                Ordering::Less => {
+                    best = Some(i);
+                    self.at_best.clear();
+                    self.at_best.push(i);
+                }
+                Ordering::Equal => {
+                    best = Some(i);
+                    self.at_best.push(i);
+                }
+                Ordering::Greater => {}
+            }
         }
         let Some(b) = best else { return Ok(None) };
         let (key, value) = self.cursors[b].item();
         let out = f(key, value);
-        self.key.clear();
-        self.key.extend_from_slice(key);
-        for i in 0..self.cursors.len() {
-            if self.live[i] && self.cursors[i].item().0 == self.key.as_slice() {
-                self.cursors[i].index += 1;
-                self.live[i] = self.cursors[i].fill(db)?;
-            }
+        for &i in &self.at_best {
+            self.cursors[i].index += 1;
+            self.live[i] = self.cursors[i].fill(db)?;
         }
         Ok(Some(out))
     }
