@@ -220,6 +220,11 @@ struct Accepted {
     request: Option<(RequestKey, PayloadHash)>,
 }
 
+/// An accepted usage record: its entry holds the signed record and its money lines.
+fn usage_accepted(signed: Signed, lines: Lines, effect: Effect) -> Accepted {
+    Accepted { body: Body::Usage { input: signed, lines }, effect, request: None }
+}
+
 enum Refusal {
     Duplicate(Duplicate),
     Rejected(Rejection),
@@ -435,20 +440,16 @@ impl Ledger {
         signature_ok: bool,
         parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
     ) -> Decision {
-        // Only usage records with a good signature skip `evaluate`'s own first checks,
-        // which those pass (the batch check concerns other kinds).
-        if input.kind != InputKind::Usage || !signature_ok {
+        if input.kind != InputKind::Usage {
             return self.decide_parsed(index, time_ms, input, signature_ok, parsed);
         }
         let time_ms = time_ms.max(self.last_time_ms);
-        let outcome = self.eval_usage(index, time_ms, &input.signed, parsed).map(|(lines, effect)| {
-            let empty = Signed::single(Vec::new(), [0; 32], [0; 64]);
-            Accepted {
-                body: Body::Usage { input: std::mem::replace(&mut input.signed, empty), lines },
-                effect,
-                request: None,
-            }
-        });
+        let outcome = Self::signed_as_its_kind(input, signature_ok)
+            .and_then(|()| self.eval_usage(index, time_ms, &input.signed, parsed))
+            .map(|(lines, effect)| {
+                let empty = Signed::single(Vec::new(), [0; 32], [0; 64]);
+                usage_accepted(std::mem::replace(&mut input.signed, empty), lines, effect)
+            });
         self.conclude(index, time_ms, outcome)
     }
 
@@ -512,22 +513,29 @@ impl Ledger {
         signature_ok: bool,
         parsed: Option<&Result<validate::ParsedUsage, Malformed>>,
     ) -> Result<Accepted, Refusal> {
-        if !signature_ok {
-            return Err(reject(RejectCode::BadSignature, "the signature does not verify for this message type"));
-        }
-        if input.signed.batch.is_some() && input.kind != InputKind::Usage {
-            return Err(reject(RejectCode::BadSignature, "only usage records are signed in batches"));
-        }
+        Self::signed_as_its_kind(input, signature_ok)?;
         match input.kind {
-            InputKind::Usage => self.eval_usage(index, time_ms, &input.signed, parsed).map(|(lines, effect)| {
-                Accepted { body: Body::Usage { input: input.signed.clone(), lines }, effect, request: None }
-            }),
+            InputKind::Usage => self
+                .eval_usage(index, time_ms, &input.signed, parsed)
+                .map(|(lines, effect)| usage_accepted(input.signed.clone(), lines, effect)),
             InputKind::Corpus => self.eval_corpus(index, time_ms, &input.signed),
             InputKind::Reversal => self.eval_reversal(index, time_ms, &input.signed),
             InputKind::Admin => self.eval_admin(index, &input.signed),
             InputKind::Holder => self.eval_holder(index, &input.signed),
             InputKind::Finance => self.eval_finance(index, &input.signed),
         }
+    }
+
+    /// The first checks of every input, before its kind's own: the signature holds, and
+    /// only usage records come signed in batches.
+    fn signed_as_its_kind(input: &Input, signature_ok: bool) -> Result<(), Refusal> {
+        if !signature_ok {
+            return Err(reject(RejectCode::BadSignature, "the signature does not verify for this message type"));
+        }
+        if input.signed.batch.is_some() && input.kind != InputKind::Usage {
+            return Err(reject(RejectCode::BadSignature, "only usage records are signed in batches"));
+        }
+        Ok(())
     }
 
     /// The owner of a registered, unrevoked key.
