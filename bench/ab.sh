@@ -27,29 +27,26 @@ case "${1:-}" in
     ROUNDS=${ROUNDS:-3}
     RECORDS=${RECORDS:-1000000}
     FLAGS=${FLAGS:-}
-    cpu() { awk '{print $12 + $13}' <<<"$(sed 's/.*) //' "/proc/$1/stat")"; }
+    . bench/common.sh
     echo "build time records/s p50_ms p99_ms verify/s server_cpu_us/record"
     for _ in $(seq "$ROUNDS"); do
       for v in "$@"; do
-        b="$AB_DIR/$v"
-        w=$(mktemp -d)
-        "$b/suanlid" --data-dir "$w/data" --listen 127.0.0.1:0 --web-listen 127.0.0.1:0 2>"$w/server.log" &
-        s=$!
-        for _ in $(seq 100); do grep -q "listening on" "$w/server.log" && break; sleep 0.2; done
-        g=$(grep -o "listening on [0-9.:]*" "$w/server.log" | head -1 | grep -o "[0-9.]*:[0-9]*$")
-        c0=$(cpu "$s")
+        T="$AB_DIR/$v"
+        work=$(mktemp -d)
+        start_server # sets `server` and `grpc`
+        c0=$(ticks "$server")
         # shellcheck disable=SC2086
-        out=$("$b/suanli-load" --server "http://$g" --admin-key "$w/data/admin.key" $FLAGS --records "$RECORDS" 2>/dev/null)
-        c1=$(cpu "$s")
+        out=$("$T/suanli-load" --server "http://$grpc" --admin-key "$work/data/admin.key" $FLAGS --records "$RECORDS" 2>/dev/null)
+        c1=$(ticks "$server")
         n=$(grep "records acknowledged" <<<"$out" | grep -oE "[0-9]+" | head -1)
         rate=$(grep throughput <<<"$out" | grep -oE "[0-9]+" | head -1)
         lat=$(grep "ack latency" <<<"$out" | grep -oE "[0-9]+\.[0-9]+" | head -2 | tr '\n' ' ')
         ver=$(grep "batch verification" <<<"$out" | grep -oE "[0-9]+" | head -1)
         us=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) * 1e6 / hz / n}')
         echo "$v $(date +%H:%M:%S) $rate $lat$ver $us"
-        kill -INT "$s"
-        wait "$s" || true
-        rm -rf "$w"
+        kill -INT "$server"
+        wait "$server" || true
+        rm -rf "$work"
       done
     done
     ;;

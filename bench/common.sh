@@ -27,3 +27,10 @@ full_and_half_speed() { # $1: the admin key, $2: what the full-speed run is over
   echo "== half speed: $HALF_RECORDS records at $half records/s"
   load --no-setup --records "$HALF_RECORDS" --rate "$half" --run 2 --json-out "$work/half.json" | tee "$work/half.txt"
 }
+
+# User + system clock ticks a process has used so far (fails if it is gone).
+ticks() { # $1: pid
+  local s
+  s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  awk '{print $12 + $13}' <<<"$s"
+}

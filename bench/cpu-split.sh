@@ -23,11 +23,6 @@ work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 . bench/common.sh
 start_server
-ticks() { # user + system clock ticks of one process
-  local s
-  s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-  awk '{print $12 + $13}' <<<"$s"
-}
 threads() { # ticks per thread group of the server (numbered threads summed by name)
   for t in /proc/$server/task/*; do
     n=$(cat "$t/comm" 2>/dev/null) || continue
