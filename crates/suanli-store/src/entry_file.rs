@@ -12,7 +12,10 @@
 //! [`crate::sled_store`].)
 //!
 //! So each commit appends its entry chunks to this file, in one write, and `fdatasync`s it
-//! *before* its sled batch is applied. The sled batch then holds, under each chunk's `e`
+//! *before* its sled batch is applied. Since store schema 3 the same write carries, after
+//! the chunks, the *facts* of the commit's record index writes (see
+//! [`crate::sled_store`], "Record facts"), and the batch records where the commit's bytes
+//! end (`m` ‖ `fileend`). The sled batch then holds, under each chunk's `e`
 //! key, a [`POINTER_LEN`]-byte pointer: `0 (u32) ‖ offset (u64) ‖ length (u32) ‖ CRC-32 of
 //! the chunk (u32)`. A chunk's first four bytes are its entry count, never 0, so a pointer
 //! is told from a chunk stored in sled by stores made before this file (still read).
@@ -21,9 +24,10 @@
 //!
 //! The chunk is durable before the pointer to it can be, so a durable pointer always leads
 //! to its bytes. A crash after the file write but before the sled flush leaves bytes past
-//! the last durable pointer: `EntryFile::open` cuts the file back to the end of the last
-//! pointer, so the next commit writes over them. A file shorter than that end, or a chunk
-//! whose CRC does not match, is reported as damage naming the chunk's key.
+//! the durable end (the recorded end of the last commit, or in stores made before it the
+//! end of the last pointer): `EntryFile::open` cuts the file back to that end, so the next
+//! commit writes over them. A file shorter than that end, or a chunk whose CRC does not
+//! match, is reported as damage naming the key that recorded the end, or the chunk's key.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -72,7 +76,7 @@ impl Pointer {
         })
     }
 
-    fn end(&self) -> u64 {
+    pub fn end(&self) -> u64 {
         self.offset + u64::from(self.len)
     }
 }
@@ -82,9 +86,9 @@ fn io(e: std::io::Error) -> StoreError {
 }
 
 impl EntryFile {
-    /// Opens (or creates) the file in `dir`, cut back to `last`, the last pointer the
-    /// durable tree holds (`None` when it holds none).
-    pub fn open(dir: &Path, last: Option<(&str, Pointer)>) -> Result<EntryFile> {
+    /// Opens (or creates) the file in `dir`, cut back to `durable`: where the bytes the
+    /// durable tree points to end, with the key that says so (`None` when it points to none).
+    pub fn open(dir: &Path, durable: Option<(&str, u64)>) -> Result<EntryFile> {
         let path = dir.join(FILE_NAME);
         let new = !path.exists();
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
@@ -94,11 +98,11 @@ impl EntryFile {
             crate::sync_dir(dir).map_err(io)?;
         }
         let len = file.metadata().map_err(io)?.len();
-        let end = last.map_or(0, |(_, p)| p.end());
+        let end = durable.map_or(0, |(_, end)| end);
         if len < end {
-            let (key, _) = last.expect("end > 0");
+            let (key, _) = durable.expect("end > 0");
             return Err(StoreError::Corrupt(format!(
-                "{key}: the entry file ends at byte {len}, before the chunk's end at {end}"
+                "{key}: the entry file ends at byte {len}, before the durable end at {end}"
             )));
         }
         if len > end {

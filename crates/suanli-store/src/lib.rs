@@ -32,8 +32,10 @@ pub type Hash = [u8; 32];
 
 /// Version of the key layout and value encodings; a store written by another version is
 /// refused at open, never misread. Version 2 keeps the record and request indexes as
-/// sorted runs ([`runs`]); the sled store still opens version 1 and upgrades it in place.
-pub const SCHEMA_VERSION: u32 = 2;
+/// sorted runs ([`runs`]); version 3 keeps each record's facts in the sled store's entry
+/// file, the runs pointing to them. The sled store still opens versions 1 and 2 and upgrades
+/// them in place (their values stay readable as they are).
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

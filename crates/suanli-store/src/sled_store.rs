@@ -24,6 +24,7 @@
 //! | `c` ‖ tree size (u64) | signed checkpoint note text (UTF-8) |
 //! | `m` ‖ `schema` | [`SCHEMA_VERSION`] as u32 |
 //! | `m` ‖ `count` | entry count as u64, rewritten by every batch that adds entries |
+//! | `m` ‖ `fileend` | where the bytes of the entry file the tree points to end (u64), rewritten by every batch that appends to it (schema 3) |
 //! | `m` ‖ `frontier` | encoded Merkle frontier (last non-empty one committed) |
 //! | `m` ‖ `snapshot` | before this layout: covered entry count (u64) ‖ snapshot bytes; read, deleted by the next snapshot |
 //! | `m` ‖ `snapshot-head` | the latest snapshot: covered entry count (u64) ‖ pieces (u32) ‖ total bytes (u64) |
@@ -31,8 +32,9 @@
 //! | `m` ‖ `runs` | the index runs, oldest first: count (u32) ‖ count × (family ‖ run id) |
 //! | `m` ‖ `nextrun` | the next index run id (u64) |
 //!
-//! In index keys the family byte is `r` (record index: [`RecordKey::encode`] →
-//! [`RecordSummary::encode`]) or `q` (request index: [`RequestKey::encode`] →
+//! In index keys the family byte is `r` (record index: [`RecordKey::encode`] → a pointer
+//! to the record's facts, see "Record facts" below; [`RecordSummary::encode`] in runs
+//! written before schema 3) or `q` (request index: [`RequestKey::encode`] →
 //! [`RequestSummary::encode`]).
 //!
 //! # The record and request indexes: sorted runs, no insert per record
@@ -54,6 +56,24 @@
 //! `count` is written in the same atomic batch as the entries it counts, and checked
 //! against the last chunk at open, so a store whose log and count disagree is refused
 //! instead of being appended to at the wrong sequence number.
+//!
+//! # Record facts (schema 3)
+//!
+//! What the record index keeps of a record ([`RecordSummary`]: its facts — parties, amounts,
+//! money lines — and payload hash) is about 170 bytes, and is needed only when a lookup
+//! finds the record: a `DUPLICATE` answer, a conflict, a reversal. Kept in the index runs,
+//! those bytes were written into sled with the commit's run, read and written again by
+//! every merge of every size tier, and deleted from sled after the first: a profile at
+//! 290,000 batch-signed records/s put the mergers, the commit's run building and sled's IO
+//! at a quarter of the server's samples. So each commit appends, after its entry chunks in
+//! the entry file (same write, same `fdatasync`), the *facts* of each record index write:
+//! `payload hash (32 bytes) ‖ facts` ([`suanli_core::entry::put_facts`]). The run value is
+//! then a pointer to them, [`FACTS_POINTER`] ‖ offset (u64) ‖ length (u32) ‖ CRC-32 (u32)
+//! ‖ reversed (u8, and the reversal's sequence number as u64 when 1): 18 or 26 bytes
+//! instead of about 180, so runs and their merges shrink about fourfold. A reversal writes
+//! the record's facts again in its own commit (rare; the older copy is left where it is).
+//! Every older value starts with the facts' sequence number (u64, big-endian), whose first
+//! byte is 0 below 2^56 entries, so runs written before schema 3 are read as they are.
 //!
 //! # Entry chunks
 //!
@@ -122,8 +142,13 @@ use crate::entry_file::{EntryFile, Pointer};
 use crate::runs::{Family, NewRun, Runs};
 use crate::{CommitBatch, Hash, NodeKey, Result, SCHEMA_VERSION, Store, StoreError, StoredBytes};
 
-/// Schema versions this build opens: 1 (per-record index keys) is upgraded in place.
-const READABLE_SCHEMAS: [u32; 2] = [1, SCHEMA_VERSION];
+/// Schema versions this build opens: 1 (per-record index keys) and 2 (record facts inside
+/// the index runs) are upgraded in place, by marking them; their values stay readable.
+const READABLE_SCHEMAS: [u32; 3] = [1, 2, SCHEMA_VERSION];
+
+/// First byte of a record index value that points to the record's facts in the entry file
+/// (see "Record facts" in the module documentation).
+pub const FACTS_POINTER: u8 = 0xFF;
 
 /// Bytes of sled's page cache: bounded, so memory does not grow with the index.
 pub const CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
@@ -147,6 +172,7 @@ const META: u8 = b'm';
 
 const META_SCHEMA: &[u8] = b"mschema";
 const META_COUNT: &[u8] = b"mcount";
+const META_FILE_END: &[u8] = b"mfileend";
 const META_FRONTIER: &[u8] = b"mfrontier";
 const META_SNAPSHOT: &[u8] = b"msnapshot";
 const META_SNAPSHOT_HEAD: &[u8] = b"msnapshot-head";
@@ -485,7 +511,7 @@ impl SledStore {
             // 300k records, 8 MiB cache, 702 MB resident; with a 200 ms flusher, 147 MB).
             .flush_every_ms(Some(BACKGROUND_FLUSH_MS));
         let db = open_db(&config, dir, lock_wait).map_err(io)?;
-        let file = EntryFile::open(dir, Self::last_pointer(&db)?.as_ref().map(|(k, p)| (k.as_str(), *p)))?;
+        let file = EntryFile::open(dir, Self::durable_end(&db)?.as_ref().map(|(k, end)| (k.as_str(), *end)))?;
         let count = match db.get(META_SCHEMA).map_err(io)? {
             None => Self::init(&db)?,
             Some(v) => {
@@ -499,8 +525,9 @@ impl SledStore {
                 }
                 let count = Self::check_count(&db, &file)?;
                 if found != SCHEMA_VERSION {
-                    // From here on index runs are written, which a build reading only
-                    // schema 1 would not see: mark the store so such a build refuses it.
+                    // From here on index runs (schema 2) and facts pointers (schema 3) are
+                    // written, which an older build would not see or would misread: mark
+                    // the store so such a build refuses it.
                     db.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..]).map_err(io)?;
                     db.flush().map_err(io)?;
                 }
@@ -528,11 +555,21 @@ impl SledStore {
         self.segment_bytes
     }
 
-    /// The last entry-chunk pointer of the tree, with its key described (none when the tree
-    /// holds no chunk in the entry file).
-    fn last_pointer(db: &sled::Db) -> Result<Option<(String, Pointer)>> {
+    /// Where the bytes of the entry file that the durable tree points to end, with the key
+    /// that says so described: the recorded end of the last commit, or (stores made before
+    /// it) the end of the last entry-chunk pointer; none when the tree points to nothing.
+    fn durable_end(db: &sled::Db) -> Result<Option<(String, u64)>> {
         let last = db.range([ENTRY]..[ENTRY + 1]).next_back().transpose().map_err(io)?;
-        Ok(last.and_then(|(k, v)| Pointer::decode(&v).map(|p| (describe_key(&k), p))))
+        let pointed = last.and_then(|(k, v)| Pointer::decode(&v).map(|p| (describe_key(&k), p.end())));
+        let recorded = match db.get(META_FILE_END).map_err(io)? {
+            Some(v) => Some((describe_key(META_FILE_END), be_u64(META_FILE_END, &v)?)),
+            None => None,
+        };
+        Ok(match (pointed, recorded) {
+            // At the same end the chunk's key says more than the metadata's.
+            (Some(p), Some(r)) => Some(if p.1 >= r.1 { p } else { r }),
+            (p, r) => p.or(r),
+        })
     }
 
     /// The bytes of the chunk under `key`: from the entry file when `value` points there,
@@ -636,9 +673,13 @@ impl SledStore {
             }
             b.insert(META_COUNT, &new_count.to_be_bytes()[..]);
         }
+        let records = self.append_facts(batch, chunks);
+        if !chunks.is_empty() {
+            b.insert(META_FILE_END, &(self.file.end() + chunks.len() as u64).to_be_bytes()[..]);
+        }
         let runs = self.runs.add_to_batch(
             &mut b,
-            batch.records.iter().map(|(k, v)| (k.encode(), v.encode())),
+            records.into_iter(),
             batch.requests.iter().map(|(k, v)| (k.encode(), v.encode())),
         );
         for (k, h) in &batch.nodes {
@@ -670,6 +711,71 @@ impl SledStore {
             b.insert(&checkpoint_key(*size)[..], text.as_bytes());
         }
         Ok((b, runs))
+    }
+
+    /// Appends the facts of the batch's record index writes to `chunks` (the bytes this
+    /// commit writes to the entry file) and returns the index items pointing to them.
+    fn append_facts(&self, batch: &CommitBatch, chunks: &mut Vec<u8>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let base = self.file.end();
+        let mut w = suanli_core::codec::Writer { buf: std::mem::take(chunks) };
+        let items = batch
+            .records
+            .iter()
+            .map(|(k, s)| {
+                let start = w.buf.len();
+                w.fixed(&s.payload_hash);
+                suanli_core::entry::put_facts(&mut w, &s.facts);
+                let at = Pointer {
+                    offset: base + start as u64,
+                    len: u32::try_from(w.buf.len() - start).expect("facts are far below 4 GiB"),
+                    crc: crc32fast::hash(&w.buf[start..]),
+                };
+                let mut v = Vec::with_capacity(26);
+                v.push(FACTS_POINTER);
+                v.extend_from_slice(&at.offset.to_be_bytes());
+                v.extend_from_slice(&at.len.to_be_bytes());
+                v.extend_from_slice(&at.crc.to_be_bytes());
+                match s.reversed_by {
+                    None => v.push(0),
+                    Some(r) => {
+                        v.push(1);
+                        v.extend_from_slice(&r.to_be_bytes());
+                    }
+                }
+                (k.encode(), v)
+            })
+            .collect();
+        *chunks = w.finish();
+        items
+    }
+
+    /// The summary a record index value holds: read from the entry file when it points
+    /// there, else decoded from the value itself (runs written before schema 3).
+    fn summary_of(&self, v: &[u8], at: &dyn Fn() -> String) -> Result<RecordSummary> {
+        let bad = |what: String| StoreError::Corrupt(format!("{}: {what}", at()));
+        if v.first() != Some(&FACTS_POINTER) {
+            return RecordSummary::decode(v).map_err(|e| bad(e.to_string()));
+        }
+        let be = |r: std::ops::Range<usize>| v.get(r).ok_or_else(|| bad(format!("a pointer of {} bytes", v.len())));
+        let reversed_by = match (v.len(), v.get(17)) {
+            (18, Some(0)) => None,
+            (26, Some(1)) => Some(u64::from_be_bytes(be(18..26)?.try_into().expect("8 bytes"))),
+            _ => return Err(bad(format!("a malformed facts pointer of {} bytes", v.len()))),
+        };
+        let p = Pointer {
+            offset: u64::from_be_bytes(be(1..9)?.try_into().expect("8 bytes")),
+            len: u32::from_be_bytes(be(9..13)?.try_into().expect("4 bytes")),
+            crc: u32::from_be_bytes(be(13..17)?.try_into().expect("4 bytes")),
+        };
+        let bytes = self.file.read(|| format!("{} (its facts)", at()), p)?;
+        let mut r = suanli_core::codec::Reader::new(&bytes);
+        let decoded = (|| {
+            let payload_hash = r.fixed("payload_hash")?;
+            let facts = suanli_core::entry::get_facts(&mut r)?;
+            r.finish()?;
+            Ok::<_, suanli_core::codec::DecodeError>(RecordSummary { facts, payload_hash, reversed_by })
+        })();
+        decoded.map_err(|e| bad(format!("its facts in the entry file: {e}")))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
@@ -763,15 +869,17 @@ impl Store for SledStore {
 
     fn record(&self, key: &RecordKey) -> Result<Option<RecordSummary>> {
         let k = key.encode();
-        let decode = |v: &[u8], at: &dyn Fn() -> String| {
-            RecordSummary::decode(v).map_err(|e| StoreError::Corrupt(format!("{}: {e}", at())))
-        };
         if let Some(v) = self.runs.get(Family::Records, &k)? {
-            return decode(&v, &|| format!("the record index entry for {}", describe_key(&prefixed(RECORD, &k))))
+            return self
+                .summary_of(&v, &|| format!("the record index entry for {}", describe_key(&prefixed(RECORD, &k))))
                 .map(Some);
         }
         let legacy = prefixed(RECORD, &k);
-        self.get(&legacy)?.map(|v| decode(&v, &|| describe_key(&legacy))).transpose()
+        self.get(&legacy)?
+            .map(|v| {
+                RecordSummary::decode(&v).map_err(|e| StoreError::Corrupt(format!("{}: {e}", describe_key(&legacy))))
+            })
+            .transpose()
     }
 
     fn record_keys(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
@@ -959,5 +1067,82 @@ impl Iterator for EntryIter<'_> {
             Err(_) => self.done = true,
         }
         Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use suanli_core::codes::LineReason;
+    use suanli_core::entry::{Lines, RecordFacts};
+    use suanli_core::model::RecordKind;
+    use suanli_core::money::parse_decimal;
+    use suanli_core::testkit::uscc;
+
+    use super::*;
+
+    fn summary(seq: u64, tag: u8) -> RecordSummary {
+        let fen = |s: &str| parse_decimal(s, 2).expect("test amount");
+        RecordSummary {
+            facts: RecordFacts {
+                seq,
+                kind: RecordKind::Usage,
+                provider: uscc(1),
+                renter: uscc(2),
+                voucher_id: None,
+                gpu_hours: parse_decimal("1.5", 6).expect("test hours"),
+                amount: fen(&format!("100.{tag:02}")),
+                lines: Lines {
+                    cap_year: 2026,
+                    voucher: fen("0.00"),
+                    voucher_reason: LineReason::NoVoucher,
+                    renter: fen("30.00"),
+                    renter_uncapped: fen("30.00"),
+                    renter_reason: LineReason::Granted,
+                    supplier: fen("10.00"),
+                    supplier_uncapped: fen("10.00"),
+                    supplier_reason: LineReason::Granted,
+                },
+            },
+            payload_hash: [tag; 32],
+            reversed_by: None,
+        }
+    }
+
+    /// Runs written before schema 3 hold each summary itself; they stay readable beside
+    /// runs of facts pointers, and the store is marked with the new schema when opened.
+    #[test]
+    fn record_values_written_before_schema_3_are_read_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |id: &str| RecordKey { kind: RecordKind::Usage, provider: uscc(1), record_id: id.into() };
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            s.commit(&CommitBatch { entries: vec![(0, b"e0".to_vec()), (1, b"e1".to_vec())], ..Default::default() })
+                .unwrap();
+            // A commit's run as schema 2 wrote it: the whole summary as the value.
+            let mut b = sled::Batch::default();
+            let runs = s.runs.add_to_batch(
+                &mut b,
+                std::iter::once((key("old").encode(), summary(0, 1).encode())),
+                std::iter::empty(),
+            );
+            b.insert(META_SCHEMA, &2u32.to_be_bytes()[..]);
+            s.db.apply_batch(b).unwrap();
+            s.db.flush().unwrap();
+            s.runs.committed(runs);
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        assert_eq!(s.db.get(META_SCHEMA).unwrap().unwrap().as_ref(), SCHEMA_VERSION.to_be_bytes());
+        assert_eq!(s.record(&key("old")).unwrap(), Some(summary(0, 1)));
+        let mut reversed = summary(0, 1);
+        reversed.reversed_by = Some(2);
+        let mut b = CommitBatch { entries: vec![(2, b"e2".to_vec())], ..Default::default() };
+        b.records = vec![(key("old"), reversed.clone()), (key("new"), summary(1, 2))].into();
+        s.commit(&b).unwrap();
+        assert_eq!(s.record(&key("old")).unwrap(), Some(reversed.clone()));
+        assert_eq!(s.record(&key("new")).unwrap(), Some(summary(1, 2)));
+        let mut listed: Vec<Vec<u8>> = s.record_keys().collect::<Result<_>>().unwrap();
+        listed.sort();
+        listed.dedup();
+        assert_eq!(listed, vec![key("new").encode(), key("old").encode()]);
     }
 }

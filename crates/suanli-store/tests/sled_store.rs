@@ -608,11 +608,13 @@ fn a_damaged_or_short_entry_file_is_reported() {
 fn chunks_stored_in_the_tree_by_older_stores_are_read_and_followed() {
     let dir = tempfile::tempdir().unwrap();
     three_entries(dir.path());
-    // As a store made before the entry file: each chunk is the value itself.
+    // As a store made before the entry file: each chunk is the value itself, and no end of
+    // the entry file is recorded.
     tamper(dir.path(), |db| {
         for q in 0..3 {
             db.insert(entry_key(q), chunk_of(&entry_bytes(q))).unwrap();
         }
+        db.remove("mfileend").unwrap();
     });
     std::fs::remove_file(entry_file(dir.path())).unwrap();
     let s = SledStore::open(dir.path()).unwrap();
@@ -657,4 +659,60 @@ fn index_mergers_run_at_lower_priority() {
     let me = name_and_nice(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()).unwrap();
     assert_eq!(me.1, 0, "{me:?}");
     drop(store);
+}
+
+#[test]
+fn record_facts_live_in_the_entry_file_and_are_checked_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (record_key(1, "r-1"), record_key(1, "r-2"));
+    let mut reversed = record_summary(1, 4);
+    reversed.reversed_by = Some(2);
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        let mut b = entries_batch(0, 2);
+        b.records = vec![(first.clone(), record_summary(1, 4))].into();
+        s.commit(&b).unwrap();
+        let mut b = entries_batch(2, 1);
+        b.records = vec![(first.clone(), reversed.clone())].into();
+        s.commit(&b).unwrap();
+        // A commit of index writes alone appends only facts: its end is recorded too.
+        let before = std::fs::metadata(entry_file(dir.path())).unwrap().len();
+        s.commit(&CommitBatch { records: vec![(second.clone(), record_summary(0, 6))].into(), ..Default::default() })
+            .unwrap();
+        assert!(std::fs::metadata(entry_file(dir.path())).unwrap().len() > before, "the facts went to the file");
+        assert_eq!(s.record(&first).unwrap(), Some(reversed.clone()));
+        assert_eq!(s.record(&second).unwrap(), Some(record_summary(0, 6)));
+    }
+    let len = std::fs::metadata(entry_file(dir.path())).unwrap().len();
+    // A crash after the file write of a commit whose sled batch never became durable.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(entry_file(dir.path())).unwrap();
+        f.write_all(b"facts of a commit that never finished").unwrap();
+    }
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        assert_eq!(std::fs::metadata(entry_file(dir.path())).unwrap().len(), len, "the torn tail is cut, no further");
+        assert_eq!(s.record(&first).unwrap(), Some(reversed.clone()));
+        assert_eq!(s.record(&second).unwrap(), Some(record_summary(0, 6)));
+        assert_eq!(all_entries(&s), entries_batch(0, 3).entries);
+    }
+    // A flipped byte in the last facts: that record is reported as damaged, not misread.
+    let mut bytes = std::fs::read(entry_file(dir.path())).unwrap();
+    *bytes.last_mut().unwrap() ^= 0x10;
+    std::fs::write(entry_file(dir.path()), &bytes).unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        match s.record(&second) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("record index") && m.contains("checksum"), "{m}"),
+            other => panic!("expected the damaged facts to be reported, got {other:?}"),
+        }
+        assert_eq!(s.record(&first).unwrap(), Some(reversed));
+    }
+    // A file cut short of the recorded end: refused at open.
+    std::fs::write(entry_file(dir.path()), &bytes[..bytes.len() - 1]).unwrap();
+    match open_err(dir.path()) {
+        StoreError::Corrupt(m) => assert!(m.contains("fileend") && m.contains("entry file ends"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }
