@@ -14,7 +14,8 @@
 //! So each commit appends its entry chunks to this file, in one write, and `fdatasync`s it
 //! *before* its sled batch is applied. Since store schema 3 the same write carries, after
 //! the chunks, the *facts* of the commit's record index writes (see
-//! [`crate::sled_store`], "Record facts"), and the batch records where the commit's bytes
+//! [`crate::sled_store`], "Record facts") and the blocks of the commit's index runs (see
+//! [`crate::runs`]), and the batch records where the commit's bytes
 //! end (`m` ‖ `fileend`). The sled batch then holds, under each chunk's `e`
 //! key, a [`POINTER_LEN`]-byte pointer: `0 (u32) ‖ offset (u64) ‖ length (u32) ‖ CRC-32 of
 //! the chunk (u32)`. A chunk's first four bytes are its entry count, never 0, so a pointer
@@ -32,6 +33,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Result, StoreError};
@@ -42,7 +44,8 @@ pub const FILE_NAME: &str = "entries";
 pub const POINTER_LEN: usize = 20;
 
 pub(crate) struct EntryFile {
-    file: File,
+    /// Shared with the index runs whose blocks a commit wrote here ([`crate::runs`]).
+    file: Arc<File>,
     /// Where the next commit writes: the end of the last durable chunk.
     end: AtomicU64,
 }
@@ -110,7 +113,7 @@ impl EntryFile {
             file.set_len(end).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        Ok(EntryFile { file, end: AtomicU64::new(end) })
+        Ok(EntryFile { file: Arc::new(file), end: AtomicU64::new(end) })
     }
 
     /// Where the next chunks go. Only the committer (under the commit lock) appends.
@@ -134,6 +137,11 @@ impl EntryFile {
     pub fn read(&self, key: impl Fn() -> String, p: Pointer) -> Result<Vec<u8>> {
         crate::read_checked(&self.file, p.offset, p.len, p.crc)
             .map_err(|what| StoreError::Corrupt(format!("{}: the entry file's {what}", key())))
+    }
+
+    /// The open file, for readers of other things a commit appends here (index runs).
+    pub fn handle(&self) -> Arc<File> {
+        self.file.clone()
     }
 
     pub fn len(&self) -> Result<u64> {

@@ -12,8 +12,9 @@
 //! | key | value |
 //! | --- | --- |
 //! | `e` ‖ first seq (u64) | where a chunk of consecutive entries of one commit is in the entry file (see below); in stores made before it, the chunk itself |
-//! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of a commit's index run: sorted keys and values (see [`crate::runs`]) |
-//! | `f` ‖ family ‖ run id (u64) | an index run's item count and the last key of each block |
+//! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of a commit's index run: sorted keys and values (see [`crate::runs`]); schema 2 only, read, never written |
+//! | `f` ‖ family ‖ run id (u64) | an index run's item count and the last key of each block (its blocks are `x` values) |
+//! | `E` ‖ family ‖ run id (u64) | the same for a commit's run (schema 3), with the length and CRC of each block and where the first is in the entry file |
 //! | `F` ‖ family ‖ run id (u64) | the same for a run written by a merge, with the length and CRC of each block of its file in `runs/` |
 //! | `g` ‖ family ‖ run id (u64) | (empty) a merge is writing this run; deleted at open if found |
 //! | `d` ‖ family ‖ run id (u64) | (empty) a merge replaced this run; its blocks are deleted at open if found |
@@ -42,8 +43,9 @@
 //! Schema 1 kept one sled key per record and per request, and a call-graph profile of the
 //! commit thread showed its time inside those inserts (node splits and copies, page-cache
 //! links, allocation), one per record. Since schema 2 each commit writes its index writes
-//! as one *run*, sorted by key and cut into blocks of about 32 KiB: a few sled values per
-//! commit, next to the entry chunk, instead of thousands. Background threads merge runs
+//! as one *run*, sorted by key and cut into blocks of about 32 KiB: a few blocks per
+//! commit, appended to the entry file next to its entry chunks since schema 3 (sled values
+//! before), instead of thousands of inserts. Background threads merge runs
 //! of one size tier eight at a time (an LSM tree built of sled values), so a store of
 //! n records holds O(log n) runs. A lookup goes to the newest run first and reads one block
 //! per run (the block is found by binary search in the run's fences, kept in memory: about
@@ -74,6 +76,8 @@
 //! the record's facts again in its own commit (rare; the older copy is left where it is).
 //! Every older value starts with the facts' sequence number (u64, big-endian), whose first
 //! byte is 0 below 2^56 entries, so runs written before schema 3 are read as they are.
+//! Measured with fresh servers alternating, 1M batch-signed records, three pairs: 6.23 →
+//! 5.83 µs of server CPU per record, 291,500 → 321,900 records/s (`bench/ab.sh`).
 //!
 //! # Entry chunks
 //!
@@ -101,8 +105,8 @@
 //! So every message stays in the synced log: new stores use log segments of
 //! [`SEGMENT_BYTES`] (8 MiB, blob threshold 2 MiB), entry chunks go to the entry file and
 //! merged index runs to files of their own (both synced by us before sled's log names
-//! them), and the values left in sled are at most a commit's index blocks of 32 KiB and
-//! snapshot pieces of [`SNAPSHOT_PIECE_BYTES`]. A leaf node splits past 16 items, so it
+//! them), and the largest values left in sled are snapshot pieces of
+//! [`SNAPSHOT_PIECE_BYTES`] (and, in stores before schema 3, index blocks of 32 KiB). A leaf node splits past 16 items, so it
 //! stays near 1.1 MiB at most. A store created with sled's default 512 KiB segments keeps them (sled refuses to
 //! reopen with another size): [`SledStore::segment_bytes`] tells, and suanlid warns.
 //!
@@ -534,7 +538,7 @@ impl SledStore {
                 count
             }
         };
-        let runs = Arc::new(Runs::open(db.clone(), dir)?);
+        let runs = Arc::new(Runs::open(db.clone(), dir, file.handle())?);
         let mergers = runs.start_mergers();
         Ok(SledStore {
             db,
@@ -674,14 +678,16 @@ impl SledStore {
             b.insert(META_COUNT, &new_count.to_be_bytes()[..]);
         }
         let records = self.append_facts(batch, chunks);
-        if !chunks.is_empty() {
-            b.insert(META_FILE_END, &(self.file.end() + chunks.len() as u64).to_be_bytes()[..]);
-        }
         let runs = self.runs.add_to_batch(
             &mut b,
+            chunks,
+            self.file.end(),
             records.into_iter(),
             batch.requests.iter().map(|(k, v)| (k.encode(), v.encode())),
         );
+        if !chunks.is_empty() {
+            b.insert(META_FILE_END, &(self.file.end() + chunks.len() as u64).to_be_bytes()[..]);
+        }
         for (k, h) in &batch.nodes {
             b.insert(&node_key(*k)[..], &h[..]);
         }
@@ -1120,11 +1126,17 @@ mod tests {
                 .unwrap();
             // A commit's run as schema 2 wrote it: the whole summary as the value.
             let mut b = sled::Batch::default();
+            let mut bytes = Vec::new();
             let runs = s.runs.add_to_batch(
                 &mut b,
+                &mut bytes,
+                s.file.end(),
                 std::iter::once((key("old").encode(), summary(0, 1).encode())),
                 std::iter::empty(),
             );
+            s.file.append(&bytes).unwrap();
+            s.file.advance(bytes.len() as u64);
+            b.insert(META_FILE_END, &s.file.end().to_be_bytes()[..]);
             b.insert(META_SCHEMA, &2u32.to_be_bytes()[..]);
             s.db.apply_batch(b).unwrap();
             s.db.flush().unwrap();

@@ -26,6 +26,22 @@ fn entry_key(seq: u64) -> Vec<u8> {
     k
 }
 
+/// Flips a byte in the first block of index run `id` of `family` (`b'r'` or `b'q'`), which
+/// its commit appended to the entry file (the run's `E` description says where).
+fn damage_run_block(dir: &Path, family: u8, id: u64) {
+    let mut base = 0;
+    tamper(dir, |db| {
+        let mut k = vec![b'E', family];
+        k.extend_from_slice(&id.to_be_bytes());
+        let v = db.get(k).unwrap().expect("the run's description");
+        base = u64::from_be_bytes(v[v.len() - 8..].try_into().unwrap());
+    });
+    let path = dir.join(suanli_store::entry_file::FILE_NAME);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[base as usize + 10] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+}
+
 fn open_err(dir: &Path) -> StoreError {
     match SledStore::open(dir) {
         Ok(s) => panic!("expected the store to be refused, it opened: {s:?}"),
@@ -222,7 +238,7 @@ fn damaged_values_are_reported_naming_the_key() {
     }
     tamper(dir.path(), |db| {
         for (k, _) in db.iter().map(Result::unwrap) {
-            // `x`: the blocks of the record and request index runs.
+            // `x`: the blocks of index runs of stores before schema 3 (there are none here).
             if matches!(k[0], b'r' | b'q' | b'n' | b'x') {
                 db.insert(&k, &b"junk"[..]).unwrap();
             }
@@ -234,6 +250,9 @@ fn damaged_values_are_reported_naming_the_key() {
         // one `msnapshot` value).
         db.insert("msnapshot-head", &[1u8, 2][..]).unwrap();
     });
+    // The blocks of the record and request index runs, in the entry file.
+    damage_run_block(dir.path(), b'r', 0);
+    damage_run_block(dir.path(), b'q', 1);
     let s = SledStore::open(dir.path()).unwrap();
     let corrupt = |r: Result<(), StoreError>, names: &str| match r {
         Err(StoreError::Corrupt(m)) => assert!(m.contains(names), "{m:?} should name {names:?}"),
@@ -258,13 +277,8 @@ fn ledger_index_panics_on_an_unreadable_record() {
         let s = SledStore::open(dir.path()).unwrap();
         s.commit(&b).unwrap();
     }
-    tamper(dir.path(), |db| {
-        // The one block of the record index run (run 0).
-        let mut k = vec![b'x', b'r'];
-        k.extend_from_slice(&0u64.to_be_bytes());
-        k.extend_from_slice(&0u32.to_be_bytes());
-        assert!(db.insert(k, &b"junk"[..]).unwrap().is_some(), "the block was there");
-    });
+    // The one block of the record index run (run 0).
+    damage_run_block(dir.path(), b'r', 0);
     let s = SledStore::open(dir.path()).unwrap();
     let idx = LedgerIndex::new(&s);
     let _ = idx.record(&b.records[0].0);
@@ -479,9 +493,9 @@ fn leftovers_of_an_interrupted_merge_are_deleted_and_a_broken_catalog_is_refused
     tamper(dir.path(), |db| {
         assert!(stray(db).is_none(), "the interrupted merge's block was deleted");
         assert_eq!(db.scan_prefix("g").count(), 0);
-        let mut f = vec![b'f', b'r'];
+        let mut f = vec![b'E', b'r'];
         f.extend_from_slice(&0u64.to_be_bytes());
-        db.remove(f).unwrap();
+        assert!(db.remove(f).unwrap().is_some(), "the run's description was there");
     });
     let e = open_err(dir.path());
     assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("record index run 0 description")), "{e}");
@@ -665,6 +679,7 @@ fn index_mergers_run_at_lower_priority() {
 fn record_facts_live_in_the_entry_file_and_are_checked_when_read() {
     let dir = tempfile::tempdir().unwrap();
     let (first, second) = (record_key(1, "r-1"), record_key(1, "r-2"));
+    let facts_at: usize;
     let mut reversed = record_summary(1, 4);
     reversed.reversed_by = Some(2);
     {
@@ -675,8 +690,10 @@ fn record_facts_live_in_the_entry_file_and_are_checked_when_read() {
         let mut b = entries_batch(2, 1);
         b.records = vec![(first.clone(), reversed.clone())].into();
         s.commit(&b).unwrap();
-        // A commit of index writes alone appends only facts: its end is recorded too.
+        // A commit of index writes alone appends only facts (and its run): its end is
+        // recorded too.
         let before = std::fs::metadata(entry_file(dir.path())).unwrap().len();
+        facts_at = before as usize;
         s.commit(&CommitBatch { records: vec![(second.clone(), record_summary(0, 6))].into(), ..Default::default() })
             .unwrap();
         assert!(std::fs::metadata(entry_file(dir.path())).unwrap().len() > before, "the facts went to the file");
@@ -697,9 +714,10 @@ fn record_facts_live_in_the_entry_file_and_are_checked_when_read() {
         assert_eq!(s.record(&second).unwrap(), Some(record_summary(0, 6)));
         assert_eq!(all_entries(&s), entries_batch(0, 3).entries);
     }
-    // A flipped byte in the last facts: that record is reported as damaged, not misread.
+    // A flipped byte in the last commit's facts (they come first in its bytes): that record
+    // is reported as damaged, not misread.
     let mut bytes = std::fs::read(entry_file(dir.path())).unwrap();
-    *bytes.last_mut().unwrap() ^= 0x10;
+    bytes[facts_at + 40] ^= 0x10;
     std::fs::write(entry_file(dir.path()), &bytes).unwrap();
     {
         let s = SledStore::open(dir.path()).unwrap();
