@@ -229,6 +229,18 @@ pub(crate) struct RunFile {
     in_entries: bool,
 }
 
+impl RunFile {
+    /// Reads block `b` (named `key` in errors) into the start of `buf`, checked against its
+    /// CRC; returns its length.
+    fn read_into(&self, key: &[u8; 14], b: u32, buf: &mut Vec<u8>) -> Result<usize> {
+        let &(offset, len, crc) = self.blocks.get(b as usize).ok_or_else(|| corrupt(key, "index block missing"))?;
+        let file = if self.in_entries { "the entry file's" } else { "the run file's" };
+        crate::read_checked_into(&self.file, offset, len, crc, buf)
+            .map_err(|what| corrupt(key, format_args!("{file} {what}")))?;
+        Ok(len as usize)
+    }
+}
+
 /// The file name of run `id` of `family` in [`RUN_DIR`].
 fn run_file_name(family: Family, id: u64) -> String {
     format!("{}{id:016x}.run", family.byte() as char)
@@ -332,11 +344,29 @@ impl Run {
         let Some(f) = &self.file else {
             return db.get(key).map_err(io)?.map(StoredBytes::Tree).ok_or_else(|| corrupt(key, "index block missing"));
         };
-        let &(offset, len, crc) = f.blocks.get(b as usize).ok_or_else(|| corrupt(key, "index block missing"))?;
-        let file = if f.in_entries { "the entry file's" } else { "the run file's" };
-        crate::read_checked(&f.file, offset, len, crc)
-            .map(StoredBytes::File)
-            .map_err(|what| corrupt(key, format_args!("{file} {what}")))
+        let mut v = Vec::new();
+        let len = f.read_into(key, b, &mut v)?;
+        v.truncate(len);
+        Ok(StoredBytes::File(v))
+    }
+
+    /// The value of `want` in block `b` (`key` names it), if there. A block in a file is
+    /// read into a buffer kept by the thread: a lookup reads one block of every run newer
+    /// than the one holding its key, and replaying the log after a crash looks up every
+    /// record it replays.
+    fn find(&self, db: &sled::Db, key: &[u8; 14], b: u32, want: &[u8]) -> Result<Option<Vec<u8>>> {
+        thread_local! {
+            static BLOCK_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let Some(f) = &self.file else {
+            let v = self.block(db, key, b)?;
+            return Ok(Block::parse(key, &v)?.find(key, want)?.map(<[u8]>::to_vec));
+        };
+        BLOCK_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let len = f.read_into(key, b, &mut buf)?;
+            Ok(Block::parse(key, &buf[..len])?.find(key, want)?.map(<[u8]>::to_vec))
+        })
     }
 
     fn decode(key: &[u8], id: u64, v: &[u8]) -> Result<Run> {
@@ -972,9 +1002,8 @@ impl Runs {
                 continue;
             }
             let bk = block_key(family, run.id, b as u32);
-            let v = run.block(&self.db, &bk, b as u32)?;
-            if let Some(found) = Block::parse(&bk, &v)?.find(&bk, key)? {
-                return Ok(Some(found.to_vec()));
+            if let Some(found) = run.find(&self.db, &bk, b as u32, key)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)
