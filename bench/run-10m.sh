@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long run (not CI): 10,000,000 records into one ledger in segments of SEGMENT records,
 # measuring each segment's throughput and the server's resident memory after it, the disk
-# per record, then the restart time (graceful, and after kill -9). Writes
+# per record, then the restart time (graceful, and after kill -9 with a snapshot interval
+# of entries to replay). Writes
 # bench/results/RUN-10M.md (the table) and bench/results/run-10m.svg (throughput and RSS
 # over the run: a cost that grows with the ledger shows as a slope).
 #
@@ -18,6 +19,8 @@ SEGMENT=${SEGMENT:-1000000}
 PROVIDERS=${PROVIDERS:-8}
 PORT=${PORT:-7498}
 FLAGS=${FLAGS:-}
+# Records sent after the graceful restart and before the kill -9 (see below).
+REPLAY=${REPLAY:-99000}
 OUT=${OUT:-bench/results/RUN-10M.md}
 SVG=${SVG:-bench/results/run-10m.svg}
 
@@ -66,11 +69,17 @@ filter_ms() { # waits for the server's log to say the filter is built; prints it
 }
 kill -TERM "$server"; wait "$server" 2>/dev/null || true
 start_server; graceful=$(cat "$work/started"); graceful_filter=$(filter_ms)
+# The worst crash for a restart: just before the next snapshot, so that the restart replays
+# a whole snapshot interval (`snapshot_interval_entries`, 100,000 by default; the graceful
+# stop wrote one), looking up every replayed record in the index.
+"$T"/release/suanli-load --server "http://127.0.0.1:$PORT" --providers "$PROVIDERS" $FLAGS --no-setup \
+  --records "$REPLAY" --run "$((segments + 1))" >/dev/null
 kill -9 "$server"; wait "$server" 2>/dev/null || true
 start_server; after_kill=$(cat "$work/started"); killed_filter=$(filter_ms)
+replayed=$(grep -o 'replayed=[0-9]*' "$work/server.log" | tail -1 | cut -d= -f2)
 kill -TERM "$server"; wait "$server" 2>/dev/null || true
 
 mkdir -p "$(dirname "$OUT")"
 python3 bench/plot_run.py "$work/segments.csv" "$SVG" "$OUT" "$graceful" "$after_kill" \
-  "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); flags: ${FLAGS:-none}; proof lookups at the end (\`Audit.FindRecord\`, 1,000 records of the first segment, one at a time) p50 / p99: $lookups; after listening, the record key filter was rebuilt in $graceful_filter ms (graceful) and $killed_filter ms (after kill -9)"
+  "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); flags: ${FLAGS:-none}; proof lookups at the end (\`Audit.FindRecord\`, 1,000 records of the first segment, one at a time) p50 / p99: $lookups; after listening, the record key filter was rebuilt in $graceful_filter ms (graceful) and $killed_filter ms (after kill -9); the kill -9 came $REPLAY records after the graceful restart, and the restart replayed $replayed entries"
 cat "$OUT"
