@@ -19,7 +19,13 @@
 //!   blocks × (key length (u16) ‖ last key of the block)` (the *fences*).
 //! - `F` ‖ family ‖ run id (u64) → the description of a run written by a merge, whose
 //!   blocks are in the file [`RUN_DIR`]`/‹family›‹run id, 16 hex digits›.run`, back to back:
-//!   the `f` description followed by `blocks × (length (u32) ‖ CRC-32 (u32))`.
+//!   the `f` description followed by `blocks × (length (u32) ‖ CRC-32 (u32))`. Written
+//!   before schema 3; read, never written.
+//! - `T` ‖ family ‖ run id (u64) → where the description of a run written by a merge is
+//!   (schema 3): `offset (u64) ‖ length (u32) ‖ CRC-32 (u32)` in the run's file, right
+//!   after its blocks. The description (as under `F`) grows with the run, about 40 bytes a
+//!   32 KiB block; in sled, a large run's would pass a quarter of a log segment and go to
+//!   sled's unsynced blob files (see [`crate::sled_store`]).
 //! - `E` ‖ family ‖ run id (u64) → the description of a commit's run (schema 3), whose
 //!   blocks the commit appended to the entry file ([`crate::entry_file`]), back to back:
 //!   the `f` description, `blocks × (length (u32) ‖ CRC-32 (u32))`, then the entry-file
@@ -107,6 +113,7 @@ pub(crate) const BLOCK: u8 = b'x';
 pub(crate) const FENCES: u8 = b'f';
 pub(crate) const FILE_FENCES: u8 = b'F';
 pub(crate) const ENTRY_FENCES: u8 = b'E';
+pub(crate) const TABLE_FENCES: u8 = b'T';
 /// The directory (in the store directory) of the runs written by merges.
 pub const RUN_DIR: &str = "runs";
 pub(crate) const MERGING: u8 = b'g';
@@ -186,6 +193,9 @@ pub(crate) fn describe(key: &[u8]) -> Option<String> {
         [ENTRY_FENCES, f, rest @ ..] if rest.len() == 8 => {
             Some(format!("{} index run {} description (E/{})", family(*f), id(rest), hex(&key[1..])))
         }
+        [TABLE_FENCES, f, rest @ ..] if rest.len() == 8 => {
+            Some(format!("{} index run {} description (T/{})", family(*f), id(rest), hex(&key[1..])))
+        }
         _ => None,
     }
 }
@@ -223,11 +233,17 @@ pub(crate) struct Run {
 #[derive(Debug)]
 pub(crate) struct RunFile {
     file: Arc<std::fs::File>,
-    /// (offset, length, CRC-32) of each block.
-    blocks: Vec<(u64, u32, u32)>,
+    /// Where each block is.
+    blocks: Vec<Placed>,
     /// The file is the entry file, shared with the store (not the run's own).
     in_entries: bool,
+    /// Where the run's description is in its own file, when it is there rather than in
+    /// sled (`T`).
+    table: Option<Placed>,
 }
+
+/// Where some bytes are in a file: (offset, length, CRC-32).
+type Placed = (u64, u32, u32);
 
 impl RunFile {
     /// Reads block `b` (named `key` in errors) into the start of `buf`, checked against its
@@ -282,14 +298,24 @@ impl Run {
         let prefix = match &self.file {
             None => FENCES,
             Some(f) if f.in_entries => ENTRY_FENCES,
+            Some(f) if f.table.is_some() => TABLE_FENCES,
             Some(_) => FILE_FENCES,
         };
         run_key(prefix, family, self.id)
     }
 
+    /// The value under [`Run::description_key`]: the description itself, or for a run
+    /// whose description is at the end of its file, where it is there.
+    fn description(&self) -> Vec<u8> {
+        match self.file.as_ref().and_then(|f| f.table) {
+            None => self.encode(),
+            Some((offset, len, crc)) => [&offset.to_be_bytes()[..], &len.to_be_bytes(), &crc.to_be_bytes()].concat(),
+        }
+    }
+
     /// A run whose description `v` is under `key`: blocks in sled for an `f` key, in the
-    /// run's file in `dir` for an `F` key (opened here), in the entry file `entries` for an
-    /// `E` key.
+    /// run's file in `dir` for an `F` key (opened here) and for a `T` key (whose value says
+    /// where in that file the description is), in the entry file `entries` for an `E` key.
     fn decode_at(
         key: &[u8],
         family: Family,
@@ -301,42 +327,61 @@ impl Run {
         if key[0] == FENCES {
             return Run::decode(key, id, v);
         }
-        let in_entries = key[0] == ENTRY_FENCES;
         let bad = || corrupt(key, "malformed run description");
-        let (v, mut offset) = match in_entries {
-            false => (v, 0u64),
-            true => {
-                let (v, base) = v.split_at_checked(v.len().checked_sub(8).ok_or_else(bad)?).ok_or_else(bad)?;
-                (v, u64::from_be_bytes(base.try_into().expect("8 bytes")))
-            }
-        };
-        let blocks = u32::from_be_bytes(v.get(8..12).ok_or_else(bad)?.try_into().expect("4 bytes")) as usize;
-        let table = v.len().checked_sub(blocks.checked_mul(8).ok_or_else(bad)?).ok_or_else(bad)?;
-        let mut run = Run::decode(key, id, v.get(..table).ok_or_else(bad)?)?;
-        let mut placed = Vec::with_capacity(blocks);
-        for e in v[table..].chunks_exact(8) {
-            let len = u32::from_be_bytes(e[..4].try_into().expect("4 bytes"));
-            placed.push((offset, len, u32::from_be_bytes(e[4..].try_into().expect("4 bytes"))));
-            offset += u64::from(len);
-        }
-        if in_entries {
+        if key[0] == ENTRY_FENCES {
+            let (v, base) = v.split_at_checked(v.len().checked_sub(8).ok_or_else(bad)?).ok_or_else(bad)?;
+            let (mut run, blocks) =
+                Run::decode_placed(key, id, v, u64::from_be_bytes(base.try_into().expect("8 bytes")))?;
             // The entry file was checked at open to reach the end the tree records, which
             // covers every commit's blocks; a short file shows as damage when read.
-            run.file = Some(RunFile { file: entries.clone(), blocks: placed, in_entries });
+            run.file = Some(RunFile { file: entries.clone(), blocks, in_entries: true, table: None });
             return Ok(run);
         }
         let path = dir.join(RUN_DIR).join(run_file_name(family, id));
         let file = std::fs::File::open(&path)
             .map_err(|e| corrupt(key, format_args!("the run's file {}: {e}", path.display())))?;
         let len = file.metadata().map_err(file_io)?.len();
-        if len != offset {
+        // A `T` value says where the description is in the run's file, after the blocks.
+        let (description, table) = if key[0] == TABLE_FENCES {
+            let at: [u8; 16] = v.try_into().map_err(|_| bad())?;
+            let t = (
+                u64::from_be_bytes(at[..8].try_into().expect("8 bytes")),
+                u32::from_be_bytes(at[8..12].try_into().expect("4 bytes")),
+                u32::from_be_bytes(at[12..].try_into().expect("4 bytes")),
+            );
+            let read = crate::read_checked(&file, t.0, t.1, t.2)
+                .map_err(|what| corrupt(key, format_args!("the run file's description: {what}")))?;
+            (std::borrow::Cow::Owned(read), Some(t))
+        } else {
+            (std::borrow::Cow::Borrowed(v), None)
+        };
+        let (mut run, blocks) = Run::decode_placed(key, id, &description, 0)?;
+        let end = blocks.last().map_or(0, |&(o, l, _)| o + u64::from(l));
+        let expected = table.map_or(end, |(o, l, _)| o + u64::from(l));
+        if len != expected || table.is_some_and(|(o, _, _)| o != end) {
             return Err(corrupt(
                 key,
-                format_args!("the run's file {} holds {len} bytes, not {offset}", path.display()),
+                format_args!("the run's file {} holds {len} bytes, not {expected}", path.display()),
             ));
         }
-        run.file = Some(RunFile { file: Arc::new(file), blocks: placed, in_entries });
+        run.file = Some(RunFile { file: Arc::new(file), blocks, in_entries: false, table });
         Ok(run)
+    }
+
+    /// A description of fences followed by `blocks × (length ‖ CRC-32)`, the blocks back to
+    /// back from `offset`: the run and where each block is.
+    fn decode_placed(key: &[u8], id: u64, v: &[u8], mut offset: u64) -> Result<(Run, Vec<Placed>)> {
+        let bad = || corrupt(key, "malformed run description");
+        let blocks = u32::from_be_bytes(v.get(8..12).ok_or_else(bad)?.try_into().expect("4 bytes")) as usize;
+        let table = v.len().checked_sub(blocks.checked_mul(8).ok_or_else(bad)?).ok_or_else(bad)?;
+        let run = Run::decode(key, id, v.get(..table).ok_or_else(bad)?)?;
+        let mut placed = Vec::with_capacity(blocks);
+        for e in v[table..].chunks_exact(8) {
+            let len = u32::from_be_bytes(e[..4].try_into().expect("4 bytes"));
+            placed.push((offset, len, u32::from_be_bytes(e[4..].try_into().expect("4 bytes"))));
+            offset += u64::from(len);
+        }
+        Ok((run, placed))
     }
 
     /// Block `b` of this run; `key` (its `x` key) names it in errors.
@@ -603,7 +648,7 @@ fn build_run(
         put(&v);
     }
     let mut run = run.expect("at least one item");
-    run.file = Some(RunFile { file: out.file.clone(), blocks, in_entries: true });
+    run.file = Some(RunFile { file: out.file.clone(), blocks, in_entries: true, table: None });
     batch.insert(&run.description_key(family)[..], run.encode());
     Some(NewRun { family, run })
 }
@@ -809,7 +854,7 @@ impl Runs {
                     return Err(corrupt(META_RUNS, format_args!("run {id} is not below the next run id")));
                 }
                 let mut found = None;
-                for prefix in [ENTRY_FENCES, FILE_FENCES, FENCES] {
+                for prefix in [ENTRY_FENCES, TABLE_FENCES, FILE_FENCES, FENCES] {
                     let fk = run_key(prefix, family, id);
                     if let Some(fv) = db.get(fk).map_err(io)? {
                         found = Some((fk, fv));
@@ -1211,7 +1256,7 @@ impl Runs {
             .open(&path)
             .map_err(file_io)?;
         let mut out = std::io::BufWriter::with_capacity(MERGE_BATCH_BYTES, file);
-        let mut blocks: Vec<(u64, u32, u32)> = Vec::new();
+        let mut blocks: Vec<Placed> = Vec::new();
         let mut put = |out: &mut std::io::BufWriter<std::fs::File>, v: &[u8]| -> Result<()> {
             use std::io::Write;
             out.write_all(v).map_err(file_io)?;
@@ -1250,11 +1295,24 @@ impl Runs {
             put(&mut out, &v)?;
         }
         let file = out.into_inner().map_err(|e| file_io(e.into_error()))?;
-        // Durable, and named in its directory, before the catalog can name it.
-        file.sync_all().map_err(file_io)?;
-        sync_dir(&dir)?;
+        // The description (fences, block lengths and CRCs) goes after the blocks, and sled
+        // holds only where it is: it grows with the run (about 40 bytes a block, over half
+        // a megabyte at 10 M records), and a sled value past a quarter of a log segment would go to
+        // sled's blob files, which it never syncs (see `sled_store`).
+        let end = blocks.last().map_or(0, |&(o, l, _)| o + u64::from(l));
         let mut run = run.expect("merged runs hold items");
-        run.file = Some(RunFile { file: Arc::new(file), blocks, in_entries: false });
+        run.file = Some(RunFile { file: Arc::new(file), blocks, in_entries: false, table: None });
+        let description = run.encode();
+        let f = run.file.as_mut().expect("just set");
+        {
+            use std::os::unix::fs::FileExt;
+            f.file.write_all_at(&description, end).map_err(file_io)?;
+        }
+        f.table =
+            Some((end, u32::try_from(description.len()).expect("far below 4 GiB"), crc32fast::hash(&description)));
+        // Durable, and named in its directory, before the catalog can name it.
+        f.file.sync_all().map_err(file_io)?;
+        sync_dir(&dir)?;
 
         // Install: replace the span in the catalog, in one batch, with no reader inside.
         {
@@ -1281,7 +1339,7 @@ impl Runs {
             };
             let mut b = sled::Batch::default();
             let new_run = &after[at];
-            b.insert(&new_run.description_key(family)[..], new_run.encode());
+            b.insert(&new_run.description_key(family)[..], new_run.description());
             b.remove(&run_key(MERGING, family, id)[..]);
             for r in span {
                 b.remove(&r.description_key(family)[..]);
@@ -1531,7 +1589,8 @@ mod tests {
         assert_eq!(db.range([DEAD]..[DEAD + 1]).count(), 0);
         assert_eq!(db.range([MERGING]..[MERGING + 1]).count(), 0);
 
-        // The merged run is a file, described under an `F` key; nothing else is in the
+        // The merged run is a file, its description at the file's end and only where that
+        // is in sled (a `T` key, 16 bytes however large the run); nothing else is in the
         // run directory.
         let merged = runs.catalog().runs[Family::Records.slot()][0].clone();
         let name = run_file_name(Family::Records, merged.id);
@@ -1540,7 +1599,10 @@ mod tests {
             .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(files, vec![name.clone()]);
-        assert!(db.get(run_key(FILE_FENCES, Family::Records, merged.id)).unwrap().is_some());
+        let at = db.get(run_key(TABLE_FENCES, Family::Records, merged.id)).unwrap().expect("a T description");
+        assert_eq!(at.len(), 16);
+        assert!(db.get(run_key(FILE_FENCES, Family::Records, merged.id)).unwrap().is_none());
+        let merged_id = merged.id;
         drop((runs, merged));
 
         // Reopened: the file run is found again, and a stray file (a merge that crashed
@@ -1565,6 +1627,24 @@ mod tests {
         drop(runs);
         // A file cut short is refused at open.
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        match Runs::open(db.clone(), dir.path(), entries(dir.path())) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("description (T/") && m.contains("description"), "{m}"),
+            other => panic!("expected a short run file to be refused, got {:?}", other.map(|_| ())),
+        }
+        bytes[100] ^= 1;
+
+        // As a merge wrote runs before descriptions moved into their files: the whole
+        // description under `F` in sled, the file only blocks. Still read, and a file cut
+        // short is still refused.
+        let table = u64::from_be_bytes(at[..8].try_into().unwrap()) as usize;
+        db.insert(run_key(FILE_FENCES, Family::Records, merged_id), &bytes[table..]).unwrap();
+        assert!(db.remove(run_key(TABLE_FENCES, Family::Records, merged_id)).unwrap().is_some());
+        std::fs::write(&path, &bytes[..table]).unwrap();
+        let runs = Runs::open(db.clone(), dir.path(), entries(dir.path())).unwrap();
+        assert_eq!(runs.get(Family::Records, b"key-000100").unwrap(), Some(vec![4; 40]));
+        assert_eq!(runs.keys(Family::Records).count(), (n * MERGE_FANIN as u32) as usize);
+        drop(runs);
+        std::fs::write(&path, &bytes[..table - 1]).unwrap();
         match Runs::open(db.clone(), dir.path(), entries(dir.path())) {
             Err(StoreError::Corrupt(m)) => assert!(m.contains("description (F/") && m.contains("holds"), "{m}"),
             other => panic!("expected a short run file to be refused, got {:?}", other.map(|_| ())),

@@ -15,7 +15,8 @@
 //! | `x` ‖ family ‖ run id (u64) ‖ block (u32) | a block of a commit's index run: sorted keys and values (see [`crate::runs`]); schema 2 only, read, never written |
 //! | `f` ‖ family ‖ run id (u64) | an index run's item count and the last key of each block (its blocks are `x` values) |
 //! | `E` ‖ family ‖ run id (u64) | the same for a commit's run (schema 3), with the length and CRC of each block and where the first is in the entry file |
-//! | `F` ‖ family ‖ run id (u64) | the same for a run written by a merge, with the length and CRC of each block of its file in `runs/` |
+//! | `F` ‖ family ‖ run id (u64) | the same for a run written by a merge, with the length and CRC of each block of its file in `runs/`; before schema 3 only, read, never written |
+//! | `T` ‖ family ‖ run id (u64) | where that description is in the run's file, after its blocks (schema 3): offset, length, CRC |
 //! | `g` ‖ family ‖ run id (u64) | (empty) a merge is writing this run; deleted at open if found |
 //! | `d` ‖ family ‖ run id (u64) | (empty) a merge replaced this run; its blocks are deleted at open if found |
 //! | `r` ‖ [`RecordKey::encode`] | [`RecordSummary::encode`]: schema 1 only, read, never written |
