@@ -42,6 +42,9 @@ use crate::{Result, StoreError};
 pub const FILE_NAME: &str = "entries";
 /// Bytes of a pointer value.
 pub const POINTER_LEN: usize = 20;
+/// Bytes of a pointer's body, `offset (u64) ‖ length (u32) ‖ CRC-32 (u32)`: also how record
+/// facts and merged runs' descriptions are pointed to ([`crate::sled_store`], [`crate::runs`]).
+pub const BODY_LEN: usize = 16;
 
 pub(crate) struct EntryFile {
     /// Shared with the index runs whose blocks a commit wrote here ([`crate::runs`]).
@@ -50,7 +53,7 @@ pub(crate) struct EntryFile {
     end: AtomicU64,
 }
 
-/// Where a chunk is in the file.
+/// Where some bytes are in a file: a chunk here, record facts, a run's description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pointer {
     pub offset: u64,
@@ -59,11 +62,10 @@ pub(crate) struct Pointer {
 }
 
 impl Pointer {
+    /// A chunk pointer: `0 (u32) ‖` the body.
     pub fn encode(&self) -> [u8; POINTER_LEN] {
         let mut v = [0u8; POINTER_LEN];
-        v[4..12].copy_from_slice(&self.offset.to_be_bytes());
-        v[12..16].copy_from_slice(&self.len.to_be_bytes());
-        v[16..].copy_from_slice(&self.crc.to_be_bytes());
+        v[4..].copy_from_slice(&self.body());
         v
     }
 
@@ -72,11 +74,24 @@ impl Pointer {
         if v.len() != POINTER_LEN || v[..4] != [0; 4] {
             return None;
         }
-        Some(Pointer {
-            offset: u64::from_be_bytes(v[4..12].try_into().expect("8 bytes")),
-            len: u32::from_be_bytes(v[12..16].try_into().expect("4 bytes")),
-            crc: u32::from_be_bytes(v[16..].try_into().expect("4 bytes")),
-        })
+        Some(Pointer::from_body(v[4..].try_into().expect("16 bytes")))
+    }
+
+    /// `offset (u64) ‖ length (u32) ‖ CRC-32 (u32)`, big-endian.
+    pub fn body(&self) -> [u8; BODY_LEN] {
+        let mut v = [0u8; BODY_LEN];
+        v[..8].copy_from_slice(&self.offset.to_be_bytes());
+        v[8..12].copy_from_slice(&self.len.to_be_bytes());
+        v[12..].copy_from_slice(&self.crc.to_be_bytes());
+        v
+    }
+
+    pub fn from_body(v: &[u8; BODY_LEN]) -> Pointer {
+        Pointer {
+            offset: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+            len: u32::from_be_bytes(v[8..12].try_into().expect("4 bytes")),
+            crc: u32::from_be_bytes(v[12..].try_into().expect("4 bytes")),
+        }
     }
 
     pub fn end(&self) -> u64 {

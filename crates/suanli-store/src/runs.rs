@@ -76,6 +76,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
+use crate::entry_file::Pointer;
 use crate::{Result, StoreError, StoredBytes};
 
 /// Target size of one block of a run (a block holds at least one item).
@@ -309,7 +310,7 @@ impl Run {
     fn description(&self) -> Vec<u8> {
         match self.file.as_ref().and_then(|f| f.table) {
             None => self.encode(),
-            Some((offset, len, crc)) => [&offset.to_be_bytes()[..], &len.to_be_bytes(), &crc.to_be_bytes()].concat(),
+            Some((offset, len, crc)) => Pointer { offset, len, crc }.body().to_vec(),
         }
     }
 
@@ -343,12 +344,8 @@ impl Run {
         let len = file.metadata().map_err(file_io)?.len();
         // A `T` value says where the description is in the run's file, after the blocks.
         let (description, table) = if key[0] == TABLE_FENCES {
-            let at: [u8; 16] = v.try_into().map_err(|_| bad())?;
-            let t = (
-                u64::from_be_bytes(at[..8].try_into().expect("8 bytes")),
-                u32::from_be_bytes(at[8..12].try_into().expect("4 bytes")),
-                u32::from_be_bytes(at[12..].try_into().expect("4 bytes")),
-            );
+            let at = Pointer::from_body(v.try_into().map_err(|_| bad())?);
+            let t = (at.offset, at.len, at.crc);
             let read = crate::read_checked(&file, t.0, t.1, t.2)
                 .map_err(|what| corrupt(key, format_args!("the run file's description: {what}")))?;
             (std::borrow::Cow::Owned(read), Some(t))

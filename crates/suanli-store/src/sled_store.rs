@@ -739,9 +739,7 @@ impl SledStore {
                 };
                 let mut v = Vec::with_capacity(26);
                 v.push(FACTS_POINTER);
-                v.extend_from_slice(&at.offset.to_be_bytes());
-                v.extend_from_slice(&at.len.to_be_bytes());
-                v.extend_from_slice(&at.crc.to_be_bytes());
+                v.extend_from_slice(&at.body());
                 match s.reversed_by {
                     None => v.push(0),
                     Some(r) => {
@@ -763,17 +761,12 @@ impl SledStore {
         if v.first() != Some(&FACTS_POINTER) {
             return RecordSummary::decode(v).map_err(|e| bad(e.to_string()));
         }
-        let be = |r: std::ops::Range<usize>| v.get(r).ok_or_else(|| bad(format!("a pointer of {} bytes", v.len())));
         let reversed_by = match (v.len(), v.get(17)) {
             (18, Some(0)) => None,
-            (26, Some(1)) => Some(u64::from_be_bytes(be(18..26)?.try_into().expect("8 bytes"))),
+            (26, Some(1)) => Some(u64::from_be_bytes(v[18..26].try_into().expect("8 bytes"))),
             _ => return Err(bad(format!("a malformed facts pointer of {} bytes", v.len()))),
         };
-        let p = Pointer {
-            offset: u64::from_be_bytes(be(1..9)?.try_into().expect("8 bytes")),
-            len: u32::from_be_bytes(be(9..13)?.try_into().expect("4 bytes")),
-            crc: u32::from_be_bytes(be(13..17)?.try_into().expect("4 bytes")),
-        };
+        let p = Pointer::from_body(v[1..17].try_into().expect("16 bytes"));
         let bytes = self.file.read(|| format!("{} (its facts)", at()), p)?;
         let mut r = suanli_core::codec::Reader::new(&bytes);
         let decoded = (|| {
