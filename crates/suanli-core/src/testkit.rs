@@ -1,14 +1,18 @@
 //! Building signed inputs for tests, simulations and benchmarks: deterministic keys from
-//! seeds, valid USCCs from numbers, and one function per message kind. Not used by the
-//! ledger itself; kept in the crate so every test suite builds inputs the same way.
+//! seeds, valid USCCs from numbers, one function per message kind, and an index summary for
+//! store tests. Not used by the ledger itself; kept in the crate so every test suite builds
+//! inputs the same way.
 
 use ed25519_dalek::SigningKey;
 use prost::Message;
 
-use crate::entry::Signed;
+use crate::codes::LineReason;
+use crate::entry::{Lines, RecordFacts, Signed};
 use crate::ids::Uscc;
+use crate::index::RecordSummary;
 use crate::ledger::{Input, InputKind};
-use crate::model::PublicKey;
+use crate::model::{PublicKey, RecordKind};
+use crate::money::parse_decimal;
 use crate::sig;
 use crate::wire;
 
@@ -109,5 +113,35 @@ pub fn reversal(provider: &Uscc, record_id: &str, reason: &str) -> wire::Reversa
         record_id: record_id.into(),
         reason: reason.into(),
         kind: wire::RecordKind::Usage as i32,
+    }
+}
+
+/// A summary of a usage record accepted as entry `seq`; `tag` varies the money so that
+/// different summaries differ.
+pub fn record_summary(seq: u64, tag: u8) -> RecordSummary {
+    let money = |s: &str| parse_decimal(s, 2).expect("test amount");
+    RecordSummary {
+        facts: RecordFacts {
+            seq,
+            kind: RecordKind::Usage,
+            provider: uscc(1),
+            renter: uscc(2),
+            voucher_id: tag.is_multiple_of(2).then(|| format!("V-{tag}")),
+            gpu_hours: parse_decimal("12.345678", 6).expect("test hours"),
+            amount: money(&format!("{tag}.25")),
+            lines: Lines {
+                cap_year: 2026,
+                voucher: money("10.00"),
+                voucher_reason: LineReason::Voucher,
+                renter: money("1.50"),
+                renter_uncapped: money("1.50"),
+                renter_reason: LineReason::Granted,
+                supplier: money("0.75"),
+                supplier_uncapped: money("2.00"),
+                supplier_reason: LineReason::Capped,
+            },
+        },
+        payload_hash: [tag; 32],
+        reversed_by: None,
     }
 }

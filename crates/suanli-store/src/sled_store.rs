@@ -1072,41 +1072,10 @@ impl Iterator for EntryIter<'_> {
 
 #[cfg(test)]
 mod tests {
-    use suanli_core::codes::LineReason;
-    use suanli_core::entry::{Lines, RecordFacts};
     use suanli_core::model::RecordKind;
-    use suanli_core::money::parse_decimal;
-    use suanli_core::testkit::uscc;
+    use suanli_core::testkit::{record_summary as summary, uscc};
 
     use super::*;
-
-    fn summary(seq: u64, tag: u8) -> RecordSummary {
-        let fen = |s: &str| parse_decimal(s, 2).expect("test amount");
-        RecordSummary {
-            facts: RecordFacts {
-                seq,
-                kind: RecordKind::Usage,
-                provider: uscc(1),
-                renter: uscc(2),
-                voucher_id: None,
-                gpu_hours: parse_decimal("1.5", 6).expect("test hours"),
-                amount: fen(&format!("100.{tag:02}")),
-                lines: Lines {
-                    cap_year: 2026,
-                    voucher: fen("0.00"),
-                    voucher_reason: LineReason::NoVoucher,
-                    renter: fen("30.00"),
-                    renter_uncapped: fen("30.00"),
-                    renter_reason: LineReason::Granted,
-                    supplier: fen("10.00"),
-                    supplier_uncapped: fen("10.00"),
-                    supplier_reason: LineReason::Granted,
-                },
-            },
-            payload_hash: [tag; 32],
-            reversed_by: None,
-        }
-    }
 
     /// Runs written before schema 3 hold each summary itself; they stay readable beside
     /// runs of facts pointers, and the store is marked with the new schema when opened.

@@ -3,11 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use suanli_core::codes::LineReason;
-use suanli_core::entry::{Lines, RecordFacts};
-use suanli_core::index::{RecordKey, RecordSummary, RequestKey, RequestNamespace, RequestSummary};
+use suanli_core::index::{RecordKey, RequestKey, RequestNamespace, RequestSummary};
 use suanli_core::model::RecordKind;
-use suanli_core::money::parse_decimal;
+pub use suanli_core::testkit::record_summary;
 use suanli_core::testkit::uscc;
 use suanli_store::mem::MemStore;
 use suanli_store::sled_store::SledStore;
@@ -82,36 +80,6 @@ pub fn entries_batch(from: u64, n: u64) -> CommitBatch {
 
 pub fn record_key(provider: u64, record_id: &str) -> RecordKey {
     RecordKey { kind: RecordKind::Usage, provider: uscc(provider), record_id: record_id.to_string() }
-}
-
-/// A summary of a usage record accepted as entry `seq`; `tag` varies the money so that
-/// different summaries differ.
-pub fn record_summary(seq: u64, tag: u8) -> RecordSummary {
-    let money = |s: &str| parse_decimal(s, 2).expect("test amount");
-    RecordSummary {
-        facts: RecordFacts {
-            seq,
-            kind: RecordKind::Usage,
-            provider: uscc(1),
-            renter: uscc(2),
-            voucher_id: tag.is_multiple_of(2).then(|| format!("V-{tag}")),
-            gpu_hours: parse_decimal("12.345678", 6).expect("test hours"),
-            amount: money(&format!("{tag}.25")),
-            lines: Lines {
-                cap_year: 2026,
-                voucher: money("10.00"),
-                voucher_reason: LineReason::Voucher,
-                renter: money("1.50"),
-                renter_uncapped: money("1.50"),
-                renter_reason: LineReason::Granted,
-                supplier: money("0.75"),
-                supplier_uncapped: money("2.00"),
-                supplier_reason: LineReason::Capped,
-            },
-        },
-        payload_hash: [tag; 32],
-        reversed_by: None,
-    }
 }
 
 pub fn request_key(holder: Option<u64>, request_id: &str) -> RequestKey {
