@@ -69,6 +69,13 @@ filter_ms() { # waits for the server's log to say the filter is built; prints it
 }
 kill -TERM "$server"; wait "$server" 2>/dev/null || true
 start_server; graceful=$(cat "$work/started"); graceful_filter=$(filter_ms)
+# What the server holds once it has rebuilt its state from the store (the key filter, and
+# the dashboard and statement index from the whole log), against its RSS under load: the
+# difference is what load itself keeps (buffers, the allocator's free memory).
+for _ in $(seq 3000); do grep -q "dashboard totals rebuilt" "$work/server.log" && break; sleep 0.1; done
+rebuilt_s=$(grep -o 'dashboard totals rebuilt.*elapsed_ms=[0-9]*' "$work/server.log" | grep -o '[0-9]*$' | awk '{printf "%.1f", $1/1000}')
+rebuilt_rss=$(rss_mib)
+filter_mib=$(grep -o 'record key filter built.*bytes=[0-9]*' "$work/server.log" | grep -o 'bytes=[0-9]*' | cut -d= -f2 | awk '{printf "%.0f", $1/1048576}')
 # The worst crash for a restart: just before the next snapshot, so that the restart replays
 # a whole snapshot interval (`snapshot_interval_entries`, 100,000 by default; the graceful
 # stop wrote one), looking up every replayed record in the index.
@@ -81,5 +88,5 @@ kill -TERM "$server"; wait "$server" 2>/dev/null || true
 
 mkdir -p "$(dirname "$OUT")"
 python3 bench/plot_run.py "$work/segments.csv" "$SVG" "$OUT" "$graceful" "$after_kill" \
-  "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); flags: ${FLAGS:-none}; proof lookups at the end (\`Audit.FindRecord\`, 1,000 records of the first segment, one at a time) p50 / p99: $lookups; after listening, the record key filter was rebuilt in $graceful_filter ms (graceful) and $killed_filter ms (after kill -9); the kill -9 came $REPLAY records after the graceful restart, and the restart replayed $replayed entries"
+  "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); flags: ${FLAGS:-none}; proof lookups at the end (\`Audit.FindRecord\`, 1,000 records of the first segment, one at a time) p50 / p99: $lookups; after listening, the record key filter was rebuilt in $graceful_filter ms (graceful) and $killed_filter ms (after kill -9); the kill -9 came $REPLAY records after the graceful restart, and the restart replayed $replayed entries; after the graceful restart, once the dashboard and statement index were rebuilt from the log (${rebuilt_s} s), the server held $rebuilt_rss MiB, of which the record key filter $filter_mib MiB"
 cat "$OUT"

@@ -150,7 +150,7 @@ fn policy(c: &mut Criterion) {
 /// its count in the totals and the per-company statement index.
 fn dashboard(c: &mut Criterion) {
     use suanli_core::dashboard::{Aggregates, Fact};
-    use suanli_core::entity_index::EntityIndex;
+    use suanli_core::entity_index::{EntityIndex, Spill};
     let w = workload(20_000);
     let mut idx = MemIndex::default();
     let (mut l, mut entries) = set_up(&w, &mut idx);
@@ -168,11 +168,13 @@ fn dashboard(c: &mut Criterion) {
     g.bench_function("fact of a usage entry + count (totals, company index)", |b| {
         b.iter_batched(
             || {
-                let (mut aggs, mut ix) = (Aggregates::new(offset), EntityIndex::default());
+                // The sealed blocks in a scratch file, as the server keeps them.
+                let spill = Spill::in_file(tempfile::tempfile().expect("scratch file"));
+                let (mut aggs, mut ix) = (Aggregates::new(offset), EntityIndex::with_spill(spill));
                 for e in before {
                     let f = Fact::of(e, offset).expect("fact");
                     aggs.apply_fact(&f).expect("counts");
-                    ix.apply(&f);
+                    ix.apply(&f).expect("indexed");
                 }
                 (aggs, ix)
             },
@@ -180,7 +182,7 @@ fn dashboard(c: &mut Criterion) {
                 for e in timed {
                     let f = Fact::of(e, offset).expect("fact");
                     aggs.apply_fact(&f).expect("counts");
-                    ix.apply(&f);
+                    ix.apply(&f).expect("indexed");
                 }
                 (aggs, ix)
             },

@@ -419,3 +419,51 @@ fn statement_views_show_what_the_cli_statement_says() {
     }
     assert_eq!(shown, seqs, "every row once, newest first");
 }
+
+/// A statement longer than a block of the company index (512 entries) is read back from
+/// the server's scratch file, where sealed blocks go: page after page of the console's
+/// view, newest first, lists exactly the seqs `usage submit` reported.
+#[test]
+fn a_statement_longer_than_an_index_block_reads_back_page_by_page() {
+    let server = Server::start();
+    let ex = Example::setup(&server);
+    let ids: Vec<String> = (0..1_100).map(|i| format!("L{i}")).collect();
+    let rows: Vec<_> = ids.iter().map(|id| (id.as_str(), ex.p.as_str(), ex.r1.as_str(), "1", "12.50", "")).collect();
+    let csv = ex.csv("long.csv", &rows);
+    let out = server.cli_ok(&["usage", "submit", "--key", &ex.p_key, "--csv", &csv]);
+    // `record_id,status,seq,...`: the seqs the ledger gave the records.
+    let mut seqs: Vec<u64> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            assert_eq!(cells[1], "ACCEPTED", "{l}");
+            cells[2].parse().expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs.len(), 1_100);
+    seqs.reverse();
+    let p_key = Server::read_key(ex.p_key.as_ref());
+    let own =
+        || v1::read_request::Query::Statement(v1::StatementQuery { id: String::new(), year: 0, ..Default::default() });
+    // 300 a page: pages 2 and 4 cross the blocks' edges (the 512th and 1,024th entries).
+    let mut shown = Vec::new();
+    for page in 1..=4 {
+        let (status, body) =
+            post(&server, &format!("/api/view/entity?page={page}&per_page=300"), &read(&p_key, own()), "en");
+        assert_eq!(status, 200, "{body}");
+        let html = body["html"].as_str().expect("html");
+        assert!(html.contains(&format!("Page {page} of 4")), "page {page}:\n{html}");
+        assert!(html.contains("of 1,100, newest first") || html.contains("of 1100, newest first"), "{html}");
+        shown.extend(
+            html.split("<td data-label=\"Seq\">").skip(1).map(|t| t.split('<').next().unwrap().parse::<u64>().unwrap()),
+        );
+    }
+    assert_eq!(shown, seqs, "every record once, newest first");
+    // The CLI's statement (the index's whole list) holds the same rows, oldest first.
+    let cli = server.cli_ok(&["statement", "--key", &ex.p_key, "--id", &ex.p]);
+    let listed: Vec<u64> =
+        cli.lines().skip(1).filter_map(|l| l.split(',').next().and_then(|s| s.parse().ok())).collect();
+    seqs.reverse();
+    assert_eq!(listed, seqs);
+}

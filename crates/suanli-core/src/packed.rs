@@ -10,14 +10,17 @@
 //! - [`SeqList`] (increasing sequence numbers: a company's entries) stores each element as
 //!   its difference from the block's first, in as many bits as the block's largest
 //!   difference needs. A provider among eight in a busy ledger has entries about eight
-//!   apart, so 128 of them span about 1,000 and take 10 bits each.
+//!   apart, so 512 of them span about 4,000 and take 12 bits each. Its sealed blocks do
+//!   not stay in memory: they go to a [`Spill`] (the server's is a scratch file), and
+//!   only a 16-byte header per block does.
 //! - [`TagList`] (the dashboard's per-entry tag: GPU class and month) stores each element as
 //!   its position in the block's sorted list of distinct values. Entries of one stretch of
 //!   the log share a few months and GPU classes, so a field is 0–3 bits wide.
 //!
 //! Measured with `bench/run-10m.sh` (the README's performance section): as plain `u32`s
 //! these lists held 12–16 bytes a record, most of the server's memory growth over a long
-//! run (RSS 223 → 441 MiB over ten million records); packed, 200 → 309 MiB.
+//! run (RSS 223 → 441 MiB over ten million records); packed, 200 → 309 MiB; with the
+//! sequence numbers' blocks in a scratch file, see the README.
 
 /// Reads the `width`-bit field (0–64 bits) that starts at bit `at` of `words`.
 fn read_bits(words: &[u64], at: usize, width: u32) -> u64 {
@@ -54,23 +57,129 @@ fn width_of(max: u64) -> u32 {
     64 - max.leading_zeros()
 }
 
-/// Elements of a packed [`SeqList`] block.
-const SEQ_BLOCK: usize = 128;
+/// Elements of a packed [`SeqList`] block. Large, because a sealed block leaves memory
+/// (see [`Spill`]) and only its 16-byte header stays: 512 elements make that 0.03 bytes an
+/// element, while the open block of each list holds at most 4 KiB.
+const SEQ_BLOCK: usize = 512;
 
-/// Increasing sequence numbers (see the module's documentation).
+/// Where the packed blocks of [`SeqList`]s go once sealed: a scratch file (the server: the
+/// statement index is rebuilt from the log at every start, so the file holds nothing of
+/// its own and is created anew, unlinked, each time), or memory (tests, tools).
+///
+/// The lists are the one part of the statement index that grows with the log; kept in the
+/// heap they were 4.5 bytes a record (heaptrack, 3 M records) and most of the server's
+/// memory growth over a long run. In the file they cost page cache, which the kernel can
+/// take back, and a read of one block (at most 4 KiB) when a page of a statement is shown.
+pub struct Spill {
+    place: SpillPlace,
+    /// Words written so far.
+    words: u64,
+}
+
+enum SpillPlace {
+    Memory(Vec<u64>),
+    File(std::fs::File),
+}
+
+impl Default for Spill {
+    fn default() -> Self {
+        Spill::in_memory()
+    }
+}
+
+impl std::fmt::Debug for Spill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = match self.place {
+            SpillPlace::Memory(_) => "memory",
+            SpillPlace::File(_) => "file",
+        };
+        write!(f, "Spill({place}, {} words)", self.words)
+    }
+}
+
+impl Spill {
+    pub fn in_memory() -> Spill {
+        Spill { place: SpillPlace::Memory(Vec::new()), words: 0 }
+    }
+
+    /// Blocks go to `file` (empty, read and written by this spill alone).
+    pub fn in_file(file: std::fs::File) -> Spill {
+        Spill { place: SpillPlace::File(file), words: 0 }
+    }
+
+    /// Bytes written to the spill.
+    pub fn bytes(&self) -> u64 {
+        self.words * 8
+    }
+
+    /// Appends `words`; returns the word position they start at.
+    fn put(&mut self, words: &[u64]) -> std::io::Result<u64> {
+        let at = self.words;
+        match &mut self.place {
+            SpillPlace::Memory(v) => v.extend_from_slice(words),
+            SpillPlace::File(f) => {
+                use std::os::unix::fs::FileExt;
+                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                f.write_all_at(&bytes, at * 8)?;
+            }
+        }
+        self.words += words.len() as u64;
+        Ok(at)
+    }
+
+    /// Fills `out` with the words from position `at`.
+    fn read(&self, at: u64, out: &mut [u64]) -> std::io::Result<()> {
+        match &self.place {
+            SpillPlace::Memory(v) => out.copy_from_slice(&v[at as usize..at as usize + out.len()]),
+            SpillPlace::File(f) => {
+                use std::os::unix::fs::FileExt;
+                let mut bytes = vec![0u8; out.len() * 8];
+                f.read_exact_at(&mut bytes, at * 8)?;
+                for (w, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+                    *w = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Increasing sequence numbers (see the module's documentation). The sealed blocks live
+/// in a [`Spill`] the caller keeps and passes to every call that needs them.
 #[derive(Debug, Default, Clone)]
 pub struct SeqList {
     blocks: Vec<SeqBlock>,
     /// The last, unpacked, block: fewer than [`SEQ_BLOCK`] numbers.
     open: Vec<u64>,
+    last: Option<u64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct SeqBlock {
     first: u64,
-    width: u32,
-    /// Each element minus `first`, `width` bits each.
-    words: Box<[u64]>,
+    /// Where the block's words start in the spill (high 56 bits) and the width of its
+    /// fields, each element minus `first` (low 8 bits).
+    place: u64,
+}
+
+impl SeqBlock {
+    fn width(&self) -> u32 {
+        (self.place & 0xFF) as u32
+    }
+
+    fn at(&self) -> u64 {
+        self.place >> 8
+    }
+
+    /// The block's elements, read from `spill` into `out`.
+    fn read(&self, spill: &Spill, out: &mut Vec<u64>) -> std::io::Result<()> {
+        let width = self.width();
+        let mut words = vec![0u64; (SEQ_BLOCK * width as usize).div_ceil(64)];
+        spill.read(self.at(), &mut words)?;
+        out.clear();
+        out.extend((0..SEQ_BLOCK).map(|j| self.first + read_bits(&words, j * width as usize, width)));
+        Ok(())
+    }
 }
 
 impl SeqList {
@@ -83,50 +192,84 @@ impl SeqList {
     }
 
     pub fn last(&self) -> Option<u64> {
-        self.open.last().copied().or_else(|| self.get(self.len().checked_sub(1)?))
+        self.last
     }
 
-    /// Appends `seq` (larger than every one held; a repeat of the last is ignored).
-    pub fn push(&mut self, seq: u64) {
-        if self.last().is_some_and(|l| l >= seq) {
-            return;
+    /// Appends `seq` (larger than every one held; a repeat of the last is ignored). A block
+    /// that fills is packed into `spill`; if that write fails, `seq` is not added.
+    pub fn push(&mut self, seq: u64, spill: &mut Spill) -> std::io::Result<()> {
+        if self.last.is_some_and(|l| l >= seq) {
+            return Ok(());
         }
         self.open.push(seq);
         if self.open.len() == SEQ_BLOCK {
             let first = self.open[0];
             let width = width_of(self.open[SEQ_BLOCK - 1] - first);
             let words = pack(self.open.iter().map(|s| s - first), width);
-            self.blocks.push(SeqBlock { first, width, words });
+            match spill.put(&words) {
+                Ok(at) => self.blocks.push(SeqBlock { first, place: at << 8 | width as u64 }),
+                Err(e) => {
+                    self.open.pop();
+                    return Err(e);
+                }
+            }
             self.open.clear();
         }
+        self.last = Some(seq);
+        Ok(())
     }
 
-    pub fn get(&self, i: usize) -> Option<u64> {
-        match self.blocks.get(i / SEQ_BLOCK) {
-            Some(b) => Some(b.first + read_bits(&b.words, (i % SEQ_BLOCK) * b.width as usize, b.width)),
-            None => self.open.get(i - self.blocks.len() * SEQ_BLOCK).copied(),
-        }
+    /// A reader of the list's elements by position, which keeps the last block it read.
+    pub fn reader<'a>(&'a self, spill: &'a Spill) -> SeqReader<'a> {
+        SeqReader { list: self, spill, block: usize::MAX, values: Vec::new() }
     }
 
-    /// How many are below `seq`.
-    pub fn count_below(&self, seq: u64) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.get(mid).is_some_and(|s| s < seq) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+    /// How many are below `seq` (reads at most one block).
+    pub fn count_below(&self, seq: u64, spill: &Spill) -> std::io::Result<usize> {
+        let open_below = || self.open.partition_point(|s| *s < seq);
+        // Blocks that start below `seq`: all but the last of them lie below it entirely.
+        let k = self.blocks.partition_point(|b| b.first < seq);
+        if k == 0 {
+            return Ok(if self.blocks.is_empty() { open_below() } else { 0 });
         }
-        lo
+        let mut values = Vec::with_capacity(SEQ_BLOCK);
+        self.blocks[k - 1].read(spill, &mut values)?;
+        let c = values.partition_point(|s| *s < seq);
+        Ok(if c == SEQ_BLOCK && k == self.blocks.len() {
+            k * SEQ_BLOCK + open_below()
+        } else {
+            (k - 1) * SEQ_BLOCK + c
+        })
     }
 
     /// Bytes of memory held (allocations, not counting the allocator's own overhead).
     pub fn heap_bytes(&self) -> usize {
-        self.blocks.capacity() * size_of::<SeqBlock>()
-            + self.blocks.iter().map(|b| b.words.len() * 8).sum::<usize>()
-            + self.open.capacity() * 8
+        self.blocks.capacity() * size_of::<SeqBlock>() + self.open.capacity() * 8
+    }
+}
+
+/// See [`SeqList::reader`].
+pub struct SeqReader<'a> {
+    list: &'a SeqList,
+    spill: &'a Spill,
+    /// The block `values` holds (`usize::MAX`: none).
+    block: usize,
+    values: Vec<u64>,
+}
+
+impl SeqReader<'_> {
+    /// The list's element `i`.
+    pub fn get(&mut self, i: usize) -> std::io::Result<Option<u64>> {
+        let b = i / SEQ_BLOCK;
+        let Some(block) = self.list.blocks.get(b) else {
+            return Ok(self.list.open.get(i - self.list.blocks.len() * SEQ_BLOCK).copied());
+        };
+        if self.block != b {
+            self.block = usize::MAX;
+            block.read(self.spill, &mut self.values)?;
+            self.block = b;
+        }
+        Ok(Some(self.values[i % SEQ_BLOCK]))
     }
 }
 
@@ -218,67 +361,115 @@ mod tests {
         }
     }
 
+    /// Both places a list's blocks can go: memory, and a scratch file as the server has.
+    fn spills() -> Vec<Spill> {
+        vec![Spill::in_memory(), Spill::in_file(tempfile::tempfile().unwrap())]
+    }
+
+    /// Every element of `l`, read through one reader.
+    fn all(l: &SeqList, spill: &Spill) -> Vec<u64> {
+        let mut r = l.reader(spill);
+        (0..l.len()).map(|i| r.get(i).unwrap().unwrap()).collect()
+    }
+
     #[test]
     fn seq_lists_keep_large_numbers() {
-        let mut l = SeqList::default();
-        let seqs = [1u64, 7, (1 << 32) - 1, 1 << 32, (1 << 32) + 5, 3 << 32, (3 << 32) + 1];
-        for s in seqs {
-            l.push(s);
-        }
-        l.push(3); // not increasing: ignored
-        assert_eq!(l.len(), seqs.len());
-        for (i, s) in seqs.iter().enumerate() {
-            assert_eq!(l.get(i), Some(*s));
-        }
-        assert_eq!(l.count_below(0), 0);
-        assert_eq!(l.count_below(8), 2);
-        assert_eq!(l.count_below(1 << 32), 3);
-        assert_eq!(l.count_below(u64::MAX), seqs.len());
-        assert_eq!(l.last(), Some((3 << 32) + 1));
-    }
-
-    #[test]
-    fn a_seq_list_answers_as_the_plain_list_across_many_blocks() {
-        let mut rng = Rng(7);
-        let mut l = SeqList::default();
-        let mut plain = Vec::new();
-        let mut seq = 0u64;
-        for n in 0..5 * SEQ_BLOCK + 17 {
-            // Gaps from 1 to huge, a stretch of each, and repeats that must be ignored.
-            let gap = match (n / 50) % 4 {
-                0 => 1,
-                1 => 1 + rng.next() % 16,
-                2 => 1 + rng.next() % 100_000,
-                _ => 1 + rng.next() % (1 << 40),
-            };
-            seq += gap;
-            l.push(seq);
-            l.push(seq);
-            plain.push(seq);
-            assert_eq!(l.last(), Some(seq));
-        }
-        assert_eq!(l.len(), plain.len());
-        assert_eq!(l.blocks.len(), 5);
-        for (i, s) in plain.iter().enumerate() {
-            assert_eq!(l.get(i), Some(*s), "element {i}");
-        }
-        assert_eq!(l.get(plain.len()), None);
-        assert_eq!(l.get(plain.len() + SEQ_BLOCK), None);
-        for probe in plain.iter().flat_map(|s| [s - 1, *s, s + 1]) {
-            assert_eq!(l.count_below(probe), plain.partition_point(|s| *s < probe), "below {probe}");
+        for mut spill in spills() {
+            let mut l = SeqList::default();
+            let seqs = [1u64, 7, (1 << 32) - 1, 1 << 32, (1 << 32) + 5, 3 << 32, (3 << 32) + 1];
+            for s in seqs {
+                l.push(s, &mut spill).unwrap();
+            }
+            l.push(3, &mut spill).unwrap(); // not increasing: ignored
+            assert_eq!(l.len(), seqs.len());
+            assert_eq!(all(&l, &spill), seqs);
+            assert_eq!(l.count_below(0, &spill).unwrap(), 0);
+            assert_eq!(l.count_below(8, &spill).unwrap(), 2);
+            assert_eq!(l.count_below(1 << 32, &spill).unwrap(), 3);
+            assert_eq!(l.count_below(u64::MAX, &spill).unwrap(), seqs.len());
+            assert_eq!(l.last(), Some((3 << 32) + 1));
         }
     }
 
     #[test]
-    fn a_providers_entries_take_under_two_bytes_each() {
+    fn seq_lists_sharing_a_spill_answer_as_the_plain_lists_across_many_blocks() {
+        for mut spill in spills() {
+            let mut rng = Rng(7);
+            // Two lists whose blocks interleave in the one spill, as companies' lists do.
+            let (mut l, mut other) = (SeqList::default(), SeqList::default());
+            let (mut plain, mut other_plain) = (Vec::new(), Vec::new());
+            let mut seq = 0u64;
+            for n in 0..5 * SEQ_BLOCK + 17 {
+                // Gaps from 1 to huge, a stretch of each, and repeats that must be ignored.
+                let gap = match (n / 200) % 4 {
+                    0 => 1,
+                    1 => 1 + rng.next() % 16,
+                    2 => 1 + rng.next() % 100_000,
+                    _ => 1 + rng.next() % (1 << 40),
+                };
+                seq += gap;
+                l.push(seq, &mut spill).unwrap();
+                l.push(seq, &mut spill).unwrap();
+                plain.push(seq);
+                assert_eq!(l.last(), Some(seq));
+                if n % 3 == 0 {
+                    other.push(seq * 2, &mut spill).unwrap();
+                    other_plain.push(seq * 2);
+                }
+            }
+            assert_eq!(l.len(), plain.len());
+            assert_eq!(l.blocks.len(), 5);
+            assert_eq!(all(&l, &spill), plain);
+            assert_eq!(all(&other, &spill), other_plain);
+            // Read out of order: the reader moves between blocks.
+            let mut r = l.reader(&spill);
+            for i in [plain.len() - 1, 0, 3 * SEQ_BLOCK + 5, SEQ_BLOCK - 1, SEQ_BLOCK, 2] {
+                assert_eq!(r.get(i).unwrap(), Some(plain[i]), "element {i}");
+            }
+            assert_eq!(r.get(plain.len()).unwrap(), None);
+            assert_eq!(r.get(plain.len() + SEQ_BLOCK).unwrap(), None);
+            let probes = [0, 1, u64::MAX].into_iter().chain(plain.iter().step_by(7).flat_map(|s| [s - 1, *s, s + 1]));
+            for probe in probes {
+                let want = plain.partition_point(|s| *s < probe);
+                assert_eq!(l.count_below(probe, &spill).unwrap(), want, "below {probe}");
+            }
+            // Block edges, where a count ends exactly at a sealed block's end.
+            for b in 0..l.blocks.len() {
+                let last = plain[(b + 1) * SEQ_BLOCK - 1];
+                assert_eq!(l.count_below(last + 1, &spill).unwrap(), (b + 1) * SEQ_BLOCK);
+            }
+        }
+    }
+
+    #[test]
+    fn a_providers_entries_leave_memory_in_blocks_of_a_few_bits_each() {
         // One provider of eight, round robin: its entries are eight apart.
+        let mut spill = Spill::in_file(tempfile::tempfile().unwrap());
         let mut l = SeqList::default();
         let n = 100 * SEQ_BLOCK;
         for i in 0..n as u64 {
-            l.push(10_000_000 + 8 * i + i % 3);
+            l.push(10_000_000 + 8 * i + i % 3, &mut spill).unwrap();
         }
         let per = l.heap_bytes() as f64 / n as f64;
-        assert!(per < 2.0, "{per:.2} bytes a number (4 as plain u32s)");
+        assert!(per < 0.2, "{per:.2} bytes of memory a number (4 as plain u32s)");
+        let spilled = spill.bytes() as f64 / n as f64;
+        assert!(spilled < 1.6, "{spilled:.2} bytes of the scratch file a number");
+        assert_eq!(l.count_below(u64::MAX, &spill).unwrap(), n);
+    }
+
+    #[test]
+    fn a_block_that_cannot_be_written_leaves_the_list_as_it_was() {
+        // A spill file opened read-only: sealing the first block fails.
+        let path = tempfile::NamedTempFile::new().unwrap();
+        let mut spill = Spill::in_file(std::fs::File::open(path.path()).unwrap());
+        let mut l = SeqList::default();
+        for s in 1..SEQ_BLOCK as u64 {
+            l.push(s, &mut spill).unwrap();
+        }
+        assert!(l.push(SEQ_BLOCK as u64, &mut spill).is_err());
+        assert_eq!((l.len(), l.last()), (SEQ_BLOCK - 1, Some(SEQ_BLOCK as u64 - 1)));
+        assert_eq!(spill.bytes(), 0);
+        assert_eq!(all(&l, &spill), (1..SEQ_BLOCK as u64).collect::<Vec<_>>());
     }
 
     #[test]

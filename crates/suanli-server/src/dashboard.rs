@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use suanli_core::dashboard::{Aggregates, DashboardError, Fact};
-use suanli_core::entity_index::EntityIndex;
+use suanli_core::entity_index::{EntityIndex, Spill};
 use suanli_core::entry::Entry;
 use suanli_core::validate::Usage;
 use suanli_store::Store;
@@ -73,8 +73,9 @@ impl State {
     /// Counts the next entry in both the totals and the company index.
     fn apply(&mut self, fact: &Fact) -> Result<(), DashboardError> {
         self.aggs.apply_fact(fact)?;
-        self.entities.apply(fact);
-        Ok(())
+        self.entities
+            .apply(fact)
+            .map_err(|e| DashboardError { seq: fact.seq, what: format!("the statement index's scratch file: {e}") })
     }
 
     /// Counts the fact of the entry `seq` at once when the totals are caught up, queues it
@@ -202,13 +203,14 @@ impl Drop for LiveDashboard {
 
 impl LiveDashboard {
     /// Totals for a log that already holds `start_count` entries (to be rebuilt), for a
-    /// program at `utc_offset_seconds`. Starts the counting thread.
-    pub fn new(utc_offset_seconds: i32, start_count: u64) -> Arc<LiveDashboard> {
+    /// program at `utc_offset_seconds`, the statement index's sealed blocks in `spill`.
+    /// Starts the counting thread.
+    pub fn new(utc_offset_seconds: i32, start_count: u64, spill: Spill) -> Arc<LiveDashboard> {
         let shared = Arc::new(Shared {
             offset: utc_offset_seconds,
             state: Mutex::new(State {
                 aggs: Aggregates::new(utc_offset_seconds),
-                entities: EntityIndex::default(),
+                entities: EntityIndex::with_spill(spill),
                 queued: VecDeque::new(),
                 start_count,
                 seen: start_count,
@@ -395,7 +397,7 @@ mod tests {
     fn a_read_right_after_a_hand_over_counts_everything_handed_over() {
         // Counting runs on its own thread; a read must still include what was handed over
         // before it (an acknowledged record is on the page that is opened next).
-        let live = LiveDashboard::new(0, 0);
+        let live = LiveDashboard::new(0, 0, Spill::in_memory());
         let all = entries(50_000);
         let (first, rest) = all.split_at(20_000);
         let mut first: Vec<_> = first.iter().map(|e| (e.clone(), None)).collect();
@@ -413,7 +415,7 @@ mod tests {
     #[test]
     fn catching_up_returns_once_everything_handed_over_is_counted() {
         // What the finance dashboard waits for before it takes the ledger's lock.
-        let live = LiveDashboard::new(0, 0);
+        let live = LiveDashboard::new(0, 0, Spill::in_memory());
         let mut all: Vec<_> = entries(30_000).into_iter().map(|e| (e, None)).collect();
         live.hand_over(&mut all);
         live.catch_up();
@@ -430,7 +432,7 @@ mod tests {
             batch.entries.push((e.seq, e.encode()));
         }
         store.commit(&batch).unwrap();
-        let live = LiveDashboard::new(0, 9_000);
+        let live = LiveDashboard::new(0, 9_000, Spill::in_memory());
         // Decided before the rebuild even starts: queued.
         for e in &all[9_000..9_500] {
             live.decided(e);

@@ -149,7 +149,14 @@ async fn serve_role(
             (l.program().utc_offset_seconds, l.next_seq())
         }
     };
-    let dashboard = dashboard::LiveDashboard::new(utc_offset, next_seq);
+    // The statement index's sealed blocks go to a scratch file in the data directory,
+    // unlinked from the start (it is rebuilt from the log at every start; nothing is left
+    // behind), so that they cost page cache rather than the server's memory.
+    let scratch = anyhow::Context::with_context(tempfile::tempfile_in(&config.data_dir), || {
+        format!("creating the statement index's scratch file in {}", config.data_dir.display())
+    })?;
+    let dashboard =
+        dashboard::LiveDashboard::new(utc_offset, next_seq, suanli_core::entity_index::Spill::in_file(scratch));
     let dashboard_rebuild = dashboard.rebuild(store.clone());
     let (tx, rx) = mpsc::channel(config.limits.sequencer_queue_depth);
     let (ledger, origin, report_signer, read_only, writer, ticker) = match role {

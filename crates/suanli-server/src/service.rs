@@ -1015,8 +1015,13 @@ impl v1::reports_server::Reports for Services {
             // whole log (it may be ahead of the store: entries are counted when decided),
             // otherwise a pass over the whole log; the bytes are the same.
             let count = shared.store.entry_count().map_err(crate::reports::ReportError::from)?;
-            let seqs =
-                shared.dashboard.entities(|ix, p| (!p.failed && p.counted >= count).then(|| ix.seqs(&id, year, count)));
+            // The index's scratch file unreadable: the pass over the whole log instead.
+            let seqs = shared.dashboard.entities(|ix, p| {
+                (!p.failed && p.counted >= count).then(|| ix.seqs(&id, year, count)).and_then(|r| {
+                    r.inspect_err(|e| tracing::warn!(error = %e, "statement index unreadable; reading the whole log"))
+                        .ok()
+                })
+            });
             crate::reports::statement_file(&*shared.store, &id, year, seqs.as_deref(), format)
         })
         .await

@@ -63,6 +63,11 @@ fn rows_of(shared: &Shared, id: &Uscc, seqs: &[u64]) -> Result<Vec<StatementRow>
     Ok(rows)
 }
 
+/// The error a page shows when the statement index's scratch file cannot be read.
+fn scratch_error(e: std::io::Error) -> String {
+    format!("the statement index's scratch file cannot be read: {e}")
+}
+
 /// Page `page` (1-based; past the end gives the last) of the statement of `id`
 /// (`year`: that cap year only), on the blocking pool.
 pub async fn statement(
@@ -79,15 +84,15 @@ pub async fn statement(
         let count_in_store = shared.store.entry_count().map_err(|e| e.to_string())?;
         let picked = shared.dashboard.entities(|ix, p| {
             if p.failed || p.counted < count_in_store {
-                return Err((p.counted, p.total.max(count_in_store)));
+                return Ok(Err((p.counted, p.total.max(count_in_store))));
             }
-            let count = ix.count(&id, year, count_in_store);
+            let count = ix.count(&id, year, count_in_store)?;
             let pages = count.div_ceil(per_page).max(1);
             let page = page.clamp(1, pages);
-            let seqs = ix.newest(&id, year, count_in_store, (page - 1) * per_page, per_page);
-            Ok((seqs, ix.totals(&id, year), count, page, pages))
+            let seqs = ix.newest(&id, year, count_in_store, (page - 1) * per_page, per_page)?;
+            Ok(Ok((seqs, ix.totals(&id, year), count, page, pages)))
         });
-        let (seqs, totals, count, page, pages) = match picked {
+        let (seqs, totals, count, page, pages) = match picked.map_err(scratch_error)? {
             Ok(x) => x,
             Err((counted, total)) => return Ok(Answer::Counting { counted, total }),
         };
@@ -106,11 +111,11 @@ pub async fn draws(shared: &Arc<Shared>, id: Uscc) -> Result<Answer<(Vec<Stateme
         let count_in_store = shared.store.entry_count().map_err(|e| e.to_string())?;
         let picked = shared.dashboard.entities(|ix, p| {
             if p.failed || p.counted < count_in_store {
-                return Err((p.counted, p.total.max(count_in_store)));
+                return Ok(Err((p.counted, p.total.max(count_in_store))));
             }
-            Ok(ix.draws(&id, count_in_store, DRAWS_SHOWN))
+            ix.draws(&id, count_in_store, DRAWS_SHOWN).map(Ok)
         });
-        match picked {
+        match picked.map_err(scratch_error)? {
             Ok((seqs, all)) => Ok(Answer::Ready((rows_of(&shared, &id, &seqs)?, all))),
             Err((counted, total)) => Ok(Answer::Counting { counted, total }),
         }
