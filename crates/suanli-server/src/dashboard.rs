@@ -323,6 +323,7 @@ impl LiveDashboard {
                 info!(
                     entries = s.aggs.next_seq(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
+                    statement_index_scratch_bytes = s.entities.spilled_bytes(),
                     "dashboard totals rebuilt"
                 );
             })
