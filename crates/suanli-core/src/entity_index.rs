@@ -206,6 +206,8 @@ impl EntityIndex {
 mod tests {
     use super::*;
 
+    use crate::packed::test_spills as spills;
+
     fn uscc(n: u64) -> Uscc {
         crate::testkit::uscc(n)
     }
@@ -234,7 +236,7 @@ mod tests {
 
     #[test]
     fn pages_merge_cap_years_newest_first_and_totals_follow_signs() {
-        for spill in [Spill::in_memory(), Spill::in_file(tempfile::tempfile().unwrap())] {
+        for spill in spills() {
             pages_merge_cap_years(EntityIndex::with_spill(spill));
         }
     }
@@ -287,7 +289,7 @@ mod tests {
         // Enough entries that each company's lists seal blocks into the spill: two
         // providers, three renters, cap years alternating in stretches, every fifth record
         // drawing on a voucher.
-        for spill in [Spill::in_memory(), Spill::in_file(tempfile::tempfile().unwrap())] {
+        for spill in spills() {
             let mut ix = EntityIndex::with_spill(spill);
             let mut plain: HashMap<(Uscc, i32), Vec<u64>> = HashMap::new();
             let mut draws: HashMap<Uscc, Vec<u64>> = HashMap::new();

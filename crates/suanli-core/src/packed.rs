@@ -78,6 +78,9 @@ pub struct Spill {
 
 enum SpillPlace {
     Memory(Vec<u64>),
+    /// Unix only (positioned reads and writes); the server is built for Linux, and the
+    /// CLI, which shares this crate, never spills to a file.
+    #[cfg(unix)]
     File(std::fs::File),
 }
 
@@ -91,6 +94,7 @@ impl std::fmt::Debug for Spill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let place = match self.place {
             SpillPlace::Memory(_) => "memory",
+            #[cfg(unix)]
             SpillPlace::File(_) => "file",
         };
         write!(f, "Spill({place}, {} words)", self.words)
@@ -103,6 +107,7 @@ impl Spill {
     }
 
     /// Blocks go to `file` (empty, read and written by this spill alone).
+    #[cfg(unix)]
     pub fn in_file(file: std::fs::File) -> Spill {
         Spill { place: SpillPlace::File(file), words: 0 }
     }
@@ -117,6 +122,7 @@ impl Spill {
         let at = self.words;
         match &mut self.place {
             SpillPlace::Memory(v) => v.extend_from_slice(words),
+            #[cfg(unix)]
             SpillPlace::File(f) => {
                 use std::os::unix::fs::FileExt;
                 let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -131,6 +137,7 @@ impl Spill {
     fn read(&self, at: u64, out: &mut [u64]) -> std::io::Result<()> {
         match &self.place {
             SpillPlace::Memory(v) => out.copy_from_slice(&v[at as usize..at as usize + out.len()]),
+            #[cfg(unix)]
             SpillPlace::File(f) => {
                 use std::os::unix::fs::FileExt;
                 let mut bytes = vec![0u8; out.len() * 8];
@@ -142,6 +149,16 @@ impl Spill {
         }
         Ok(())
     }
+}
+
+/// Both places a list's blocks can go, for tests: memory, and (on Unix) a scratch file as
+/// the server has.
+#[cfg(test)]
+pub(crate) fn test_spills() -> Vec<Spill> {
+    #[cfg(unix)]
+    return vec![Spill::in_memory(), Spill::in_file(tempfile::tempfile().expect("scratch file"))];
+    #[cfg(not(unix))]
+    return vec![Spill::in_memory()];
 }
 
 /// Increasing sequence numbers (see the module's documentation). The sealed blocks live
@@ -361,10 +378,7 @@ mod tests {
         }
     }
 
-    /// Both places a list's blocks can go: memory, and a scratch file as the server has.
-    fn spills() -> Vec<Spill> {
-        vec![Spill::in_memory(), Spill::in_file(tempfile::tempfile().unwrap())]
-    }
+    use super::test_spills as spills;
 
     /// Every element of `l`, read through one reader.
     fn all(l: &SeqList, spill: &Spill) -> Vec<u64> {
@@ -442,6 +456,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn a_providers_entries_leave_memory_in_blocks_of_a_few_bits_each() {
         // One provider of eight, round robin: its entries are eight apart.
         let mut spill = Spill::in_file(tempfile::tempfile().unwrap());
@@ -458,6 +473,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn a_block_that_cannot_be_written_leaves_the_list_as_it_was() {
         // A spill file opened read-only: sealing the first block fails.
         let path = tempfile::NamedTempFile::new().unwrap();
