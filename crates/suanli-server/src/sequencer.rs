@@ -262,7 +262,16 @@ impl Sequencer {
                 })
                 .expect("committer thread starts")
         };
-        let filter = RefCell::new(KeyFilter::new());
+        // Sized for the log's entries (an upper bound of its records), so that the filter is
+        // one part after a restart.
+        let entries = match self.store.entry_count() {
+            Ok(n) => n,
+            Err(e) => {
+                error!(error = %e, "cannot read the store's entry count; stopping");
+                std::process::exit(74);
+            }
+        };
+        let filter = RefCell::new(KeyFilter::with_capacity(entries));
         let started = Instant::now();
         for key in self.store.record_keys() {
             match key {
@@ -276,6 +285,7 @@ impl Sequencer {
         info!(
             records = filter.borrow().len(),
             bytes = filter.borrow().bytes(),
+            parts = filter.borrow().parts(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "record key filter built"
         );

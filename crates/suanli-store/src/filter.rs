@@ -76,7 +76,23 @@ impl Default for KeyFilter {
 
 impl KeyFilter {
     pub fn new() -> KeyFilter {
-        KeyFilter { parts: vec![Part::new(FIRST_CAPACITY)], hasher: Default::default() }
+        KeyFilter::with_capacity(0)
+    }
+
+    /// A filter whose first part holds `keys` keys (rounded up to a power of two, at least
+    /// [`FIRST_CAPACITY`]): what the sequencer builds at start from the store's keys, so
+    /// that a restarted ledger's filter is one part — one cache line probed for each new
+    /// record — instead of the chain of doubling parts it grew while running (four parts
+    /// at ten million records). The same memory within one [`FIRST_CAPACITY`] part: a chain
+    /// holding `keys` keys is at least as large.
+    pub fn with_capacity(keys: u64) -> KeyFilter {
+        let first = keys.max(FIRST_CAPACITY).next_power_of_two();
+        KeyFilter { parts: vec![Part::new(first)], hasher: Default::default() }
+    }
+
+    /// Parts in the chain (each is probed for every key looked up).
+    pub fn parts(&self) -> usize {
+        self.parts.len()
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
@@ -167,6 +183,28 @@ mod tests {
         eprintln!("{false_positives} false positives in {tries} absent keys, two parts");
         // Two parts (one full, one half full) at 16 bits per key: 0.09 % measured.
         assert!(false_positives < 2_000, "{false_positives} false positives in {tries}");
+    }
+
+    #[test]
+    fn a_filter_sized_for_the_keys_it_is_built_from_is_one_part() {
+        // A restart's filter: sized for the store's keys, it holds them in one part, and
+        // grows by doubling from there.
+        let n = 3 * FIRST_CAPACITY / 2;
+        let mut f = KeyFilter::with_capacity(n);
+        for i in 0..n {
+            f.insert(&i.to_be_bytes());
+        }
+        assert_eq!((f.parts(), f.len()), (1, n));
+        assert_eq!(f.bytes() as u64, 2 * FIRST_CAPACITY * BITS_PER_KEY / 8, "rounded up to a power of two");
+        assert!((0..n).all(|i| f.may_contain(&i.to_be_bytes())));
+        let false_positives = (n..n + 1_000_000).filter(|i| f.may_contain(&i.to_be_bytes())).count();
+        assert!(false_positives < 1_000, "{false_positives} false positives in a million");
+        for i in n..2 * FIRST_CAPACITY + 1 {
+            f.insert(&i.to_be_bytes());
+        }
+        assert_eq!(f.parts(), 2, "past its capacity the next part doubles it");
+        assert!((0..2 * FIRST_CAPACITY + 1).all(|i| f.may_contain(&i.to_be_bytes())));
+        assert_eq!(KeyFilter::with_capacity(0).bytes(), KeyFilter::new().bytes());
     }
 
     #[test]
