@@ -274,6 +274,16 @@ fn grpc_reads_for_the_console() {
     });
 }
 
+/// The seqs of a statement view's rows, in the order the page shows them.
+fn seqs_on_page(html: &str) -> Vec<u64> {
+    html.split("<td data-label=\"Seq\">").skip(1).map(|t| t.split('<').next().unwrap().parse().unwrap()).collect()
+}
+
+/// The seqs of the rows of `suanli statement`'s CSV (its first column), oldest first.
+fn statement_seqs(cli: &str) -> Vec<u64> {
+    cli.lines().skip(1).filter_map(|l| l.split(',').next().and_then(|s| s.parse().ok())).collect()
+}
+
 /// The statement views read a company's rows from the console's index of its own entries;
 /// they must show what `suanli statement` (a pass over the whole log) says, row by row —
 /// records, a voucher draw, a reversal, a payout — and the totals.
@@ -392,8 +402,7 @@ fn statement_views_show_what_the_cli_statement_says() {
     // it on every page. P's five rows, two per page: pages of 2, 2 and 1.
     let p_key = Server::read_key(ex.p_key.as_ref());
     let cli = server.cli_ok(&["statement", "--key", &ex.p_key, "--id", &ex.p]);
-    let mut seqs: Vec<u64> =
-        cli.lines().skip(1).filter_map(|l| l.split(',').next().and_then(|s| s.parse().ok())).collect();
+    let mut seqs = statement_seqs(&cli);
     seqs.reverse();
     assert_eq!(seqs.len(), 5, "{cli}");
     let mut shown = Vec::new();
@@ -402,11 +411,7 @@ fn statement_views_show_what_the_cli_statement_says() {
             post(&server, &format!("/api/view/entity?page={page}&per_page=2"), &read(&p_key, own()), "en");
         assert_eq!(status, 200, "{body}");
         let html = body["html"].as_str().expect("html");
-        let on_page: Vec<u64> = html
-            .split("<td data-label=\"Seq\">")
-            .skip(1)
-            .map(|t| t.split('<').next().unwrap().parse().unwrap())
-            .collect();
+        let on_page = seqs_on_page(html);
         assert!(html.contains(&format!("Page {} of 3", page.min(3))), "page {page}:\n{html}");
         assert!(html.contains("of 5, newest first"), "page {page}:\n{html}");
         assert!(html.contains("Totals"), "page {page}: the totals are on every page");
@@ -455,15 +460,11 @@ fn a_statement_longer_than_an_index_block_reads_back_page_by_page() {
         let html = body["html"].as_str().expect("html");
         assert!(html.contains(&format!("Page {page} of 4")), "page {page}:\n{html}");
         assert!(html.contains("of 1,100, newest first") || html.contains("of 1100, newest first"), "{html}");
-        shown.extend(
-            html.split("<td data-label=\"Seq\">").skip(1).map(|t| t.split('<').next().unwrap().parse::<u64>().unwrap()),
-        );
+        shown.extend(seqs_on_page(html));
     }
     assert_eq!(shown, seqs, "every record once, newest first");
     // The CLI's statement (the index's whole list) holds the same rows, oldest first.
     let cli = server.cli_ok(&["statement", "--key", &ex.p_key, "--id", &ex.p]);
-    let listed: Vec<u64> =
-        cli.lines().skip(1).filter_map(|l| l.split(',').next().and_then(|s| s.parse().ok())).collect();
     seqs.reverse();
-    assert_eq!(listed, seqs);
+    assert_eq!(statement_seqs(&cli), seqs);
 }

@@ -158,8 +158,8 @@ impl EntityIndex {
             c.years.iter().filter(|(y, _)| year.is_none_or(|want| want == **y)).map(|(_, v)| &v.seqs).collect();
         let mut readers: Vec<_> = lists.iter().map(|l| l.reader(&self.spill)).collect();
         let mut at = Vec::with_capacity(lists.len());
-        for l in &lists {
-            at.push(l.count_below(below, &self.spill)?);
+        for r in &mut readers {
+            at.push(r.count_below(below)?);
         }
         // Each list's next element from the end (the one at `at[i] - 1`).
         let mut heads = Vec::with_capacity(lists.len());
@@ -192,8 +192,8 @@ impl EntityIndex {
     /// how many there are in all.
     pub fn draws(&self, id: &Uscc, below: u64, take: usize) -> std::io::Result<(Vec<u64>, usize)> {
         let Some(c) = self.companies.get(id) else { return Ok((Vec::new(), 0)) };
-        let n = c.draws.count_below(below, &self.spill)?;
         let mut r = c.draws.reader(&self.spill);
+        let n = r.count_below(below)?;
         let mut out = Vec::with_capacity(take.min(n));
         for i in (n.saturating_sub(take)..n).rev() {
             out.extend(r.get(i)?);

@@ -243,20 +243,7 @@ impl SeqList {
 
     /// How many are below `seq` (reads at most one block).
     pub fn count_below(&self, seq: u64, spill: &Spill) -> std::io::Result<usize> {
-        let open_below = || self.open.partition_point(|s| *s < seq);
-        // Blocks that start below `seq`: all but the last of them lie below it entirely.
-        let k = self.blocks.partition_point(|b| b.first < seq);
-        if k == 0 {
-            return Ok(if self.blocks.is_empty() { open_below() } else { 0 });
-        }
-        let mut values = Vec::with_capacity(SEQ_BLOCK);
-        self.blocks[k - 1].read(spill, &mut values)?;
-        let c = values.partition_point(|s| *s < seq);
-        Ok(if c == SEQ_BLOCK && k == self.blocks.len() {
-            k * SEQ_BLOCK + open_below()
-        } else {
-            (k - 1) * SEQ_BLOCK + c
-        })
+        self.reader(spill).count_below(seq)
     }
 
     /// Bytes of memory held (allocations, not counting the allocator's own overhead).
@@ -275,18 +262,43 @@ pub struct SeqReader<'a> {
 }
 
 impl SeqReader<'_> {
+    /// Holds sealed block `b` in `values`, reading it unless it is there already.
+    fn load(&mut self, b: usize) -> std::io::Result<()> {
+        if self.block != b {
+            self.block = usize::MAX;
+            self.list.blocks[b].read(self.spill, &mut self.values)?;
+            self.block = b;
+        }
+        Ok(())
+    }
+
     /// The list's element `i`.
     pub fn get(&mut self, i: usize) -> std::io::Result<Option<u64>> {
         let b = i / SEQ_BLOCK;
-        let Some(block) = self.list.blocks.get(b) else {
+        if b >= self.list.blocks.len() {
             return Ok(self.list.open.get(i - self.list.blocks.len() * SEQ_BLOCK).copied());
-        };
-        if self.block != b {
-            self.block = usize::MAX;
-            block.read(self.spill, &mut self.values)?;
-            self.block = b;
         }
+        self.load(b)?;
         Ok(Some(self.values[i % SEQ_BLOCK]))
+    }
+
+    /// How many are below `seq`. Reads at most one block and keeps it, so that reading the
+    /// elements just below `seq` next (a statement page) reads nothing more.
+    pub fn count_below(&mut self, seq: u64) -> std::io::Result<usize> {
+        let list = self.list;
+        let open_below = || list.open.partition_point(|s| *s < seq);
+        // Blocks that start below `seq`: all but the last of them lie below it entirely.
+        let k = list.blocks.partition_point(|b| b.first < seq);
+        if k == 0 {
+            return Ok(if list.blocks.is_empty() { open_below() } else { 0 });
+        }
+        self.load(k - 1)?;
+        let c = self.values.partition_point(|s| *s < seq);
+        Ok(if c == SEQ_BLOCK && k == list.blocks.len() {
+            k * SEQ_BLOCK + open_below()
+        } else {
+            (k - 1) * SEQ_BLOCK + c
+        })
     }
 }
 
